@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is here for them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint format bench local clean help
+
+help:
+	@echo "make demo   - set up, then replay the seed's monitoring flow end to end on a local AWS emulation"
+	@echo "make test   - set up, then run the test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - the benchmarks in bench/ (figures, not pass/fail)"
+	@echo "make local  - start the local stack in the foreground (driftline local up)"
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/driftline demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+local: $(STAMP)
+	$(BIN)/driftline local up
+
+clean:
+	rm -rf $(VENV) cdk.out driftline-demo .pytest_cache .ruff_cache .mypy_cache

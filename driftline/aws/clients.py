@@ -1,0 +1,119 @@
+"""One place that makes boto3 clients, with one botocore ``Config`` (retries, timeouts) and the endpoint
+overrides the local runtime needs (moto on loopback, the local Lambda Invoke emulation, Timestream's
+explicit endpoints that skip endpoint discovery)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from driftline.config import Settings
+
+# Standard retry mode: exponential backoff with jitter on throttling and 5xx, for every service.
+CLIENT_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"},
+    connect_timeout=3,
+    read_timeout=10,
+    tcp_keepalive=True,
+)
+
+_lock = threading.Lock()
+_session_local = threading.local()
+
+
+def _session() -> boto3.session.Session:
+    # boto3 sessions are not thread-safe to create clients from; the local runtime runs handlers in threads.
+    session = getattr(_session_local, "session", None)
+    if session is None:
+        session = boto3.session.Session()
+        _session_local.session = session
+    return session
+
+
+class Clients:
+    """Lazily created, cached clients for one :class:`Settings`. Cheap to build; create clients on first use
+    so a handler pays only for the services it calls."""
+
+    def __init__(self, settings: Settings, session: boto3.session.Session | None = None) -> None:
+        self.settings = settings
+        self._session = session
+        self._cache: dict[str, Any] = {}
+
+    def _endpoint_for(self, service: str) -> str | None:
+        s = self.settings
+        if service == "lambda" and s.lambda_endpoint_url:
+            return s.lambda_endpoint_url
+        if service == "timestream-write" and s.timestream_write_endpoint_url:
+            return s.timestream_write_endpoint_url
+        if service == "timestream-query" and s.timestream_query_endpoint_url:
+            return s.timestream_query_endpoint_url
+        return s.endpoint_url
+
+    def client(self, service: str) -> Any:
+        cached = self._cache.get(service)
+        if cached is not None:
+            return cached
+        with _lock:
+            session = self._session or _session()
+            created = session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.settings.region,
+                endpoint_url=self._endpoint_for(service),
+                config=CLIENT_CONFIG,
+            )
+        self._cache[service] = created
+        return created
+
+    def resource(self, service: str) -> Any:
+        key = f"resource:{service}"
+        cached = self._cache.get(key)
+        if cached is None:
+            with _lock:
+                session = self._session or _session()
+                cached = session.resource(
+                    service,  # type: ignore[call-overload]
+                    region_name=self.settings.region,
+                    endpoint_url=self._endpoint_for(service),
+                    config=CLIENT_CONFIG,
+                )
+            self._cache[key] = cached
+        return cached
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def kinesis(self) -> Any:
+        return self.client("kinesis")
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def lambda_(self) -> Any:
+        return self.client("lambda")
+
+    @property
+    def events(self) -> Any:
+        return self.client("events")
+
+    @property
+    def sns(self) -> Any:
+        return self.client("sns")
+
+    @property
+    def scheduler(self) -> Any:
+        return self.client("scheduler")
+
+    @property
+    def timestream_write(self) -> Any:
+        return self.client("timestream-write")
+
+    @property
+    def cloudwatch(self) -> Any:
+        return self.client("cloudwatch")

@@ -1,0 +1,66 @@
+"""DynamoDB item (de)serialisation shared by the table adapters: floats become Decimals on the way in and
+numbers come back as int or float, so the rest of the code never sees ``Decimal``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str | int | bytes):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"DynamoDB cannot store the non-finite number {value!r}")
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _to_dynamo(value.item())
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo(v) for v in value}
+    return value
+
+
+def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict to a low-level DynamoDB item (``None`` values are dropped)."""
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in data.items() if v is not None}
+
+
+def to_value(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(_to_dynamo(value))
+
+
+def from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def query_all(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every page of a Query, deserialised."""
+    items: list[dict[str, Any]] = []
+    paginator = client.get_paginator("query")
+    for page in paginator.paginate(**kwargs):
+        items.extend(from_item(i) or {} for i in page.get("Items", []))
+    return items

@@ -1,0 +1,114 @@
+"""The endpoints table (pk ``endpoint_id``, sk ``sk``): endpoint records, live figures and minute buckets.
+
+  sk = ``meta``                         identity (written at deploy) + live figures (stream function);
+                                        also ``seq#{shardId}``: the last Kinesis sequence applied per shard
+                                        (zero-padded string), the guard against counting a redelivery twice
+  sk = ``minute#{YYYY-MM-DDTHH:MM}``    per-minute counts (requests, predictions, errors, latency sum);
+                                        expire after ``BUCKET_TTL_SECONDS`` (TTL attribute ``expires_at``)
+GSI ``by-project`` (pk ``project``, sk ``endpoint_id``) holds only meta items (buckets have no ``project``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from driftline.aws.clients import Clients
+from driftline.aws.dynamo import from_item, query_all, to_value
+from driftline.errors import NotFoundError
+from driftline.records import EndpointRecord
+
+META = "meta"
+BUCKET_PREFIX = "minute#"
+BUCKET_TTL_SECONDS = 3 * 86_400  # the controller back-fills at most one day; keep three
+PROJECT_INDEX = "by-project"
+
+
+def minute_key(moment: datetime) -> str:
+    return BUCKET_PREFIX + moment.strftime("%Y-%m-%dT%H:%M")
+
+
+class Endpoints:
+    def __init__(self, clients: Clients) -> None:
+        self._db = clients.dynamodb
+        self._table = clients.settings.endpoints_table
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    def put_identity(self, record: EndpointRecord) -> None:
+        """Create the endpoint or refresh its identity fields; live figures are left as they are."""
+        data = record.to_dict()
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        for i, key in enumerate(EndpointRecord.IDENTITY_FIELDS):
+            if key == "created":
+                sets.append(f"#f{i} = if_not_exists(#f{i}, :v{i})")
+            else:
+                sets.append(f"#f{i} = :v{i}")
+            names[f"#f{i}"] = key
+            values[f":v{i}"] = to_value(data[key])
+        self._db.update_item(
+            TableName=self._table,
+            Key={"endpoint_id": to_value(record.endpoint_id), "sk": to_value(META)},
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def get(self, endpoint_id: str) -> EndpointRecord:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"endpoint_id": to_value(endpoint_id), "sk": to_value(META)},
+            ConsistentRead=True,
+        )
+        item = from_item(response.get("Item"))
+        if item is None:
+            raise NotFoundError(f"model endpoint {endpoint_id!r} not found")
+        return EndpointRecord.from_dict(item)
+
+    def get_raw(self, endpoint_id: str) -> dict[str, Any] | None:
+        """The meta item as stored, shard checkpoints included (the stream function's read)."""
+        response = self._db.get_item(
+            TableName=self._table,
+            Key={"endpoint_id": to_value(endpoint_id), "sk": to_value(META)},
+            ConsistentRead=True,
+        )
+        return from_item(response.get("Item"))
+
+    def list(self, project: str | None = None) -> list[EndpointRecord]:
+        if project is not None:
+            items = query_all(
+                self._db,
+                TableName=self._table,
+                IndexName=PROJECT_INDEX,
+                KeyConditionExpression="#p = :p",
+                ExpressionAttributeNames={"#p": "project"},
+                ExpressionAttributeValues={":p": to_value(project)},
+            )
+        else:
+            items = []
+            for page in self._db.get_paginator("scan").paginate(
+                TableName=self._table,
+                FilterExpression="sk = :m",
+                ExpressionAttributeValues={":m": to_value(META)},
+            ):
+                items.extend(from_item(i) or {} for i in page.get("Items", []))
+        return sorted((EndpointRecord.from_dict(i) for i in items), key=lambda e: (e.project, e.name))
+
+    def minute_buckets(self, endpoint_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Buckets whose minute overlaps ``[start, end)`` (the minute of ``start`` included)."""
+        last = end - timedelta(microseconds=1)
+        return query_all(
+            self._db,
+            TableName=self._table,
+            KeyConditionExpression="endpoint_id = :e AND sk BETWEEN :a AND :b",
+            ExpressionAttributeValues={
+                ":e": to_value(endpoint_id),
+                ":a": to_value(minute_key(start)),
+                ":b": to_value(minute_key(last)),
+            },
+            ConsistentRead=True,
+        )

@@ -1,0 +1,109 @@
+"""The controller's schedules (EventBridge Scheduler), one per project: ``{schedule_prefix}-{project}``,
+``rate(base_period minutes)``, delivering ``{"source": "driftline.schedule", "project": ...}`` to the
+controller. ``enable_model_monitoring`` creates or re-enables it; ``disable_model_monitoring`` disables it
+(kept, not deleted, so its history stays visible). The local runtime reads the same schedules to fire them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from driftline.aws.clients import Clients
+
+SCHEDULE_SOURCE = "driftline.schedule"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    project: str
+    base_period_minutes: int
+    enabled: bool
+    payload: dict[str, Any]
+
+
+def _rate(minutes: int) -> str:
+    return f"rate({minutes} minute{'s' if minutes != 1 else ''})"
+
+
+def _parse_rate(expression: str) -> int:
+    inner = expression.removeprefix("rate(").removesuffix(")").split()
+    if len(inner) != 2 or not inner[0].isdigit() or not inner[1].startswith("minute"):
+        raise ValueError(f"unexpected schedule expression {expression!r}; expected rate(N minutes)")
+    return int(inner[0])
+
+
+class Schedules:
+    def __init__(self, clients: Clients) -> None:
+        self._settings = clients.settings
+        self._client = clients.scheduler
+
+    def name_for(self, project: str) -> str:
+        return f"{self._settings.schedule_prefix}-{project}"
+
+    def _target(self, project: str) -> dict[str, Any]:
+        s = self._settings
+        return {
+            "Arn": f"arn:aws:lambda:{s.region}:{s.extra.get('account', '123456789012')}:function:{s.controller_function}",
+            "RoleArn": s.scheduler_role_arn or f"arn:aws:iam::123456789012:role/{s.schedule_prefix}-role",
+            "Input": json.dumps({"source": SCHEDULE_SOURCE, "project": project}),
+        }
+
+    def put(self, project: str, base_period_minutes: int, enabled: bool) -> Schedule:
+        """Create or update the project's schedule (rate and state)."""
+        name = self.name_for(project)
+        kwargs: dict[str, Any] = {
+            "Name": name,
+            "GroupName": self._settings.schedule_group,
+            "ScheduleExpression": _rate(base_period_minutes),
+            "State": "ENABLED" if enabled else "DISABLED",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "Description": f"driftline monitoring controller for project {project}",
+        }
+        try:
+            current = self._client.get_schedule(Name=name, GroupName=self._settings.schedule_group)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            self._client.create_schedule(Target=self._target(project), **kwargs)
+        else:
+            self._client.update_schedule(Target=current["Target"], **kwargs)
+        return Schedule(name, project, base_period_minutes, enabled, {"source": SCHEDULE_SOURCE, "project": project})
+
+    def set_state(self, project: str, enabled: bool) -> Schedule | None:
+        current = self.get(project)
+        if current is None:
+            return None
+        return self.put(project, current.base_period_minutes, enabled)
+
+    def get(self, project: str) -> Schedule | None:
+        try:
+            raw = self._client.get_schedule(Name=self.name_for(project), GroupName=self._settings.schedule_group)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise
+        return self._from_raw(raw)
+
+    def list(self) -> list[Schedule]:
+        out: list[Schedule] = []
+        paginator = self._client.get_paginator("list_schedules")
+        for page in paginator.paginate(GroupName=self._settings.schedule_group, NamePrefix=self._settings.schedule_prefix):
+            for summary in page.get("Schedules", []):
+                raw = self._client.get_schedule(Name=summary["Name"], GroupName=self._settings.schedule_group)
+                out.append(self._from_raw(raw))
+        return out
+
+    @staticmethod
+    def _from_raw(raw: dict[str, Any]) -> Schedule:
+        payload = json.loads(raw.get("Target", {}).get("Input") or "{}")
+        return Schedule(
+            name=raw["Name"],
+            project=str(payload.get("project", "")),
+            base_period_minutes=_parse_rate(raw["ScheduleExpression"]),
+            enabled=raw.get("State") == "ENABLED",
+            payload=payload,
+        )

@@ -1,0 +1,121 @@
+"""Where every resource lives, read once at a boundary (handler, SDK, CLI, local runtime).
+
+Logic never reads ``os.environ``: it receives a :class:`Settings`. Handlers call :meth:`Settings.from_env`
+once per container; the SDK resolves settings through :func:`driftline.sdk.discovery.resolve_settings`
+(explicit values, then environment, then a running local stack, then a deployed stack).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftline.errors import ConfigurationError
+
+ENV_PREFIX = "DRIFTLINE_"
+MIN_BASE_PERIOD_MINUTES = 1
+DEFAULT_BASE_PERIOD_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Names of the resources of one driftline installation, plus the few tunables the runtime needs.
+
+    One installation serves many projects; the project is part of every record's key.
+    """
+
+    region: str = "us-east-1"
+    bucket: str = "driftline-data"
+    stream_name: str = "driftline-events"
+    registry_table: str = "driftline-registry"  # projects, models, serving functions, apps
+    endpoints_table: str = "driftline-endpoints"  # endpoint records, live figures, minute buckets
+    checkpoints_table: str = "driftline-checkpoints"  # controller checkpoints, stream shard checkpoints
+    results_table: str = "driftline-results"  # app results and metrics: latest and history
+    timestream_enabled: bool = True
+    timestream_database: str = "driftline"
+    event_bus_name: str = "driftline-alerts"
+    alerts_topic_arn: str = ""
+    schedule_prefix: str = "driftline-controller"  # one schedule per project: {prefix}-{project}
+    schedule_group: str = "default"
+    controller_function: str = "driftline-controller"
+    writer_function: str = "driftline-writer"
+    app_function: str = "driftline-app"  # the generic app runner; an app record may name its own function
+    dead_letter_queue_url: str = ""
+    scheduler_role_arn: str = ""
+    # None means "the real AWS endpoint"; the local runtime points every client at moto on loopback.
+    endpoint_url: str | None = None
+    # The Lambda Invoke API; locally the runtime's own emulation of it.
+    lambda_endpoint_url: str | None = None
+    # Timestream needs its own explicit endpoints, or its clients spend ~50 s on endpoint discovery.
+    timestream_write_endpoint_url: str | None = None
+    timestream_query_endpoint_url: str | None = None
+    api_url: str | None = None  # where the HTTP API answers (SDK's serving.invoke); None: not known
+    flush_grace_seconds: int = 30  # MLRun: stop = last_request - 30 s
+    max_lateness_seconds: int = 120  # a window this far behind the clock is closed even with no new traffic
+    max_backfill_seconds: int = 86_400  # first run looks back at most one day
+    serving_function: str = "serving"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``DRIFTLINE_*`` variables (the Lambda environment set by the CDK stack)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        if "region" not in values:
+            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+            if region:
+                values["region"] = region
+        if "endpoint_url" not in values and env.get("AWS_ENDPOINT_URL"):
+            values["endpoint_url"] = env["AWS_ENDPOINT_URL"]
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The inverse of :meth:`from_env`: the environment a handler needs to see these settings."""
+        env: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            env[ENV_PREFIX + f.name.upper()] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return env
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigurationError(f"{ENV_PREFIX}{name.upper()} must be true or false, got {raw!r}")
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from exc
+    return raw
+
+
+def validate_base_period(base_period: Any) -> int:
+    """``base_period`` is whole minutes, at least 1 (MLRun warns under 10; so do we, in the SDK)."""
+    if isinstance(base_period, bool) or not isinstance(base_period, int):
+        raise ConfigurationError(f"base_period must be a whole number of minutes, got {base_period!r}")
+    if base_period < MIN_BASE_PERIOD_MINUTES:
+        raise ConfigurationError(f"base_period must be at least {MIN_BASE_PERIOD_MINUTES} minute, got {base_period}")
+    return base_period

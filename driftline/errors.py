@@ -1,0 +1,47 @@
+"""One typed exception per failure. HTTP answers are mapped from these in one place (serving handler)."""
+
+from __future__ import annotations
+
+
+class DriftlineError(Exception):
+    """Base of every error driftline raises on purpose."""
+
+
+class ConfigurationError(DriftlineError):
+    """Settings or arguments that cannot work (says which and what was expected)."""
+
+
+class InvalidRequestError(DriftlineError):
+    """A request or record the system refuses; the message says what was expected. HTTP 400."""
+
+    status_code = 400
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    status_code = 413
+
+
+class NotFoundError(DriftlineError):
+    """An unknown model, endpoint, application or route. HTTP 404."""
+
+    status_code = 404
+
+
+class ConflictError(DriftlineError):
+    """The request contradicts stored state (e.g. re-logging an immutable model version). HTTP 409."""
+
+    status_code = 409
+
+
+class ModelError(DriftlineError):
+    """The model raised while predicting. HTTP 500 and an error event."""
+
+    status_code = 500
+
+
+class StorageError(DriftlineError):
+    """An AWS call failed after its retries."""
+
+
+class ApplicationError(DriftlineError):
+    """A monitoring application is broken (cannot load, bad output)."""
