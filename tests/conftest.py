@@ -59,3 +59,26 @@ def clients(aws):
     from driftline.aws.clients import Clients
 
     return Clients(aws)
+
+
+@pytest.fixture
+def lambda_env(aws, monkeypatch):
+    """The environment a deployed handler sees (``DRIFTLINE_*`` from the provisioned settings); returns a
+    loader that executes a handler module afresh, as a new container would."""
+    from driftline.local.handlers import load_handler
+
+    for key, value in aws.to_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+
+    def load(name: str):
+        return load_handler(name, fresh=True)
+
+    return load
+
+
+@pytest.fixture
+def lambda_context():
+    from driftline.local.lambda_context import LocalLambdaContext
+
+    return LocalLambdaContext()

@@ -1,0 +1,34 @@
+"""Objects in the bucket: model files and application sources (the parquet dataset has its own module)."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from driftline.aws.clients import Clients
+from driftline.errors import NotFoundError
+
+
+def model_key(project: str, name: str, version: str, file_name: str) -> str:
+    return f"artifacts/{project}/models/{name}/{version}/{file_name}"
+
+
+def app_source_key(project: str, name: str, sha256: str) -> str:
+    return f"artifacts/{project}/apps/{name}/{sha256}.py"
+
+
+class Artifacts:
+    def __init__(self, clients: Clients) -> None:
+        self._s3 = clients.s3
+        self.bucket = clients.settings.bucket
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> str:
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        return f"s3://{self.bucket}/{key}"
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+                raise NotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
+            raise
