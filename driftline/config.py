@@ -56,7 +56,10 @@ class Settings:
     flush_grace_seconds: int = 30  # MLRun: stop = last_request - 30 s
     max_lateness_seconds: int = 120  # a window this far behind the clock is closed even with no new traffic
     max_backfill_seconds: int = 86_400  # first run looks back at most one day
-    serving_function: str = "serving"
+    project: str = "default"  # the project a serving Lambda belongs to
+    serving_function: str = "serving"  # and its function name: together they pick its FunctionSpec
+    max_rows_per_request: int = 10_000
+    max_request_bytes: int = 6 * 1024 * 1024  # under API Gateway's 10 MB and Lambda's 6 MB payload limits
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
