@@ -41,6 +41,7 @@ class Settings:
     schedule_prefix: str = "driftline-controller"  # one schedule per project: {prefix}-{project}
     schedule_group: str = "default"
     controller_function: str = "driftline-controller"
+    controller_arn: str = ""  # the schedules' target; the stack sets it (locally a made-up ARN does)
     writer_function: str = "driftline-writer"
     app_function: str = "driftline-app"  # the generic app runner; an app record may name its own function
     dead_letter_queue_url: str = ""

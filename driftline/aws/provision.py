@@ -95,7 +95,10 @@ def provision(settings: Settings, clients: Clients | None = None, shard_count: i
                 ts.create_table,
                 DatabaseName=settings.timestream_database,
                 TableName=table,
-                RetentionProperties={"MemoryStoreRetentionPeriodInHours": 24, "MagneticStoreRetentionPeriodInDays": 365},
+                RetentionProperties={
+                    "MemoryStoreRetentionPeriodInHours": 24,
+                    "MagneticStoreRetentionPeriodInDays": 365,
+                },
             )
 
     events = clients.events

@@ -47,7 +47,7 @@ class Schedules:
     def _target(self, project: str) -> dict[str, Any]:
         s = self._settings
         return {
-            "Arn": f"arn:aws:lambda:{s.region}:{s.extra.get('account', '123456789012')}:function:{s.controller_function}",
+            "Arn": s.controller_arn or f"arn:aws:lambda:{s.region}:123456789012:function:{s.controller_function}",
             "RoleArn": s.scheduler_role_arn or f"arn:aws:iam::123456789012:role/{s.schedule_prefix}-role",
             "Input": json.dumps({"source": SCHEDULE_SOURCE, "project": project}),
         }
@@ -91,7 +91,9 @@ class Schedules:
     def list(self) -> list[Schedule]:
         out: list[Schedule] = []
         paginator = self._client.get_paginator("list_schedules")
-        for page in paginator.paginate(GroupName=self._settings.schedule_group, NamePrefix=self._settings.schedule_prefix):
+        for page in paginator.paginate(
+            GroupName=self._settings.schedule_group, NamePrefix=self._settings.schedule_prefix
+        ):
             for summary in page.get("Schedules", []):
                 raw = self._client.get_schedule(Name=summary["Name"], GroupName=self._settings.schedule_group)
                 out.append(self._from_raw(raw))

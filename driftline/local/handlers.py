@@ -31,7 +31,8 @@ def load_handler(name: str, fresh: bool = False) -> ModuleType:
     if not path.exists():
         raise FileNotFoundError(f"handler file {path} is missing; run from a driftline checkout")
     spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
