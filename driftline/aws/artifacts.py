@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from driftline.aws.clients import Clients
-from driftline.errors import NotFoundError
+from driftline.errors import ConflictError, NotFoundError
 
 
 def model_key(project: str, name: str, version: str, file_name: str) -> str:
@@ -23,6 +23,17 @@ class Artifacts:
 
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> str:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        return f"s3://{self.bucket}/{key}"
+
+    def put_new(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> str:
+        """Write ``key`` only if nothing is there yet (S3 conditional write): two writers racing for the same
+        key cannot overwrite each other; the loser gets a ConflictError."""
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"PreconditionFailed", "ConditionalRequestConflict", "412"}:
+                raise ConflictError(f"s3://{self.bucket}/{key} already exists") from exc
+            raise
         return f"s3://{self.bucket}/{key}"
 
     def get(self, key: str) -> bytes:
