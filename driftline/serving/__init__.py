@@ -1,0 +1,1 @@
+"""The serving function: Open Inference Protocol parsing and answers, model loading, tracking."""

@@ -1,0 +1,219 @@
+"""The serving function's logic: what each Open Inference Protocol route answers.
+
+The handler (``lambdas/serving/handler.py``) only routes; every answer is built here, every refusal is a
+:mod:`driftline.errors` exception carrying its HTTP status.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from driftline import __version__, clock
+from driftline.aws.artifacts import Artifacts
+from driftline.aws.clients import Clients
+from driftline.aws.registry import Registry
+from driftline.config import Settings
+from driftline.errors import DriftlineError, ModelError
+from driftline.observability import get_logger, get_metrics
+from driftline.records import FunctionSpec
+from driftline.schemas import InferenceEvent, to_iso
+from driftline.serving.models import ModelStore, ServedModel
+from driftline.serving.protocol import (
+    DEFAULT_OUTPUT_NAME,
+    InferRequest,
+    Prediction,
+    infer_response,
+    parse_infer_request,
+    shape_prediction,
+)
+from driftline.serving.tracking import Tracker, encode_event
+
+logger = get_logger("serving")
+metrics = get_metrics("serving")
+
+SERVER_NAME = "driftline"
+
+# Every route the handler serves, for the 404 answer (the handler registers exactly these).
+ROUTES = (
+    "GET /v2",
+    "GET /v2/health/live",
+    "GET /v2/health/ready",
+    "GET /v2/models/{name}",
+    "GET /v2/models/{name}/ready",
+    "POST /v2/models/{name}/infer",
+    "GET /v2/models/{name}/versions/{version}",
+    "GET /v2/models/{name}/versions/{version}/ready",
+    "POST /v2/models/{name}/versions/{version}/infer",
+)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    prediction: Prediction | None
+    error: dict[str, str] | None
+
+
+class ServingService:
+    def __init__(
+        self,
+        settings: Settings,
+        models: ModelStore,
+        tracker: Tracker,
+        *,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.settings = settings
+        self.models = models
+        self.tracker = tracker
+        self._new_id = new_id
+
+    @classmethod
+    def create(cls, settings: Settings, clients: Clients) -> ServingService:
+        store = ModelStore(settings, Registry(clients), Artifacts(clients))
+        return cls(settings, store, Tracker(clients, settings.stream_name))
+
+    # -------------------------------------------------------------------------------------------- health
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": SERVER_NAME, "version": __version__, "extensions": []}
+
+    def live(self) -> dict[str, Any]:
+        return {"live": True}
+
+    def ready(self) -> dict[str, Any]:
+        """Ready when the function is deployed and every model it routes loads (raises otherwise)."""
+        names = self.models.model_names()
+        for name in names:
+            self.models.get(name)
+        return {"ready": True, "models": names}
+
+    def model_ready(self, name: str, version: str | None = None) -> dict[str, Any]:
+        model = self.models.get(name, version)
+        return {"name": name, "version": model.version, "ready": True}
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        model = self.models.get(name, version)
+        signature = model.signature
+        output_type = model.output_datatype()
+        if len(signature.label_names) > 1:
+            output_names = list(signature.label_names)
+        else:
+            output_names = [signature.label_names[0] if signature.label_names else DEFAULT_OUTPUT_NAME]
+        return {
+            "name": name,
+            "versions": self.models.versions(name) if version is None else [model.version],
+            "platform": model.framework,
+            "inputs": [
+                {"name": feature, "datatype": signature.datatype_of(i), "shape": [-1]}
+                for i, feature in enumerate(signature.feature_names)
+            ],
+            "outputs": [{"name": n, "datatype": output_type, "shape": [-1]} for n in output_names],
+            "parameters": {"model_version": model.version, "model_uri": model.uri, "endpoint_id": model.endpoint_id},
+        }
+
+    # -------------------------------------------------------------------------------------------- infer
+
+    def infer(
+        self, name: str, version: str | None, body: str | bytes | None, is_base64: bool = False
+    ) -> dict[str, Any]:
+        """Answer one inference request, tracking it when the function's spec says so.
+
+        Refused requests (4xx) raise before anything is tracked. A model that raises gets an error event and
+        raises :class:`ModelError` (500). A tracking event over Kinesis's record limit refuses the request
+        (413) rather than leaving it untracked.
+        """
+        started = time.perf_counter()
+        when = clock.now()
+        spec = self.models.spec()
+        model = self.models.get(name, version)
+        request = parse_infer_request(
+            body,
+            model.signature,
+            max_rows=self.settings.max_rows_per_request,
+            max_bytes=self.settings.max_request_bytes,
+            is_base64=is_base64,
+            new_id=self._new_id,
+        )
+        outcome = self._predict(model, request)
+        if spec.tracking:
+            self._track(spec, model, request, outcome, when, started)
+        latency_us = int((time.perf_counter() - started) * 1_000_000)
+        metrics.add_metric(name="Latency", unit=MetricUnit.Microseconds, value=latency_us)
+        if outcome.error is not None:
+            raise ModelError(f"model {name!r} version {model.version} failed: {outcome.error['message']}")
+        assert outcome.prediction is not None
+        return infer_response(name, model.version, request.request_id, outcome.prediction)
+
+    def _predict(self, model: ServedModel, request: InferRequest) -> _Outcome:
+        try:
+            raw = model.predict(request.rows)
+            return _Outcome(prediction=shape_prediction(raw, request.n_rows, model.signature.label_names), error=None)
+        except Exception as exc:
+            logger.exception(
+                "model raised",
+                extra={"request_id": request.request_id, "model_name": model.name, "model_version": model.version},
+            )
+            return _Outcome(prediction=None, error={"type": type(exc).__name__, "message": str(exc) or repr(exc)})
+
+    def _track(
+        self,
+        spec: FunctionSpec,
+        model: ServedModel,
+        request: InferRequest,
+        outcome: _Outcome,
+        when: Any,
+        started: float,
+    ) -> None:
+        per_row = outcome.prediction.per_row if outcome.prediction is not None else []
+        rows, outputs = self.tracker.sample(request.rows, per_row, spec.sampling_percentage)
+        event = self._event(spec, model, request, outcome, when, started, rows, outputs)
+        data = encode_event(event)
+        try:
+            self.tracker.check_size(event, data)
+        except DriftlineError:
+            if outcome.error is None:
+                raise  # 413: the caller splits the request; nothing was answered, nothing is tracked
+            # the model failed on a huge request: the error must still be counted, without its rows
+            logger.warning(
+                "error event too large; sending it without its input rows",
+                extra={"request_id": request.request_id, "rows": request.n_rows},
+            )
+            event = self._event(spec, model, request, outcome, when, started, [], [])
+            data = encode_event(event)
+        self.tracker.send(event, data)
+
+    def _event(
+        self,
+        spec: FunctionSpec,
+        model: ServedModel,
+        request: InferRequest,
+        outcome: _Outcome,
+        when: Any,
+        started: float,
+        rows: list[Any],
+        outputs: list[Any],
+    ) -> InferenceEvent:
+        return InferenceEvent(
+            request_id=request.request_id,
+            endpoint_id=model.endpoint_id,
+            project=spec.project,
+            function_name=spec.name,
+            model_name=model.name,
+            model_version=model.version,
+            when=to_iso(when),
+            # the whole request so far, in microseconds (MLRun reported timedelta.microseconds: modulo 1 s)
+            latency_us=int((time.perf_counter() - started) * 1_000_000),
+            inputs=rows,
+            outputs=outputs if outcome.error is None else [],
+            feature_names=list(model.signature.feature_names),
+            label_names=model.event_label_names,
+            sampling_percentage=float(spec.sampling_percentage),
+            effective_sample_count=request.n_rows,
+            error=outcome.error,
+        )

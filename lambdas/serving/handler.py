@@ -1,0 +1,128 @@
+"""Serving Lambda: the Open Inference Protocol (KServe v2) behind an API Gateway HTTP API (payload 2.0).
+
+Thin on purpose: each route calls one method of :class:`driftline.serving.service.ServingService`; errors are
+turned into the OIP error shape ``{"error": "..."}`` in one place (``on_error``), with the status carried by
+the :mod:`driftline.errors` exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from driftline.aws.clients import Clients
+from driftline.config import Settings
+from driftline.errors import DriftlineError
+from driftline.observability import get_logger, get_metrics
+from driftline.serving.protocol import error_body
+from driftline.serving.service import ROUTES, ServingService
+
+logger = get_logger("serving")
+metrics = get_metrics("serving")
+app = APIGatewayHttpResolver()
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    clients: Clients
+    service: ServingService
+
+
+@functools.cache
+def deps() -> Deps:
+    """Built once per container, on the first request (tests clear or replace it)."""
+    settings = Settings.from_env()
+    clients = Clients(settings)
+    return Deps(settings=settings, clients=clients, service=ServingService.create(settings, clients))
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":"), allow_nan=False),
+    )
+
+
+@app.get("/v2")
+def server_metadata() -> Response:
+    return _json(deps().service.server_metadata())
+
+
+@app.get("/v2/health/live")
+def live() -> Response:
+    return _json(deps().service.live())
+
+
+@app.get("/v2/health/ready")
+def ready() -> Response:
+    return _json(deps().service.ready())
+
+
+@app.get("/v2/models/<name>")
+def model_metadata(name: str) -> Response:
+    return _json(deps().service.model_metadata(name))
+
+
+@app.get("/v2/models/<name>/ready")
+def model_ready(name: str) -> Response:
+    return _json(deps().service.model_ready(name))
+
+
+@app.post("/v2/models/<name>/infer")
+def infer(name: str) -> Response:
+    event = app.current_event
+    return _json(deps().service.infer(name, None, event.body, event.is_base64_encoded))
+
+
+@app.get("/v2/models/<name>/versions/<version>")
+def version_metadata(name: str, version: str) -> Response:
+    return _json(deps().service.model_metadata(name, version))
+
+
+@app.get("/v2/models/<name>/versions/<version>/ready")
+def version_ready(name: str, version: str) -> Response:
+    return _json(deps().service.model_ready(name, version))
+
+
+@app.post("/v2/models/<name>/versions/<version>/infer")
+def version_infer(name: str, version: str) -> Response:
+    event = app.current_event
+    return _json(deps().service.infer(name, version, event.body, event.is_base64_encoded))
+
+
+@app.not_found
+def unknown_route(_: RouteNotFoundError) -> Response:
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    event = app.current_event
+    message = f"no route for {event.http_method} {event.path}; the routes are: {', '.join(ROUTES)}"
+    return _json(error_body(message, routes=list(ROUTES)), 404)
+
+
+@app.exception_handler(Exception)
+def on_error(exc: Exception) -> Response:
+    """The one place errors become HTTP answers: a driftline error's own status and message; anything
+    else is a bug, answered 500 without internals (they go to the log)."""
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    if isinstance(exc, DriftlineError):
+        status = int(getattr(exc, "status_code", 500))
+        if status >= 500:
+            logger.error("request failed", extra={"status": status, "error": str(exc)})
+        return _json(error_body(str(exc)), status)
+    logger.exception("unexpected error", extra={"error_type": type(exc).__name__})
+    return _json(error_body(f"internal error ({type(exc).__name__}); see the function's log"), 500)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    return app.resolve(event, context)

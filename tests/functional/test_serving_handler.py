@@ -1,0 +1,471 @@
+"""The serving Lambda in-process against moto, on the real API Gateway HTTP API v2 envelope."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from botocore.stub import Stubber
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+
+from driftline import clock
+from driftline.aws.artifacts import Artifacts, model_key
+from driftline.aws.registry import Registry, model_uri
+from driftline.records import FunctionSpec, ModelRecord, ModelRoute
+from driftline.schemas import InferenceEvent, endpoint_id_for, parse_time
+from tests.conftest import load_event
+
+PROJECT = "iris"
+FUNCTION = "serving"
+MODEL = "RandomForestClassifier"
+FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+
+
+class RaisingModel:
+    n_features_in_ = 4
+
+    def predict(self, x: Any) -> Any:
+        raise ValueError("cannot predict on these petals")
+
+
+class SlowModel:
+    n_features_in_ = 4
+
+    def predict(self, x: Any) -> Any:
+        time.sleep(1.2)
+        return np.zeros(len(x), dtype=np.int64)
+
+
+class WideModel:
+    n_features_in_ = 100
+
+    def predict(self, x: Any) -> Any:
+        return np.zeros(len(x))
+
+
+@pytest.fixture(scope="module")
+def iris() -> tuple[RandomForestClassifier, np.ndarray]:
+    x, y = load_iris(return_X_y=True)
+    return RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y), x
+
+
+def log_model(clients, name: str, model: Any, version: str = "1", features: list[str] | None = None) -> None:
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    key = model_key(PROJECT, name, version, "model.pkl")
+    Artifacts(clients).put(key, buffer.getvalue())
+    Registry(clients).put_model(
+        ModelRecord(
+            project=PROJECT,
+            name=name,
+            version=version,
+            uri=model_uri(PROJECT, name, version),
+            artifact_key=key,
+            framework="sklearn",
+            model_file="model.pkl",
+            feature_names=features or FEATURES,
+            label_names=["label"],
+        )
+    )
+
+
+def deploy(clients, models: list[str], tracking: bool = True, sampling: float = 100.0) -> None:
+    routes = {m: ModelRoute(name=m, model_path=f"store://models/{PROJECT}/{m}:latest") for m in models}
+    Registry(clients).put_function(
+        FunctionSpec(project=PROJECT, name=FUNCTION, models=routes, tracking=tracking, sampling_percentage=sampling)
+    )
+
+
+def http_event(method: str, path: str, body: str | None = None, *, encode: bool = False) -> dict:
+    event = load_event("http-api-v2-event")
+    event["rawPath"] = path
+    event["routeKey"] = "$default"
+    event["requestContext"]["http"]["method"] = method
+    event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["routeKey"] = "$default"
+    event["isBase64Encoded"] = encode
+    event["body"] = base64.b64encode(body.encode()).decode() if encode and body is not None else body
+    return event
+
+
+@dataclass
+class Serving:
+    handler: Any
+    clients: Any
+    context: Any
+
+    def call(self, method: str, path: str, body: Any = None, *, encode: bool = False) -> tuple[int, dict]:
+        text = body if body is None or isinstance(body, str) else json.dumps(body)
+        answer = self.handler.lambda_handler(http_event(method, path, text, encode=encode), self.context)
+        assert answer["headers"]["Content-Type"] == "application/json"
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def infer(self, body: Any, model: str = MODEL, version: str | None = None, **kw: Any) -> tuple[int, dict]:
+        path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
+        return self.call("POST", path, body, **kw)
+
+    def events(self) -> list[dict]:
+        kinesis = self.clients.kinesis
+        stream = self.clients.settings.stream_name
+        found = []
+        for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+            iterator = kinesis.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            found += [json.loads(r["Data"]) for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+        return found
+
+
+@pytest.fixture
+def serving(lambda_env, clients, lambda_context, monkeypatch, iris) -> Serving:
+    monkeypatch.setenv("DRIFTLINE_PROJECT", PROJECT)
+    monkeypatch.setenv("DRIFTLINE_SERVING_FUNCTION", FUNCTION)
+    log_model(clients, MODEL, iris[0])
+    deploy(clients, [MODEL])
+    return Serving(handler=lambda_env("serving"), clients=clients, context=lambda_context)
+
+
+def test_seed_body_answers_in_oip_form_and_tracks_one_event(serving, iris):
+    model, x = iris
+    rows = x[[0, 60, 120]].tolist()
+    status, body = serving.infer({"inputs": rows})
+    assert status == 200
+    expected = model.predict(np.asarray(rows)).tolist()
+    assert body["model_name"] == MODEL
+    assert body["model_version"] == "1"
+    assert body["outputs"] == [{"name": "label", "shape": [3], "datatype": "INT64", "data": expected}]
+    assert len(body["id"]) == 36  # a new uuid4 when the body has none
+
+    (event,) = serving.events()
+    parsed = InferenceEvent.from_dict(event)  # the documented schema, validated
+    assert parsed.request_id == body["id"]
+    assert parsed.endpoint_id == endpoint_id_for(PROJECT, FUNCTION, MODEL)
+    assert (parsed.project, parsed.function_name, parsed.model_name, parsed.model_version) == (
+        PROJECT,
+        FUNCTION,
+        MODEL,
+        "1",
+    )
+    assert parsed.inputs == rows
+    assert parsed.outputs == expected
+    assert parsed.feature_names == FEATURES
+    assert parsed.label_names == ["label"]
+    assert (parsed.sampling_percentage, parsed.effective_sample_count, parsed.error) == (100.0, 3, None)
+    assert parsed.latency_us > 0
+    assert abs((clock.now() - parse_time(parsed.when)).total_seconds()) < 60
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        pytest.param(
+            lambda r: [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": [v for row in r for v in row]}],
+            id="flat",
+        ),
+        pytest.param(lambda r: [{"name": "x", "shape": [2, 4], "datatype": "FP32", "data": r}], id="nested"),
+        pytest.param(
+            lambda r: [
+                {"name": f, "shape": [2], "datatype": "FP64", "data": [row[j] for row in r]}
+                for j, f in reversed(list(enumerate(FEATURES)))
+            ],
+            id="per-feature",
+        ),
+    ],
+)
+def test_tensor_bodies_predict_like_the_model_and_echo_the_id(serving, iris, inputs):
+    model, x = iris
+    rows = x[[10, 140]].tolist()
+    status, body = serving.infer({"id": "req-42", "inputs": inputs(rows), "parameters": {"content_type": "np"}})
+    assert status == 200, body
+    assert body["id"] == "req-42"
+    assert body["outputs"][0]["data"] == model.predict(np.asarray(rows)).tolist()
+    (event,) = serving.events()
+    assert event["request_id"] == "req-42"
+    assert event["inputs"] == rows  # in the model's feature order, whatever order the tensors came in
+
+
+def test_base64_encoded_body_is_decoded(serving):
+    status, body = serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]}, encode=True)
+    assert status == 200, body
+    assert len(serving.events()) == 1
+
+
+WIDE = [f"f{i}" for i in range(100)]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ("", 400, "empty request body"),
+        ("{'inputs': [[1, 2, 3, 4]]}", 400, "not valid JSON"),
+        ('{"inputs": [[NaN, 1, 2, 3]]}', 400, "NaN is not a number"),
+        ('{"inputs": [[Infinity, 1, 2, 3]]}', 400, "Infinity is not a number"),
+        ('{"inputs": [[1e999, 1, 2, 3]]}', 400, "expected a finite number"),
+        ("[[1, 2, 3, 4]]", 400, "expected a JSON object"),
+        ({"rows": [[1, 2, 3, 4]]}, 400, "missing 'inputs'"),
+        ({"inputs": []}, 400, "inputs is empty"),
+        ({"inputs": [[1, 2, 3]]}, 400, "has 3 values; the model expects 4 features"),
+        ({"inputs": [[1, 2, 3, 4, 5]]}, 400, "has 5 values; the model expects 4 features"),
+        ({"inputs": [[1, 2, "3", 4]]}, 400, "feature 'petal_length_cm' is numeric; expected a number"),
+        ({"inputs": [[1, 2, True, 4]]}, 400, "expected a number, got a JSON boolean"),
+        ({"inputs": [[1, 2, None, 4]]}, 400, "expected a number, got a JSON null"),
+        ({"inputs": [1, 2, 3, 4]}, 400, "expected a list of rows"),
+        ({"id": 7, "inputs": [[1, 2, 3, 4]]}, 400, "id: expected a non-empty string"),
+        (
+            {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]},
+            400,
+            "needs 8 values, data has 4",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+            400,
+            "so shape [n_rows, 4]",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP128", "data": [1, 2, 3, 4]}]},
+            400,
+            "datatype 'FP128' is not supported",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "BYTES", "data": ["a", "b", "c", "d"]}]},
+            400,
+            "numeric features: use FP64",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "INT64", "data": [1, 2, 3.5, 4]}]},
+            400,
+            "INT64 expects integers",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 4], "data": [1, 2, 3, 4]}]},
+            400,
+            "missing datatype",
+        ),
+        (
+            {"inputs": [{"name": f, "shape": [1], "datatype": "FP64", "data": [1.0]} for f in FEATURES[:3]]},
+            400,
+            "missing petal_width_cm",
+        ),
+    ],
+)
+def test_bad_input_is_refused_with_what_was_expected_and_not_tracked(serving, body, status, message):
+    got, answer = serving.infer(body)
+    assert got == status
+    assert message in answer["error"]
+    assert serving.events() == []
+
+
+def test_unknown_model_is_404_and_not_tracked(serving):
+    status, body = serving.infer({"inputs": [[1, 2, 3, 4]]}, model="nope")
+    assert status == 404
+    assert "model 'nope' is not served" in body["error"]
+    assert MODEL in body["error"]
+    assert serving.events() == []
+
+
+def test_limits_on_rows_and_bytes_are_413(serving, monkeypatch):
+    monkeypatch.setenv("DRIFTLINE_MAX_ROWS_PER_REQUEST", "5")
+    monkeypatch.setenv("DRIFTLINE_MAX_REQUEST_BYTES", "2000")
+    serving.handler.deps.cache_clear()  # a new container sees the new settings
+    status, body = serving.infer({"inputs": [[1, 2, 3, 4]] * 6})
+    assert status == 413
+    assert "the request has 6 rows, over the limit of 5 per request; split it" in body["error"]
+    status, body = serving.infer({"inputs": [[1.0, 2.0, 3.0, 4.0]], "parameters": {"pad": "x" * 3000}})
+    assert status == 413
+    assert "over the limit of 2000" in body["error"]
+    assert serving.events() == []
+
+
+def test_event_over_the_kinesis_record_limit_is_413_not_silently_untracked(serving, clients):
+    log_model(clients, "wide", WideModel(), features=WIDE)
+    deploy(clients, [MODEL, "wide"])
+    clock.advance(31)  # past the spec cache's TTL
+    try:
+        row = [1.2345678901234567] * 100
+        status, body = serving.infer({"inputs": [row] * 600}, model="wide")
+        assert status == 413
+        assert "split the request" in body["error"]
+        assert serving.events() == []
+        status, _ = serving.infer({"inputs": [row] * 10}, model="wide")
+        assert status == 200
+        assert len(serving.events()) == 1
+    finally:
+        clock.reset()
+
+
+def test_model_that_raises_is_500_with_an_error_event(serving, clients):
+    log_model(clients, "broken", RaisingModel())
+    deploy(clients, [MODEL, "broken"])
+    serving.handler.deps.cache_clear()
+    status, body = serving.infer({"id": "r1", "inputs": [[1, 2, 3, 4], [5, 6, 7, 8]]}, model="broken")
+    assert status == 500
+    assert "cannot predict on these petals" in body["error"]
+    (event,) = serving.events()
+    assert event["error"] == {"type": "ValueError", "message": "cannot predict on these petals"}
+    assert event["inputs"] == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert event["outputs"] == []
+    assert event["effective_sample_count"] == 2
+    assert InferenceEvent.from_dict(event).kind == "error"
+
+
+def test_failed_kinesis_put_still_answers_and_counts_the_loss(serving, capsys, monkeypatch):
+    lost: list[dict] = []
+    tracking = __import__("driftline.serving.tracking", fromlist=["logger"])
+    monkeypatch.setattr(tracking.logger, "error", lambda msg, extra: lost.append({"msg": msg, **extra}))
+    monkeypatch.setattr("driftline.aws.kinesis.time.sleep", lambda s: None)
+    kinesis = serving.handler.deps().clients.kinesis
+    with Stubber(kinesis) as stub:
+        for _ in range(3):  # every attempt of the adapter fails
+            stub.add_client_error("put_record", "ProvisionedThroughputExceededException", http_status_code=400)
+        capsys.readouterr()
+        status, body = serving.infer({"id": "lost-1", "inputs": [[5.1, 3.5, 1.4, 0.2]]})
+        stub.assert_no_pending_responses()
+    assert status == 200
+    assert body["outputs"][0]["data"] in ([0], [1], [2])
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [m.get("TrackingEventsLost") for m in emf] == [[1.0]]
+    assert lost == [
+        {
+            "msg": "tracking event lost",
+            "request_id": "lost-1",
+            "endpoint_id": endpoint_id_for(PROJECT, FUNCTION, MODEL),
+            "model_name": MODEL,
+            "rows": 1,
+            "error": lost[0]["error"],
+        }
+    ]
+    assert "after 3 attempts" in lost[0]["error"]
+    assert serving.events() == []
+
+
+def test_request_metrics_are_published(serving, capsys):
+    capsys.readouterr()
+    serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]})
+    serving.infer({"inputs": [[5.1, 3.5]]})
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [m.get("Requests") for m in emf] == [[1.0], [1.0]]  # one EMF blob per invocation
+    assert [m.get("Errors") for m in emf] == [None, [1.0]]
+    assert emf[0]["Latency"][0] > 0
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "driftline"
+
+
+def test_sampling_zero_sends_an_event_without_rows(serving, clients):
+    deploy(clients, [MODEL], sampling=0.0)
+    serving.handler.deps.cache_clear()
+    status, _ = serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]] * 7})
+    assert status == 200
+    (event,) = serving.events()
+    assert (event["inputs"], event["outputs"], event["effective_sample_count"]) == ([], [], 7)
+    assert event["sampling_percentage"] == 0.0
+
+
+def test_sampling_half_keeps_a_subset_of_rows_with_their_outputs(serving, clients, iris):
+    _, x = iris
+    deploy(clients, [MODEL], sampling=50.0)
+    serving.handler.deps.cache_clear()
+    rows = [list(r) for r in dict.fromkeys(map(tuple, x.tolist()))]  # iris's 147 distinct rows
+    # keeping none or all of them at 50 % has probability 2 * 2**-147
+    status, body = serving.infer({"inputs": rows})
+    assert status == 200
+    (event,) = serving.events()
+    assert 0 < len(event["inputs"]) < len(rows)
+    assert event["effective_sample_count"] == len(rows)
+    predictions = dict(zip(map(tuple, rows), body["outputs"][0]["data"], strict=True))
+    assert [predictions[tuple(r)] for r in event["inputs"]] == event["outputs"]
+    positions = [rows.index(r) for r in event["inputs"]]
+    assert positions == sorted(positions)  # kept in request order
+
+
+def test_tracking_off_sends_nothing_and_a_redeploy_is_picked_up_after_the_ttl(serving, clients):
+    deploy(clients, [MODEL], tracking=False)
+    serving.handler.deps.cache_clear()
+    assert serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]})[0] == 200
+    assert serving.events() == []
+    deploy(clients, [MODEL], tracking=True)
+    assert serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]})[0] == 200
+    assert serving.events() == []  # still within the TTL: no registry read per request
+    clock.advance(31)
+    try:
+        assert serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]})[0] == 200
+        assert len(serving.events()) == 1
+    finally:
+        clock.reset()
+
+
+def test_latency_is_the_true_wall_time(serving, clients):
+    log_model(clients, "slow", SlowModel())
+    deploy(clients, [MODEL, "slow"])
+    serving.handler.deps.cache_clear()
+    assert serving.infer({"inputs": [[1, 2, 3, 4]]}, model="slow")[0] == 200
+    (event,) = serving.events()
+    assert event["latency_us"] >= 1_200_000  # MLRun would report ~200_000 (microseconds modulo 1 s)
+
+
+def test_health_metadata_and_ready_routes(serving, clients, iris):
+    assert serving.call("GET", "/v2/health/live") == (200, {"live": True})
+    assert serving.call("GET", "/v2/health/ready") == (200, {"ready": True, "models": [MODEL]})
+    status, meta = serving.call("GET", f"/v2/models/{MODEL}")
+    assert status == 200
+    assert meta["name"] == MODEL
+    assert meta["versions"] == ["1"]
+    assert meta["platform"] == "sklearn"
+    assert meta["inputs"] == [{"name": f, "datatype": "FP64", "shape": [-1]} for f in FEATURES]
+    assert meta["outputs"] == [{"name": "label", "datatype": "INT64", "shape": [-1]}]
+    assert serving.call("GET", f"/v2/models/{MODEL}/ready") == (200, {"name": MODEL, "version": "1", "ready": True})
+    assert serving.call("GET", "/v2")[1]["name"] == "driftline"
+    assert serving.call("GET", "/v2/models/nope/ready")[0] == 404
+
+
+def test_version_routes_serve_that_version(serving, clients, iris):
+    model, x = iris
+    log_model(clients, MODEL, RaisingModel(), version="2")  # latest moves to 2
+    serving.handler.deps.cache_clear()
+    status, body = serving.infer({"inputs": [x[0].tolist()]}, version="1")
+    assert (status, body["model_version"]) == (200, "1")
+    assert body["outputs"][0]["data"] == model.predict(x[:1]).tolist()
+    assert serving.infer({"inputs": [x[0].tolist()]})[0] == 500  # latest (2) raises
+    assert [e["model_version"] for e in serving.events()] == ["1", "2"]
+    assert serving.call("GET", f"/v2/models/{MODEL}/versions/1")[1]["versions"] == ["1"]
+    assert serving.call("GET", f"/v2/models/{MODEL}")[1]["versions"] == ["1", "2"]
+    assert serving.call("GET", f"/v2/models/{MODEL}/versions/1/ready")[0] == 200
+    status, body = serving.infer({"inputs": [x[0].tolist()]}, version="9")
+    assert status == 404
+    assert "version 9 not found" in body["error"]
+
+
+def test_unknown_route_lists_the_routes(serving):
+    status, body = serving.call("GET", "/v2/models/x/explain")
+    assert status == 404
+    assert "POST /v2/models/{name}/infer" in body["routes"]
+    assert "no route for GET /v2/models/x/explain" in body["error"]
+    status, body = serving.call("GET", f"/v2/models/{MODEL}/infer")  # wrong method
+    assert status == 404
+    assert "routes" in body
+
+
+def test_every_listed_route_is_served(serving):
+    from driftline.serving.service import ROUTES
+
+    for route in ROUTES:
+        method, path = route.split(" ")
+        path = path.replace("{name}", MODEL).replace("{version}", "1")
+        body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]} if method == "POST" else None
+        status, answer = serving.call(method, path, body)
+        assert status == 200, (route, answer)
+
+
+def test_function_not_deployed_is_404(lambda_env, clients, lambda_context, monkeypatch):
+    monkeypatch.setenv("DRIFTLINE_PROJECT", "empty")
+    serving = Serving(handler=lambda_env("serving"), clients=clients, context=lambda_context)
+    status, body = serving.infer({"inputs": [[1, 2, 3, 4]]})
+    assert status == 404
+    assert "serving function 'serving' is not deployed in project 'empty'" in body["error"]
+    assert serving.call("GET", "/v2/health/ready")[0] == 404
