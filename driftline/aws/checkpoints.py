@@ -1,0 +1,73 @@
+"""The controller's checkpoints (checkpoints table, pk ``endpoint#{endpoint_id}``, sk ``app#{application_name}``):
+``last_analyzed`` (ISO) is the end of the last window handled for that (endpoint, app) pair, plus ``updated_at``.
+
+Every change is conditional on the value the caller last read, so two overlapping controller runs cannot both
+move the same pair: the second one's :meth:`Checkpoints.advance` returns False and it leaves the pair alone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+
+from driftline.aws.clients import Clients
+from driftline.aws.dynamo import from_item, to_value
+from driftline.schemas import parse_time, to_iso
+
+
+def checkpoint_key(endpoint_id: str, application_name: str) -> dict[str, dict[str, str]]:
+    return {"pk": to_value(f"endpoint#{endpoint_id}"), "sk": to_value(f"app#{application_name}")}
+
+
+class Checkpoints:
+    def __init__(self, clients: Clients) -> None:
+        self._db = clients.dynamodb
+        self._table = clients.settings.checkpoints_table
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    def get(self, endpoint_id: str, application_name: str) -> datetime | None:
+        """The pair's ``last_analyzed``, or None when it has never been analysed."""
+        response = self._db.get_item(
+            TableName=self._table, Key=checkpoint_key(endpoint_id, application_name), ConsistentRead=True
+        )
+        item = from_item(response.get("Item"))
+        if not item or not item.get("last_analyzed"):
+            return None
+        return parse_time(item["last_analyzed"], "checkpoint last_analyzed")
+
+    def advance(
+        self,
+        endpoint_id: str,
+        application_name: str,
+        previous: datetime | None,
+        new: datetime,
+        updated_at: datetime | None = None,
+    ) -> bool:
+        """Set ``last_analyzed = new`` only if it still equals ``previous`` (or, for None, no checkpoint exists).
+
+        Returns False when another run changed it first; the caller then leaves the pair to that run. Also used
+        backwards, to hand a claimed window back (``previous`` = the claimed end, ``new`` = its start).
+        """
+        values = {":new": to_value(to_iso(new)), ":at": to_value(to_iso(updated_at or new))}
+        if previous is None:
+            condition = "attribute_not_exists(pk)"
+        else:
+            condition = "last_analyzed = :prev"
+            values[":prev"] = to_value(to_iso(previous))
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=checkpoint_key(endpoint_id, application_name),
+                UpdateExpression="SET last_analyzed = :new, updated_at = :at",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,0 +1,299 @@
+"""One controller run: for every monitored endpoint and deployed application of the project(s), cut the complete
+windows since the pair's checkpoint and send each window that has predictions to the application.
+
+Claim before invoke. For each window the checkpoint is first advanced to the window's end with a conditional
+update on the value this run read, and only then is the application invoked. Two overlapping runs (a slow run
+and the next schedule, or the schedule and a manual run) read the same checkpoint, but only one can move it, so
+a window is never sent twice; the loser stops working on that pair. The opposite order (invoke, then advance)
+would let both runs invoke before either advanced. The price of claiming first is a window claimed but never
+sent when the invoke fails: the checkpoint is then handed back with the same kind of conditional update
+(window end -> window start), so the next run retries that window; the pair stops for this run so windows stay
+in order. Only if another run moved the pair in between does the hand-back fail; that is logged as an error
+naming the window.
+
+Windows without predictions in the endpoint's minute buckets advance the checkpoint without an app call.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from driftline.aws.checkpoints import Checkpoints
+from driftline.aws.clients import Clients
+from driftline.aws.endpoints import BUCKET_PREFIX, Endpoints
+from driftline.aws.invoke import Invoker
+from driftline.aws.registry import Registry
+from driftline.config import Settings
+from driftline.controller.windows import Window, complete_windows
+from driftline.observability import get_logger, get_metrics
+from driftline.records import AppRecord, EndpointRecord, ProjectConfig
+from driftline.schemas import WindowRequest, parse_time, to_iso
+
+SERVICE = "driftline-controller"
+MINUTE = timedelta(minutes=1)
+
+logger = get_logger(SERVICE)
+metrics = get_metrics(SERVICE)
+
+
+@dataclass
+class PairReport:
+    """What one run did for one (endpoint, application) pair."""
+
+    project: str
+    endpoint_id: str
+    application_name: str
+    sent: int = 0  # windows with predictions: claimed and sent to the app
+    empty: int = 0  # windows without predictions: checkpoint advanced, no app call
+    skipped: int = 0  # complete windows left for another run (it owns the pair, or an invoke failed before)
+    failed: int = 0  # invokes that failed (the window was handed back for the next run)
+    conflict: bool = False  # another run moved the checkpoint first
+    last_analyzed: str | None = None  # the checkpoint after this run (None: unchanged)
+    error: str | None = None
+
+    @property
+    def windows(self) -> int:
+        return self.sent + self.empty + self.skipped + self.failed
+
+
+@dataclass
+class ControllerReport:
+    now: str
+    projects: list[str] = field(default_factory=list)  # projects run
+    ignored_projects: dict[str, str] = field(default_factory=dict)  # named but not run -> why
+    pairs: list[PairReport] = field(default_factory=list)
+
+    def _total(self, name: str) -> int:
+        return sum(getattr(p, name) for p in self.pairs)
+
+    @property
+    def sent(self) -> int:
+        return self._total("sent")
+
+    @property
+    def empty(self) -> int:
+        return self._total("empty")
+
+    @property
+    def skipped(self) -> int:
+        return self._total("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self._total("failed")
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for p in self.pairs if p.error)
+
+    def pair(self, endpoint_id: str, application_name: str) -> PairReport:
+        for p in self.pairs:
+            if (p.endpoint_id, p.application_name) == (endpoint_id, application_name):
+                return p
+        raise KeyError(f"no pair ({endpoint_id!r}, {application_name!r}) in this run")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now,
+            "projects": list(self.projects),
+            "ignored_projects": dict(self.ignored_projects),
+            "windows": {"sent": self.sent, "empty": self.empty, "skipped": self.skipped, "failed": self.failed},
+            "errors": self.errors,
+            "pairs": [asdict(p) for p in self.pairs],
+        }
+
+
+def run_controller(clients: Clients, invoker: Invoker, project: str | None, now: datetime) -> ControllerReport:
+    """Run the controller once for ``project`` (None: every project with monitoring enabled) at ``now``."""
+    registry = Registry(clients)
+    report = ControllerReport(now=to_iso(now))
+    run = _Run(clients.settings, Endpoints(clients), Checkpoints(clients), invoker, now, report)
+    for config in _projects(registry, project, report):
+        report.projects.append(config.name)
+        apps = sorted((a for a in registry.list_apps(config.name) if a.deployed), key=lambda a: a.name)
+        if not apps:
+            logger.info("no deployed monitoring application", extra={"project": config.name})
+            continue
+        for endpoint in run.endpoints.list(config.name):
+            if endpoint.monitoring and endpoint.first_request:
+                run.endpoint(config, endpoint, apps)
+    _publish(report)
+    return report
+
+
+def _projects(registry: Registry, project: str | None, report: ControllerReport) -> list[ProjectConfig]:
+    if project is None:
+        return sorted((p for p in registry.list_projects() if p.monitoring_enabled), key=lambda p: p.name)
+    config = registry.get_project(project)
+    if config is None:
+        report.ignored_projects[project] = "not found"
+        logger.warning("project not found; nothing to monitor", extra={"project": project})
+        return []
+    if not config.monitoring_enabled:
+        report.ignored_projects[project] = "monitoring disabled"
+        logger.info("monitoring is disabled for the project", extra={"project": project})
+        return []
+    return [config]
+
+
+def _prediction_minutes(buckets: Iterable[dict[str, Any]]) -> list[datetime]:
+    """Start times of the minute buckets that counted at least one prediction, sorted."""
+    minutes = []
+    for bucket in buckets:
+        sk = str(bucket.get("sk", ""))
+        if sk.startswith(BUCKET_PREFIX) and int(bucket.get("predictions") or 0) > 0:
+            stamp = datetime.strptime(sk[len(BUCKET_PREFIX) :], "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+            minutes.append(stamp)
+    return sorted(minutes)
+
+
+def _has_predictions(minutes: Sequence[datetime], start: datetime, end: datetime) -> bool:
+    """Whether a minute with predictions overlaps ``[start, end)`` (minutes at the edges count)."""
+    i = bisect.bisect_right(minutes, start - MINUTE)  # the first minute that ends after ``start``
+    return i < len(minutes) and minutes[i] < end
+
+
+@dataclass
+class _Plan:
+    app: AppRecord
+    pair: PairReport
+    checkpoint: datetime | None
+    windows: list[Window]
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: Settings,
+        endpoints: Endpoints,
+        checkpoints: Checkpoints,
+        invoker: Invoker,
+        now: datetime,
+        report: ControllerReport,
+    ) -> None:
+        self.settings = settings
+        self.endpoints = endpoints
+        self.checkpoints = checkpoints
+        self.invoker = invoker
+        self.now = now
+        self.report = report
+
+    def endpoint(self, config: ProjectConfig, endpoint: EndpointRecord, apps: list[AppRecord]) -> None:
+        s = self.settings
+        step = timedelta(minutes=config.base_period_minutes)
+        plans: list[_Plan] = []
+        for app in apps:
+            pair = PairReport(config.name, endpoint.endpoint_id, app.name)
+            self.report.pairs.append(pair)
+            try:
+                first = parse_time(endpoint.first_request, "endpoint first_request")
+                last = parse_time(endpoint.last_request, "endpoint last_request") if endpoint.last_request else None
+                checkpoint = self.checkpoints.get(endpoint.endpoint_id, app.name)
+                windows = complete_windows(
+                    first_request=first,
+                    last_request=last,
+                    checkpoint=checkpoint,
+                    now=self.now,
+                    step=step,
+                    flush_grace=timedelta(seconds=s.flush_grace_seconds),
+                    max_lateness=timedelta(seconds=s.max_lateness_seconds),
+                    max_backfill=timedelta(seconds=s.max_backfill_seconds),
+                )
+            except Exception as exc:
+                self._failed(pair, exc)
+                continue
+            if windows:
+                plans.append(_Plan(app, pair, checkpoint, windows))
+        if not plans:
+            return
+        # one bucket query per endpoint, shared by its apps
+        span_start = min(p.windows[0][0] for p in plans)
+        span_end = max(p.windows[-1][1] for p in plans)
+        try:
+            minutes = _prediction_minutes(self.endpoints.minute_buckets(endpoint.endpoint_id, span_start, span_end))
+        except Exception as exc:
+            for plan in plans:
+                self._failed(plan.pair, exc)
+            return
+        for plan in plans:
+            try:
+                self.pair(config, plan, minutes)
+            except Exception as exc:
+                self._failed(plan.pair, exc)
+
+    def pair(self, config: ProjectConfig, plan: _Plan, minutes: Sequence[datetime]) -> None:
+        pair, app = plan.pair, plan.app
+        function = app.function_name or self.settings.app_function
+        previous = plan.checkpoint
+        for i, (start, end) in enumerate(plan.windows):
+            has_data = _has_predictions(minutes, start, end)
+            if not self.checkpoints.advance(pair.endpoint_id, app.name, previous, end, updated_at=self.now):
+                pair.conflict = True
+                pair.skipped += len(plan.windows) - i
+                logger.info(
+                    "another run owns the pair",
+                    extra={"endpoint_id": pair.endpoint_id, "application_name": app.name, "at": to_iso(start)},
+                )
+                return
+            pair.last_analyzed = to_iso(end)
+            if has_data:
+                request = WindowRequest(
+                    project=config.name,
+                    endpoint_id=pair.endpoint_id,
+                    application_name=app.name,
+                    start_infer_time=to_iso(start),
+                    end_infer_time=to_iso(end),
+                    base_period_minutes=config.base_period_minutes,
+                )
+                try:
+                    self.invoker.invoke_async(function, request.to_dict())
+                except Exception as exc:
+                    self._hand_back(pair, start, end, exc)
+                    pair.skipped += len(plan.windows) - i - 1
+                    return
+                pair.sent += 1
+            else:
+                pair.empty += 1
+            previous = end
+
+    def _hand_back(self, pair: PairReport, start: datetime, end: datetime, exc: Exception) -> None:
+        pair.failed += 1
+        handed_back = self.checkpoints.advance(pair.endpoint_id, pair.application_name, end, start, updated_at=self.now)
+        pair.last_analyzed = to_iso(start) if handed_back else pair.last_analyzed
+        keys = {
+            "endpoint_id": pair.endpoint_id,
+            "application_name": pair.application_name,
+            "start_infer_time": to_iso(start),
+            "end_infer_time": to_iso(end),
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+        if handed_back:
+            logger.error("application invoke failed; the window is handed back for the next run", extra=keys)
+        else:
+            pair.error = f"invoke failed and another run moved the checkpoint: window {keys['start_infer_time']} lost"
+            logger.error("application invoke failed and another run moved the checkpoint: window lost", extra=keys)
+
+    def _failed(self, pair: PairReport, exc: Exception) -> None:
+        pair.error = f"{type(exc).__name__}: {exc}"
+        logger.exception(
+            "controller failed on a pair; other pairs go on",
+            extra={"endpoint_id": pair.endpoint_id, "application_name": pair.application_name},
+        )
+
+
+def _publish(report: ControllerReport) -> None:
+    for name, value in (
+        ("WindowsSent", report.sent),
+        ("WindowsEmpty", report.empty),
+        ("WindowsSkipped", report.skipped),
+        ("InvokeFailures", report.failed),
+        ("PairErrors", report.errors),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    logger.info("controller run", extra={"report": report.to_dict()})
