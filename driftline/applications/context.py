@@ -1,0 +1,83 @@
+"""What an application sees for one window: MLRun's ``MonitoringApplicationContext``.
+
+``sample_df`` (the window's rows) is loaded on first access through a loader callable, and
+``sample_df_stats`` (the window's statistics on the reference edges) is computed from it on first access;
+an app that never touches them never pays for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from driftline.records import EndpointRecord, ModelRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class MonitoringApplicationContext:
+    """One window of one model endpoint, as handed to ``do_tracking``.
+
+    Attributes (MLRun's names): ``application_name, project_name, start_infer_time, end_infer_time`` (aware UTC
+    datetimes, the window is ``[start, end)``), ``endpoint_id, endpoint_name, model_endpoint`` (the
+    :class:`EndpointRecord`), ``model`` (the :class:`ModelRecord`, None if it is no longer registered),
+    ``feature_names, label_names, feature_stats`` (the model's reference profile; empty when the model was
+    logged without ``training_set=``), ``sample_df``, ``sample_df_stats``, ``logger`` and
+    ``application_kwargs``."""
+
+    def __init__(
+        self,
+        *,
+        application_name: str,
+        project_name: str,
+        start_infer_time: datetime,
+        end_infer_time: datetime,
+        model_endpoint: EndpointRecord,
+        model: ModelRecord | None,
+        sample_df_loader: Callable[[], pd.DataFrame],
+        logger: Any,
+        application_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if start_infer_time.tzinfo is None or end_infer_time.tzinfo is None:
+            raise ValueError("start_infer_time and end_infer_time must be timezone-aware")
+        self.application_name = application_name
+        self.project_name = project_name
+        self.start_infer_time = start_infer_time
+        self.end_infer_time = end_infer_time
+        self.model_endpoint = model_endpoint
+        self.endpoint_id = model_endpoint.endpoint_id
+        self.endpoint_name = model_endpoint.name
+        self.model = model
+        self.feature_names: list[str] = list((model.feature_names if model else None) or model_endpoint.feature_names)
+        self.label_names: list[str] = list((model.label_names if model else None) or model_endpoint.label_names)
+        self.feature_stats: dict[str, Any] = dict(model.feature_stats) if model else {}
+        self.logger = logger
+        self.application_kwargs: dict[str, Any] = dict(application_kwargs or {})
+        self._load_sample_df = sample_df_loader
+
+    @cached_property
+    def sample_df(self) -> pd.DataFrame:
+        """The window's rows (``start <= timestamp < end``), read on first access."""
+        return self._load_sample_df()
+
+    @cached_property
+    def sample_df_stats(self) -> dict[str, dict]:
+        """The window's statistics per feature, histograms re-binned on the padded reference edges
+        (see :func:`driftline.stats.histograms.sample_df_stats`)."""
+        from driftline.stats.histograms import sample_df_stats
+
+        return sample_df_stats(self.sample_df, self.feature_stats)
+
+    @property
+    def sample_df_loaded(self) -> bool:
+        return "sample_df" in self.__dict__
+
+    def __repr__(self) -> str:
+        return (
+            f"MonitoringApplicationContext(application_name={self.application_name!r}, "
+            f"endpoint_id={self.endpoint_id!r}, start={self.start_infer_time.isoformat()}, "
+            f"end={self.end_infer_time.isoformat()})"
+        )
