@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from driftline.aws import kinesis
+from driftline.errors import PayloadTooLargeError, StorageError
+from driftline.schemas import InferenceEvent
+from driftline.serving import tracking
+from driftline.serving.tracking import Tracker, encode_event, sample_rows
+
+
+class FixedRandom:
+    """Draws a fixed sequence, so which rows a sample keeps is known in advance."""
+
+    def __init__(self, draws: list[float]) -> None:
+        self.draws = list(draws)
+
+    def random(self) -> float:
+        return self.draws.pop(0)
+
+
+def event(**changes: Any) -> InferenceEvent:
+    values: dict[str, Any] = {
+        "request_id": "r1",
+        "endpoint_id": "e" * 32,
+        "project": "p",
+        "function_name": "serving",
+        "model_name": "m",
+        "model_version": "1",
+        "when": "2026-11-26T17:00:00.123456+00:00",
+        "latency_us": 1_500_000,
+        "inputs": [[1.0, 2.0]],
+        "outputs": [0],
+        "feature_names": ["a", "b"],
+        "label_names": ["label"],
+        "effective_sample_count": 1,
+    }
+    return InferenceEvent(**(values | changes))
+
+
+def test_sampling_keeps_rows_whose_draw_is_under_the_percentage():
+    rows, outputs = sample_rows(["r0", "r1", "r2", "r3"], [0, 1, 2, 3], 50.0, FixedRandom([0.1, 0.6, 0.49, 0.5]))
+    assert (rows, outputs) == (["r0", "r2"], [0, 2])
+
+
+def test_sampling_edges_draw_nothing():
+    never = FixedRandom([])  # any draw would raise
+    assert sample_rows([1, 2], [3, 4], 100.0, never) == ([1, 2], [3, 4])
+    assert sample_rows([1, 2], [3, 4], 0.0, never) == ([], [])
+    assert sample_rows([1, 2], [], 50.0, FixedRandom([0.2, 0.9])) == ([1], [])  # an error event has no outputs
+
+
+def test_encoding_matches_the_schema_serialisation():
+    e = event()
+    assert encode_event(e) == e.to_json()
+    assert InferenceEvent.from_dict(json.loads(encode_event(e))) == e
+
+
+def test_size_check_names_the_limit():
+    tracker = Tracker(SimpleNamespace(), "s")
+    small = event()
+    tracker.check_size(small, encode_event(small))
+    with pytest.raises(PayloadTooLargeError, match="split the request"):
+        tracker.check_size(small, b"x" * kinesis.MAX_RECORD_BYTES)
+
+
+def test_a_failed_put_is_logged_and_counted_not_raised(monkeypatch):
+    logged: list[tuple[str, dict]] = []
+    counted: list[dict] = []
+    monkeypatch.setattr(tracking.logger, "error", lambda msg, extra: logged.append((msg, extra)))
+    monkeypatch.setattr(tracking.metrics, "add_metric", lambda **kw: counted.append(kw))
+
+    def failing(*_: Any) -> None:
+        raise StorageError("put_record failed after 3 attempts")
+
+    e = event()
+    assert Tracker(SimpleNamespace(), "s", put=failing).send(e, encode_event(e)) is False
+    assert logged[0][0] == "tracking event lost"
+    assert logged[0][1]["request_id"] == "r1"
+    assert "after 3 attempts" in logged[0][1]["error"]
+    assert [(c["name"], c["value"]) for c in counted] == [("TrackingEventsLost", 1)]
+
+
+def test_a_put_goes_to_the_stream_keyed_by_endpoint():
+    calls = []
+    e = event()
+    ok = Tracker("clients", "stream", put=lambda *a: calls.append(a)).send(e, b"data")
+    assert ok is True
+    assert calls == [("clients", "stream", e.endpoint_id, b"data")]
+
+
+# ---------------------------------------------------------------------------------------------- kinesis adapter
+
+
+class FakeKinesis:
+    def __init__(self, outcomes: list[Any]) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[dict] = []
+
+    def put_record(self, **kwargs: Any) -> dict:
+        self.calls.append(kwargs)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}}, "PutRecord")
+
+
+OK = {"ShardId": "shardId-000000000001", "SequenceNumber": "42", "ResponseMetadata": {}}
+
+
+def put(outcomes: list[Any], data: bytes = b"{}") -> tuple[FakeKinesis, list[float], Any]:
+    fake = FakeKinesis(outcomes)
+    sleeps: list[float] = []
+    try:
+        result = kinesis.put_event(SimpleNamespace(kinesis=fake), "s", "pk", data, sleep=sleeps.append)
+    except Exception as exc:
+        result = exc
+    return fake, sleeps, result
+
+
+def test_put_event_returns_where_the_record_went():
+    fake, sleeps, result = put([OK])
+    assert result == {"ShardId": "shardId-000000000001", "SequenceNumber": "42"}
+    assert fake.calls == [{"StreamName": "s", "Data": b"{}", "PartitionKey": "pk"}]
+    assert sleeps == []
+
+
+def test_put_event_retries_throttling_and_connection_errors_with_growing_backoff():
+    fake, sleeps, result = put(
+        [client_error("ProvisionedThroughputExceededException"), EndpointConnectionError(endpoint_url="x"), OK]
+    )
+    assert result["SequenceNumber"] == "42"
+    assert len(fake.calls) == 3
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= kinesis.BASE_DELAY_SECONDS
+    assert 0 <= sleeps[1] <= 2 * kinesis.BASE_DELAY_SECONDS
+
+
+def test_put_event_gives_up_after_its_attempts():
+    fake, _, result = put([client_error("InternalFailure")] * 3)
+    assert isinstance(result, StorageError)
+    assert "failed after 3 attempts" in str(result)
+    assert len(fake.calls) == 3
+
+
+def test_put_event_does_not_retry_what_cannot_succeed():
+    fake, sleeps, result = put([client_error("ResourceNotFoundException")])
+    assert isinstance(result, StorageError)
+    assert "ResourceNotFoundException" in str(result)
+    assert (len(fake.calls), sleeps) == (1, [])
+
+
+def test_put_event_refuses_a_record_over_one_mebibyte_without_calling_kinesis():
+    fake, _, result = put([OK], data=b"x" * (kinesis.MAX_RECORD_BYTES - 1))  # + 2 bytes of partition key
+    assert isinstance(result, PayloadTooLargeError)
+    assert fake.calls == []
+    fake, _, result = put([OK], data=b"x" * (kinesis.MAX_RECORD_BYTES - 2))
+    assert result["ShardId"] == "shardId-000000000001"
