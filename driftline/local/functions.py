@@ -28,10 +28,12 @@ def _load_real(key: str) -> Handler:
     from driftline.local.handlers import load_handler
 
     module = load_handler(key, fresh=True)
-    handler = getattr(module, "handler", None)
-    if not callable(handler):
-        raise AttributeError(f"{module.__file__} has no callable handler(event, context)")
-    return handler
+    # the contract names it ``handler``; ``lambda_handler`` (Powertools' examples) is accepted too
+    for attribute in ("handler", "lambda_handler"):
+        handler = getattr(module, attribute, None)
+        if callable(handler):
+            return handler
+    raise AttributeError(f"{module.__file__} has no callable handler(event, context) (nor lambda_handler)")
 
 
 @dataclass
