@@ -17,6 +17,7 @@ from typing import Any
 import awswrangler as wr
 import boto3
 import pandas as pd
+import pyarrow as pa
 
 from driftline.aws.clients import Clients
 from driftline.errors import InvalidRequestError
@@ -64,10 +65,23 @@ def window_hours(start: datetime, end: datetime) -> list[tuple[str, str]]:
     return out
 
 
-def _numpy_dtypes() -> dict[str, Any]:
-    # plain numpy/pandas dtypes, as pandas.read_parquet gives them (awswrangler defaults to nullable dtypes,
-    # on which np.histogram and friends fail when a value is missing)
-    return {"types_mapper": None}
+def _arrow_type_for_pandas(arrow_type: pa.DataType) -> Any:
+    # Zoned timestamps stay Arrow-backed through awswrangler (its mutability check reads ``Series.values``,
+    # which pandas 3.1 deprecates for zoned datetimes) and become datetime64 afterwards. Everything else gets
+    # the plain numpy/pandas dtypes pandas.read_parquet gives (awswrangler's default nullable dtypes make
+    # np.histogram and friends fail on a missing value).
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None:
+        return pd.ArrowDtype(arrow_type)
+    return None
+
+
+def _to_datetime64(df: pd.DataFrame) -> pd.DataFrame:
+    for column in df.columns:
+        dtype = df[column].dtype
+        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype):
+            arrow = dtype.pyarrow_dtype
+            df[column] = df[column].astype(pd.DatetimeTZDtype(unit=arrow.unit, tz=arrow.tz))
+    return df
 
 
 def read_window(clients: Clients, endpoint_id: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -104,11 +118,11 @@ def read_window(clients: Clients, endpoint_id: str, start: datetime, end: dateti
             path_suffix=".parquet",
             use_threads=True,
             boto3_session=boto3_session(settings.region, settings.endpoint_url),
-            pyarrow_additional_kwargs=_numpy_dtypes(),
+            pyarrow_additional_kwargs={"types_mapper": _arrow_type_for_pandas},
         )
     except wr.exceptions.NoFilesFound:
         return pd.DataFrame()
-    df = df.drop(columns=[c for c in PARTITION_COLUMNS if c in df.columns])
+    df = _to_datetime64(df.drop(columns=[c for c in PARTITION_COLUMNS if c in df.columns]))
     if TIMESTAMP not in df.columns:
         raise InvalidRequestError(f"events dataset under {prefix}: expected a {TIMESTAMP!r} column")
     stamps = df[TIMESTAMP]
