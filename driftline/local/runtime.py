@@ -58,6 +58,7 @@ from driftline.aws.clients import Clients
 from driftline.aws.provision import provision
 from driftline.aws.schedules import Schedule, Schedules
 from driftline.config import Settings
+from driftline.errors import ConfigurationError
 from driftline.local.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from driftline.local.functions import ACCOUNT_ID, HANDLER_KEYS, FunctionTable, Handler, Outcome
 from driftline.local.kinesis_source import KinesisEventSource, PollerConfig
@@ -235,6 +236,13 @@ class LocalStack:
             raise
 
     def _start(self) -> Settings:
+        try:
+            self._http = LocalHttpServer(HOST, self._port)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {HOST}:{self._port} ({exc.strerror}); is another local stack running? "
+                "Stop it, or pass --port 0 for any free port"
+            ) from exc
         self._moto = _MotoServer()
         self._moto.start()
         moto_url = self._moto.url
@@ -254,7 +262,6 @@ class LocalStack:
                 "POWERTOOLS_METRICS_DISABLED": "false" if self._metrics else "true",
             }
         )
-        self._http = LocalHttpServer(HOST, self._port)
         api_url = self._http.url
         settings = self._base.replace(
             endpoint_url=moto_url,

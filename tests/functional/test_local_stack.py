@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from driftline import clock
 from driftline.aws.schedules import Schedules
+from driftline.errors import ConfigurationError
 from driftline.local.kinesis_source import PollerConfig
 from driftline.local.runtime import LocalStack
 from driftline.sdk.discovery import read_local_state, resolve_settings, state_path
@@ -457,3 +458,18 @@ def test_a_second_stack_starts_empty(make_stack, fakes):
     second = make_stack(shard_count=1)
     assert second.drain(timeout=30)
     assert fakes.events["stream"] == []
+
+
+def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path, monkeypatch, fakes):
+    monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
+    before = {t.ident for t in threading.enumerate()}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        stack = LocalStack(port=port, handlers=fakes.table())
+        with pytest.raises(ConfigurationError, match=f"cannot listen on 127.0.0.1:{port}.*--port 0"):
+            stack.start()
+    assert not state_path().exists()
+    assert "AWS_ENDPOINT_URL" not in os.environ
+    assert [t.name for t in threading.enumerate() if t.ident not in before] == []
