@@ -1,0 +1,113 @@
+"""Alerts for results with status potential (1) or detected (2), MLRun's event kinds: on the EventBridge bus
+(source ``driftline``, detail-type ``<kind>-suspected`` / ``<kind>-detected``, e.g. ``data-drift-detected``)
+and on the SNS topic (short subject, the same detail as JSON, message attributes to filter subscriptions on).
+
+The caller decides which results still need an alert (see :mod:`driftline.aws.results`); this module only
+sends them, and raises :class:`StorageError` if any entry was refused, so the delivery is retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from driftline.aws.clients import Clients
+from driftline.errors import StorageError
+from driftline.schemas import AppOutputs, AppResult, ResultKind, ResultStatus
+
+SOURCE = "driftline"
+MAX_PUT_EVENTS = 10  # PutEvents takes at most 10 entries
+SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
+
+
+def kind_name(kind: ResultKind) -> str:
+    """``data_drift`` -> ``data-drift`` (MLRun's alert event names)."""
+    return ResultKind(kind).name.replace("_", "-")
+
+
+def alert_type(result: AppResult) -> str:
+    """``<kind>-detected`` for status detected, ``<kind>-suspected`` for potential detection."""
+    status = ResultStatus(result.status)
+    if status == ResultStatus.detected:
+        return f"{kind_name(result.kind)}-detected"
+    if status == ResultStatus.potential_detection:
+        return f"{kind_name(result.kind)}-suspected"
+    raise ValueError(f"result {result.name!r} has status {status.name}: only potential or detected raise an alert")
+
+
+def entity_id(endpoint_id: str, application_name: str, result_name: str) -> str:
+    return f"{endpoint_id}.{application_name}.result.{result_name}"
+
+
+def alert_detail(outputs: AppOutputs, result: AppResult) -> dict[str, Any]:
+    return {
+        "project": outputs.project,
+        "endpoint_id": outputs.endpoint_id,
+        "application_name": outputs.application_name,
+        "result_name": result.name,
+        "result_value": float(result.value),
+        "result_status": int(result.status),
+        "result_kind": int(result.kind),
+        "start_infer_time": outputs.start_infer_time,
+        "end_infer_time": outputs.end_infer_time,
+        "entity_id": entity_id(outputs.endpoint_id, outputs.application_name, result.name),
+    }
+
+
+class Alerts:
+    def __init__(self, clients: Clients) -> None:
+        self._clients = clients
+        self._settings = clients.settings
+
+    def raise_alerts(self, outputs: AppOutputs, results: Sequence[AppResult]) -> list[dict[str, Any]]:
+        """Send one alert per result (all must have status potential or detected); returns the alerts sent, each
+        ``{"alert_type": ..., **detail}``."""
+        alerts = [{"alert_type": alert_type(r), **alert_detail(outputs, r)} for r in results]
+        if not alerts:
+            return []
+        self._put_events(alerts)
+        if self._settings.alerts_topic_arn:
+            for alert in alerts:
+                self._publish(alert)
+        return alerts
+
+    def _put_events(self, alerts: list[dict[str, Any]]) -> None:
+        events = self._clients.events
+        for i in range(0, len(alerts), MAX_PUT_EVENTS):
+            chunk = alerts[i : i + MAX_PUT_EVENTS]
+            response = events.put_events(
+                Entries=[
+                    {
+                        "Source": SOURCE,
+                        "DetailType": alert["alert_type"],
+                        "Detail": json.dumps({k: v for k, v in alert.items() if k != "alert_type"}),
+                        "EventBusName": self._settings.event_bus_name,
+                        "Resources": [],
+                    }
+                    for alert in chunk
+                ]
+            )
+            if response.get("FailedEntryCount"):
+                failed = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
+                reasons = "; ".join(f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}" for e in failed)
+                raise StorageError(
+                    f"EventBridge bus {self._settings.event_bus_name} refused "
+                    f"{response['FailedEntryCount']} alert(s): {reasons}"
+                )
+
+    def _publish(self, alert: dict[str, Any]) -> None:
+        subject = f"driftline {alert['alert_type']}: {alert['application_name']}/{alert['result_name']}"
+        self._clients.sns.publish(
+            TopicArn=self._settings.alerts_topic_arn,
+            Subject=subject[:SUBJECT_LIMIT],
+            Message=json.dumps(alert),
+            MessageAttributes={
+                "alert_type": {"DataType": "String", "StringValue": alert["alert_type"]},
+                "project": {"DataType": "String", "StringValue": alert["project"]},
+                "endpoint_id": {"DataType": "String", "StringValue": alert["endpoint_id"]},
+                "application_name": {"DataType": "String", "StringValue": alert["application_name"]},
+                "result_name": {"DataType": "String", "StringValue": alert["result_name"]},
+                "result_status": {"DataType": "Number", "StringValue": str(alert["result_status"])},
+            },
+        )
