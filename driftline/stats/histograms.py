@@ -97,6 +97,7 @@ def _numeric_window_stats(series: pd.Series, reference: ReferenceHistogram | Non
     values = numeric_values(series)
     finite = values[np.isfinite(values)]
     stats: dict[str, Any] = {"type": NUMERIC, **describe_numeric(finite)}
+    hist: list[list[Any]] | None
     if reference is not None:
         counts, present = window_counts(values, reference)
         hist = [[int(c) for c in counts], [float(e) for e in reference.edges]]
