@@ -96,6 +96,8 @@ class _MotoServer(ThreadedMotoServer):
         conns, lock = self._conns, self._conn_lock
 
         class Handler(MotoRequestHandler):
+            disable_nagle_algorithm = True
+
             def setup(self) -> None:
                 super().setup()
                 with lock:
