@@ -16,6 +16,9 @@ _SDK_NAMES = {
     "Project": "driftline.sdk.project",
     "import_function": "driftline.sdk.serving",
     "ServingFunction": "driftline.sdk.serving",
+    "list_projects": "driftline.sdk.project",
+    "MonitoringFunction": "driftline.sdk.apps",
+    "ModelEndpoint": "driftline.sdk.endpoints",
 }
 
 

@@ -1,0 +1,225 @@
+"""Monitoring applications: checking a user's file, uploading its source, and the registry records.
+
+``set_model_monitoring_function`` registers an application with ``deployed=False``: monitoring does not start
+until the function is deployed (``project.deploy_function(app)``), as in MLRun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from driftline.aws.artifacts import Artifacts, app_source_key
+from driftline.aws.clients import Clients
+from driftline.errors import ApplicationError, InvalidRequestError, NotFoundError
+from driftline.observability import get_logger
+from driftline.records import AppRecord
+from driftline.sdk.names import normalise_app_name
+
+BUILTIN_APP_NAME = "histogram-data-drift"
+BUILTIN_APP_CLASS = "HistogramDataDriftApplication"
+BUILTIN_APP_SOURCE = {"kind": "builtin", "name": "histogram_data_drift"}
+
+
+@dataclass
+class MonitoringFunction:
+    """A monitoring application as the SDK hands it out. ``registered`` is False for the result of
+    ``create_model_monitoring_function`` (checked and uploaded, but not part of the project)."""
+
+    record: AppRecord
+    registered: bool = True
+
+    kind = "monitoring-application"
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def project(self) -> str:
+        return self.record.project
+
+    @property
+    def application_class(self) -> str:
+        return self.record.application_class
+
+    @property
+    def application_kwargs(self) -> dict[str, Any]:
+        return dict(self.record.application_kwargs)
+
+    @property
+    def source(self) -> dict[str, str]:
+        return dict(self.record.source)
+
+    @property
+    def deployed(self) -> bool:
+        return self.record.deployed
+
+    @property
+    def builtin(self) -> bool:
+        return self.record.source.get("kind") == "builtin"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "project": self.project,
+            "application_class": self.application_class,
+            "source": self.source,
+            "application_kwargs": self.application_kwargs,
+            "requirements": list(self.record.requirements),
+            "deployed": self.deployed,
+            "registered": self.registered,
+            "created": self.record.created,
+        }
+
+
+def builtin_app_record(project: str, created: str) -> AppRecord:
+    return AppRecord(
+        project=project,
+        name=BUILTIN_APP_NAME,
+        application_class=BUILTIN_APP_CLASS,
+        source=dict(BUILTIN_APP_SOURCE),
+        deployed=True,
+        created=created,
+    )
+
+
+def load_application_class(path: Path, class_name: str, source: bytes) -> type:
+    """Import the user's file under a private module name and return ``class_name`` from it, checked to be a
+    concrete subclass of ``ModelMonitoringApplicationBase``."""
+    from driftline.applications import ModelMonitoringApplicationBase
+
+    module_name = "_driftline_user_app_" + hashlib.sha256(source).hexdigest()[:16]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ApplicationError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and typing look the module up while it executes
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code may raise anything while importing
+        raise ApplicationError(f"could not import {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.modules.pop(module_name, None)
+
+    candidates = sorted(
+        name
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj)
+        and issubclass(obj, ModelMonitoringApplicationBase)
+        and obj is not ModelMonitoringApplicationBase
+    )
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ApplicationError(
+            f"{str(path)!r} defines no class {class_name!r}; application classes found there: {candidates or 'none'}"
+        )
+    if not inspect.isclass(cls) or not issubclass(cls, ModelMonitoringApplicationBase):
+        raise ApplicationError(
+            f"{class_name!r} in {str(path)!r} is not a subclass of ModelMonitoringApplicationBase "
+            "(from driftline.applications import ModelMonitoringApplicationBase); "
+            f"application classes found there: {candidates or 'none'}"
+        )
+    if inspect.isabstract(cls):
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        raise ApplicationError(f"{class_name!r} in {str(path)!r} does not implement {', '.join(missing)}")
+    return cls
+
+
+def check_kwargs(cls: type, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """application_kwargs go to the class constructor: they must fit its signature and survive JSON."""
+    try:
+        json.dumps(dict(kwargs), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"application kwargs must be JSON-serialisable ({exc})") from exc
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return dict(kwargs)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        raise InvalidRequestError(
+            f"application kwargs {sorted(kwargs)} do not fit {cls.__name__}{signature}: {exc}"
+        ) from exc
+    return dict(kwargs)
+
+
+def app_name_for(name: str | None, class_name: str) -> str:
+    """The application name: ``name`` or the class name, normalised to the DNS-like pattern (logged when
+    normalising changed it, e.g. ``myApp`` -> ``myapp``)."""
+    wanted = name if name is not None else class_name
+    if not isinstance(wanted, str) or not wanted.strip():
+        raise InvalidRequestError(f"application name {wanted!r}: expected a non-empty string")
+    normalised = normalise_app_name(wanted)
+    if normalised != wanted:
+        # said in the log rather than as a Python warning: the seed's own example (name="myApp") normalises
+        get_logger("driftline-sdk").warning(
+            "application name normalised: names are lowercase letters, digits and '-'",
+            extra={"requested_name": wanted, "application_name": normalised},
+        )
+    return normalised
+
+
+def prepare_application(
+    clients: Clients,
+    project: str,
+    *,
+    func: str | Path | None,
+    application_class: str | None,
+    name: str | None,
+    requirements: Sequence[str] | None,
+    application_kwargs: Mapping[str, Any],
+    created: str,
+) -> AppRecord:
+    """Check the file and the class, upload the source (content-addressed), and build the AppRecord."""
+    if func is None:
+        raise InvalidRequestError("func: expected the path of the application's .py file")
+    if not isinstance(application_class, str) or not application_class:
+        raise InvalidRequestError("application_class: expected the name of the application class in the file")
+    path = Path(func)
+    if not path.is_file():
+        raise NotFoundError(f"application file {str(path)!r}: no such file")
+    if path.suffix != ".py":
+        raise InvalidRequestError(f"application file {str(path)!r}: expected a .py file")
+    reqs = [requirements] if isinstance(requirements, str) else list(requirements or [])
+    if not all(isinstance(r, str) and r for r in reqs):
+        raise InvalidRequestError(f"requirements: expected a list of package specifiers, got {requirements!r}")
+    app_name = app_name_for(name, application_class)
+    if app_name == BUILTIN_APP_NAME:
+        raise InvalidRequestError(
+            f"application name {BUILTIN_APP_NAME!r} is reserved for the built-in drift application; choose another"
+        )
+    source = path.read_bytes()
+    cls = load_application_class(path, application_class, source)
+    kwargs = check_kwargs(cls, application_kwargs)
+    sha256 = hashlib.sha256(source).hexdigest()
+    key = app_source_key(project, app_name, sha256)
+    Artifacts(clients).put(key, source, "text/x-python")
+    return AppRecord(
+        project=project,
+        name=app_name,
+        application_class=application_class,
+        source={"kind": "s3", "key": key, "sha256": sha256},
+        application_kwargs=kwargs,
+        requirements=reqs,
+        deployed=False,
+        created=created,
+    )
+
+
+def same_deployment(old: AppRecord, new: AppRecord) -> bool:
+    """Setting an application again with identical code and arguments keeps it deployed."""
+    return (
+        old.source == new.source
+        and old.application_class == new.application_class
+        and old.application_kwargs == new.application_kwargs
+        and list(old.requirements) == list(new.requirements)
+    )
