@@ -33,6 +33,9 @@ MAX_ID_LENGTH = 256
 DEFAULT_OUTPUT_NAME = "predict"
 
 _NUMBER_TYPES = frozenset({int, float})  # exact types: bool is not a number here
+_FLOAT_MAX = 1.7976931348623157e308
+# Up to this many values a plain Python pass beats numpy's conversion overhead (the seed sends one row).
+_SMALL_REQUEST_VALUES = 256
 _SEED_EXAMPLE = '{"inputs": [[5.1, 3.5, 1.4, 0.2]]}'
 _TENSOR_EXAMPLE = '{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]}'
 
@@ -79,6 +82,10 @@ def _reject_constant(token: str) -> Any:
     raise InvalidRequestError(f"request body: {token} is not a number; expected finite numbers only")
 
 
+# One decoder for every request (json.loads builds a new one whenever an option is given).
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode_body(body: str | bytes | None, *, is_base64: bool = False, max_bytes: int) -> Any:
     """The request's JSON document. Refuses an empty body, a body over ``max_bytes``, malformed JSON and the
     ``NaN``/``Infinity`` tokens Python's json module would otherwise accept."""
@@ -95,7 +102,7 @@ def decode_body(body: str | bytes | None, *, is_base64: bool = False, max_bytes:
             f"request body is {size} bytes, over the limit of {max_bytes}; split the request into smaller ones"
         )
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return _decoder.decode(body.decode("utf-8") if isinstance(body, bytes) else body)
     except UnicodeDecodeError as exc:
         raise InvalidRequestError("request body: expected UTF-8 encoded JSON") from exc
     except json.JSONDecodeError as exc:
@@ -186,14 +193,15 @@ def _check_row_count(n_rows: int, max_rows: int) -> None:
 def _check_rows(rows: list[Any], signature: Signature) -> list[list[Any]]:
     """Rows as given (seed form or nested tensor data): each a list of ``n_features`` values of the right kind."""
     n = signature.n_features
-    # The fast path: two quick passes; the slow walk below only runs to name the first offender.
-    if (
-        signature.all_numeric
-        and all(type(row) is list and len(row) == n for row in rows)
-        and {type(v) for row in rows for v in row} <= _NUMBER_TYPES
-    ):
-        _check_finite(rows)
-        return rows
+    # The fast paths; the slow walk below only runs to name the first offender.
+    if signature.all_numeric and all(type(row) is list and len(row) == n for row in rows):
+        if len(rows) * n <= _SMALL_REQUEST_VALUES:
+            # NaN fails both comparisons; infinities and integers too big for a float fail one
+            if all(type(v) in _NUMBER_TYPES and -_FLOAT_MAX <= v <= _FLOAT_MAX for row in rows for v in row):
+                return rows
+        elif {type(v) for row in rows for v in row} <= _NUMBER_TYPES:
+            _check_finite(rows)
+            return rows
     for i, row in enumerate(rows):
         if not isinstance(row, list):
             raise InvalidRequestError(
@@ -219,8 +227,8 @@ def _check_value(value: Any, feature: int, signature: Signature, where: Callable
             f"{where()}: feature {name!r} is numeric; expected a number, got a JSON {_json_kind(value)}"
         )
     if type(value) is float and not math.isfinite(value):
-        raise InvalidRequestError(f"{where()}: feature {name!r} must be a finite number, got {value!r}")
-    if type(value) is int and abs(value) > 1.7e308:
+        raise InvalidRequestError(f"{where()}: feature {name!r}: expected a finite number, got {value!r}")
+    if type(value) is int and abs(value) > _FLOAT_MAX:
         raise InvalidRequestError(f"{where()}: feature {name!r} is out of the range of a 64-bit float")
 
 

@@ -28,6 +28,8 @@ logger = get_logger("serving")
 metrics = get_metrics("serving")
 
 _EVENT_FIELDS = tuple(f.name for f in fields(InferenceEvent))
+# One encoder for every event: json.dumps with non-default options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 PutEvent = Callable[[Clients, str, str, bytes], Any]
 
@@ -47,9 +49,7 @@ def sample_rows(
 
 def encode_event(event: InferenceEvent) -> bytes:
     """The event as compact JSON: ``InferenceEvent.to_json`` without ``asdict``'s deep copy of every row."""
-    return json.dumps(
-        {name: getattr(event, name) for name in _EVENT_FIELDS}, separators=(",", ":"), allow_nan=False
-    ).encode()
+    return _encode({name: getattr(event, name) for name in _EVENT_FIELDS}).encode()
 
 
 class Tracker:

@@ -27,6 +27,8 @@ from driftline.serving.service import ROUTES, ServingService
 logger = get_logger("serving")
 metrics = get_metrics("serving")
 app = APIGatewayHttpResolver()
+# json.dumps with non-default options builds a new encoder per call; answers reuse this one.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":"), allow_nan=False),
+        body=_encode(body),
     )
 
 

@@ -85,7 +85,8 @@ def test_string_features_take_strings_and_numeric_ones_numbers():
     ("body", "message"),
     [
         ('{"inputs": [[-Infinity, 1, 2]]}', "-Infinity is not a number"),
-        ('{"inputs": [[1e400, 1, 2]]}', r"inputs\[0\]\[0\]: expected a finite number"),
+        ('{"inputs": [[1e400, 1, 2]]}', r"inputs\[0\]\[0\]: feature 'a': expected a finite number, got inf"),
+        ('{"inputs": [' + "[1, 2, 3], " * 99 + "[1e400, 1, 2]]}", r"inputs\[99\]\[0\]: expected a finite number"),
         ('{"inputs": [[1, 2, ' + "9" * 400 + "]]}", "out of the range of a 64-bit float"),
         ('{"inputs": [[1, 2, 3]], "parameters": []}', "parameters: expected a JSON object"),
         ('{"inputs": [[1, 2, 3]], "id": ""}', "id: expected a non-empty string"),
