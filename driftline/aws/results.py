@@ -121,13 +121,15 @@ class Results:
         results: list[AppResult] = []
         new_results: list[AppResult] = []
         pending: list[AppResult] = []
-        for result in outputs.results:
-            item = self._result_item(outputs, result, start, end)
-            if len(item["result_extra_data"].encode()) > MAX_EXTRA_DATA_BYTES:
+        items = [self._result_item(outputs, result, start, end) for result in outputs.results]
+        for result, item in zip(outputs.results, items, strict=True):  # refuse before storing anything
+            size = len(item["result_extra_data"].encode())
+            if size > MAX_EXTRA_DATA_BYTES:
                 raise InvalidRequestError(
-                    f"result {result.name!r}: extra_data is {len(item['result_extra_data'].encode())} bytes as JSON; "
+                    f"result {result.name!r}: extra_data is {size} bytes as JSON; "
                     f"expected at most {MAX_EXTRA_DATA_BYTES} (a DynamoDB item holds 400 KB)"
                 )
+        for result, item in zip(outputs.results, items, strict=True):
             history = {"pk": outputs.endpoint_id, "sk": result_sk(app, result.name, start), **item}
             if result.status in ALERT_STATUSES:
                 history["alert_pending"] = True

@@ -345,3 +345,16 @@ def test_handler_refuses_anything_else_saying_what_it_expects(controller, lambda
     assert message in str(caught.value)
     assert controller.invoker.calls == []
     assert emf_metrics(capsys.readouterr().out)["InvalidTriggers"] == 1
+
+
+def test_checkpoint_advance_is_conditional_on_the_value_read(clients):
+    cp = Checkpoints(clients)
+    t1, t2, t3 = at("10:10:07"), at("10:20:07"), at("10:30:07")
+    assert cp.get("e1", "drift") is None
+    assert cp.advance("e1", "drift", None, t1) is True
+    assert cp.advance("e1", "drift", None, t2) is False  # someone created it first
+    assert cp.advance("e1", "drift", t2, t3) is False  # stale previous value
+    assert cp.advance("e1", "drift", t1, t2) is True
+    assert cp.advance("e1", "drift", t2, t1) is True  # handing a claimed window back
+    assert cp.get("e1", "drift") == t1
+    assert cp.get("e1", "other-app") is None

@@ -289,3 +289,11 @@ def test_duplicate_names_in_one_delivery_are_refused(clients):
     bad["metrics"].append({"name": "tvd_mean", "value": 0.1})
     with pytest.raises(InvalidRequestError, match="metric 'tvd_mean' appears twice"):
         write_outputs(clients, AppOutputs.from_dict(bad), NOW)
+
+
+def test_extra_data_beyond_a_dynamodb_item_is_refused_before_anything_is_stored(clients):
+    big = payload()
+    big["results"][1]["extra_data"] = {"blob": "x" * 400_000}  # the second result: the first is not stored either
+    with pytest.raises(InvalidRequestError, match=r"extra_data is \d+ bytes as JSON; expected at most 350000"):
+        write_outputs(clients, AppOutputs.from_dict(big), NOW)
+    assert Results(clients).query_results("e1") == []
