@@ -142,7 +142,10 @@ class Dispatcher:
         if invocation_type == "DryRun":
             return HttpAnswer(204, [], b"")
         if invocation_type == "Event":
-            request_id = self.async_invoker.submit(key, name, event)
+            try:
+                request_id = self.async_invoker.submit(key, name, event)
+            except RuntimeError as exc:  # the runtime is stopping
+                return _lambda_error(503, "ServiceException", str(exc))
             return HttpAnswer(202, [("x-amzn-RequestId", request_id)], b"")
         outcome = self.functions.invoke(key, event, name)
         extra = [("x-amzn-RequestId", outcome.request_id), ("X-Amz-Executed-Version", "$LATEST")]

@@ -270,3 +270,49 @@ def test_scheduler_fires_enabled_schedules_when_the_clock_passes_their_rate(fres
     clock.advance(600)
     assert runner.tick() == ["a"]
     assert "b" not in runner.status()
+
+
+class _NoAdmin:
+    def status(self):
+        return {}
+
+    def advance_clock(self, seconds):
+        return {}
+
+    def drain(self, timeout=30.0):
+        return True
+
+    def run_controller(self, project=None):
+        return None
+
+
+def test_invoke_api_edges_answer_like_lambda():
+    from driftline.local.server import MAX_ASYNC_PAYLOAD, Dispatcher
+
+    table = FunctionTable(Settings(), {"writer": lambda e, c: {"got": e}})
+    invoker = AsyncInvoker(table, lambda *a: None)
+    dispatcher = Dispatcher(table, invoker, _NoAdmin(), 8780)
+
+    def invoke(body=b"{}", method="POST", name="driftline-writer", **headers):
+        target = f"/2015-03-31/functions/{name}/invocations?Qualifier=%24LATEST"
+        return dispatcher.dispatch(method, target, list(headers.items()), body, "127.0.0.1", "HTTP/1.1")
+
+    def error_type(answer):
+        return dict(answer.headers)["x-amzn-ErrorType"]
+
+    ok = invoke(b'{"a": 1}')
+    assert (ok.status, json.loads(ok.body)) == (200, {"got": {"a": 1}})
+    assert json.loads(invoke(b"").body) == {"got": {}}  # an empty payload is an empty event
+    dry = invoke(**{"X-Amz-Invocation-Type": "DryRun"})
+    assert (dry.status, dry.body) == (204, b"")
+    assert table.stats()["writer"]["calls"] == 2
+    bad_type = invoke(**{"X-Amz-Invocation-Type": "Later"})
+    assert (bad_type.status, error_type(bad_type)) == (400, "InvalidParameterValueException")
+    big = invoke(b'"' + b"x" * MAX_ASYNC_PAYLOAD + b'"', **{"X-Amz-Invocation-Type": "Event"})
+    assert (big.status, error_type(big)) == (413, "RequestTooLargeException")
+    assert invoke(method="GET").status == 405
+    other = dispatcher.dispatch("GET", "/2015-03-31/functions", [], b"", "127.0.0.1", "HTTP/1.1")
+    assert (other.status, error_type(other)) == (404, "UnknownOperationException")
+    invoker.stop()  # a stopping runtime refuses new async events instead of losing them
+    refused = invoke(**{"X-Amz-Invocation-Type": "Event"})
+    assert (refused.status, error_type(refused)) == (503, "ServiceException")
