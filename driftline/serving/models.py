@@ -180,7 +180,7 @@ class ModelStore:
     def spec(self) -> FunctionSpec:
         entry = self._spec
         if entry is not None and self._now() < entry.expires:
-            return entry.value  # type: ignore[no-any-return]
+            return entry.value
         with self._lock:
             entry = self._refresh(
                 self._spec,
@@ -188,7 +188,7 @@ class ModelStore:
                 f"serving function {self.function_name!r}",
             )
             self._spec = entry
-            return entry.value  # type: ignore[no-any-return]
+            return entry.value
 
     def route(self, name: str) -> ModelRoute:
         spec = self.spec()
@@ -212,12 +212,12 @@ class ModelStore:
         key = (name, route.model_path, version)
         entry = self._served.get(key)
         if entry is not None and self._now() < entry.expires:
-            return entry.value  # type: ignore[no-any-return]
+            return entry.value
         with self._lock:
             what = f"model {name!r}" + (f" version {version}" if version else "")
             entry = self._refresh(self._served.get(key), lambda: self._resolve(name, route, version), what)
             self._served[key] = entry
-            return entry.value  # type: ignore[no-any-return]
+            return entry.value
 
     def versions(self, name: str) -> list[str]:
         """Every logged version of the model routed as ``name`` (metadata; not on the hot path)."""

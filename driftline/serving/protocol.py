@@ -210,12 +210,18 @@ def _check_rows(rows: list[Any], signature: Signature) -> list[list[Any]]:
         if len(row) != n:
             raise InvalidRequestError(f"inputs[{i}] has {len(row)} values; the model expects {signature.describe()}")
         for j, value in enumerate(row):
-            _check_value(value, j, signature, lambda i=i, j=j: f"inputs[{i}][{j}]")
+            _check_value(value, j, signature, "inputs[{i}][{j}]", i)
     return rows
 
 
-def _check_value(value: Any, feature: int, signature: Signature, where: Callable[[], str]) -> None:
+def _check_value(value: Any, feature: int, signature: Signature, where_template: str, row: int) -> None:
+    """One value against its feature's kind; ``where_template`` (``{i}`` row, ``{j}`` column) is only
+    formatted for the error message."""
     name = signature.feature_names[feature]
+
+    def where() -> str:
+        return where_template.format(i=row, j=feature)
+
     if feature in signature.string_features:
         if not isinstance(value, str):
             raise InvalidRequestError(
@@ -341,9 +347,10 @@ def _rows_from_matrix(tensor: _Tensor, signature: Signature, max_rows: int) -> l
         flat = _check_data(flat, tensor, signature.feature_names[0] if expected_bytes else None)
     rows = [flat[r * n_cols : (r + 1) * n_cols] for r in range(n_rows)]
     if mixed:
+        template = tensor.where().replace("{", "{{").replace("}", "}}") + " row {i} column {j}"
         for i, row in enumerate(rows):
             for j, value in enumerate(row):
-                _check_value(value, j, signature, lambda i=i, j=j: f"{tensor.where()} row {i} column {j}")
+                _check_value(value, j, signature, template, i)
     elif signature.all_numeric:
         _check_finite(rows)
     return rows
@@ -490,7 +497,9 @@ def _json_values(array: np.ndarray) -> list[Any]:
     values = array.tolist()
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         # JSON has no NaN/Infinity: a model's non-finite output travels as null
-        values = np.where(np.isfinite(array), array, None).tolist()
+        cells = array.astype(object)
+        cells[~np.isfinite(array)] = None
+        values = cells.tolist()
     return values
 
 

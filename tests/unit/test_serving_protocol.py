@@ -79,6 +79,9 @@ def test_string_features_take_strings_and_numeric_ones_numbers():
         parse({"inputs": matrix}, MIXED)
     matrix[0]["datatype"] = "BYTES"
     assert parse({"inputs": matrix}, MIXED).rows == [[31, "Oslo"]]
+    matrix[0] |= {"name": "{t}", "data": [31, 32]}
+    with pytest.raises(InvalidRequestError, match=r"inputs\[0\] \('\{t\}'\) row 0 column 1: feature 'city'"):
+        parse({"inputs": matrix}, MIXED)
 
 
 @pytest.mark.parametrize(
