@@ -460,7 +460,16 @@ def _reset_moto(moto_url: str) -> None:
 def main_up(args: Any) -> int:
     """``driftline local up``: start the stack, say where it is, run until Ctrl-C / SIGTERM, stop cleanly."""
     port = getattr(args, "port", None)
-    stack = LocalStack(port=DEFAULT_PORT if port is None else int(port), metrics=bool(getattr(args, "metrics", False)))
+    # like a deployed stack, the local one serves one project's serving function (HTTP routes carry no project)
+    base = Settings(
+        project=getattr(args, "project", None) or os.environ.get("DRIFTLINE_PROJECT") or Settings.project,
+        serving_function=getattr(args, "serving_function", None)
+        or os.environ.get("DRIFTLINE_SERVING_FUNCTION")
+        or Settings.serving_function,
+    )
+    stack = LocalStack(
+        base, port=DEFAULT_PORT if port is None else int(port), metrics=bool(getattr(args, "metrics", False))
+    )
     stop = threading.Event()
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -473,6 +482,8 @@ def main_up(args: Any) -> int:
         lines = [
             "driftline local stack is up",
             f"  HTTP API      {settings.api_url}  (POST /v2/models/<name>/infer)",
+            f"                serves project {settings.project!r}, function {settings.serving_function!r} "
+            "(DRIFTLINE_PROJECT / DRIFTLINE_SERVING_FUNCTION choose them)",
             f"  Lambda Invoke {settings.lambda_endpoint_url}/2015-03-31/functions/<name>/invocations",
             f"  AWS (moto)    {settings.endpoint_url}",
             f"  admin         {settings.api_url}/_local/status",

@@ -29,6 +29,7 @@ def _lines(stream, sink):
 def test_local_up_serves_until_sigterm_then_cleans_up(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
     env["DRIFTLINE_HOME"] = str(tmp_path)
+    env["DRIFTLINE_PROJECT"] = "iris-monitoring"  # the one project whose serving function the HTTP API serves
     proc = subprocess.Popen(
         [sys.executable, "-c", UP],
         cwd=ROOT,
@@ -54,6 +55,8 @@ def test_local_up_serves_until_sigterm_then_cleans_up(tmp_path):
         with urllib.request.urlopen(f"{api_url}/_local/status", timeout=30) as answer:
             status = json.loads(answer.read())
         assert status["settings"]["lambda_endpoint_url"] == api_url
+        assert status["settings"]["project"] == "iris-monitoring"
+        assert "serves project 'iris-monitoring'" in text
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
