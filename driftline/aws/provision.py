@@ -99,6 +99,8 @@ def provision(settings: Settings, clients: Clients | None = None, shard_count: i
                     "MemoryStoreRetentionPeriodInHours": 24,
                     "MagneticStoreRetentionPeriodInDays": 365,
                 },
+                # windows older than the memory store's 24 h (a backfill, a late retry) must still be accepted
+                MagneticStoreWriteProperties={"EnableMagneticStoreWrites": True},
             )
 
     events = clients.events
