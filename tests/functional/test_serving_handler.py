@@ -51,6 +51,11 @@ class WideModel:
         return np.zeros(len(x))
 
 
+class WideRaisingModel(WideModel):
+    def predict(self, x: Any) -> Any:
+        raise RuntimeError("out of memory")
+
+
 @pytest.fixture(scope="module")
 def iris() -> tuple[RandomForestClassifier, np.ndarray]:
     x, y = load_iris(return_X_y=True)
@@ -299,6 +304,18 @@ def test_event_over_the_kinesis_record_limit_is_413_not_silently_untracked(servi
         assert len(serving.events()) == 1
     finally:
         clock.reset()
+
+
+def test_an_oversized_error_event_is_still_sent_without_its_rows(serving, clients):
+    log_model(clients, "wide-broken", WideRaisingModel(), features=WIDE)
+    deploy(clients, [MODEL, "wide-broken"])
+    serving.handler.deps.cache_clear()
+    status, body = serving.infer({"inputs": [[1.2345678901234567] * 100] * 600}, model="wide-broken")
+    assert status == 500
+    assert "out of memory" in body["error"]
+    (event,) = serving.events()
+    assert (event["inputs"], event["effective_sample_count"]) == ([], 600)
+    assert event["error"] == {"type": "RuntimeError", "message": "out of memory"}
 
 
 def test_model_that_raises_is_500_with_an_error_event(serving, clients):
