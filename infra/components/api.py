@@ -1,0 +1,137 @@
+"""The inference front door: an HTTP API (API Gateway v2, payload format 2.0) with the Open Inference
+Protocol's routes in front of the serving function, which reads models from the bucket and writes one event per
+request to the stream. Authorisation is on by default (IAM, or a JWT authoriser); an open API only when the
+configuration says ``api_auth: none``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.components.assets import Packager
+from infra.components.function import DriftlineFunction
+from infra.components.storage import ARTIFACTS_PREFIX, Storage
+from infra.config import StackConfig
+
+# (method, path): the Open Inference Protocol (v2) routes the serving function answers
+# (the same list as driftline.serving.service.ROUTES; a test keeps them equal)
+ROUTES = (
+    ("GET", "/v2"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("GET", "/v2/models/{name}/versions/{version}"),
+    ("GET", "/v2/models/{name}/versions/{version}/ready"),
+    ("POST", "/v2/models/{name}/versions/{version}/infer"),
+)
+# One JSON line per request (API Gateway's $context variables).
+ACCESS_LOG_FORMAT = (
+    '{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","caller":"$context.identity.caller",'
+    '"user":"$context.identity.user","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod",'
+    '"routeKey":"$context.routeKey","status":"$context.status","protocol":"$context.protocol",'
+    '"responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency",'
+    '"integrationError":"$context.integrationErrorMessage","authorizerError":"$context.authorizer.error"}'
+)
+
+
+class InferenceApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        storage: Storage,
+        stream: kinesis.IStream,
+        packager: Packager,
+        environment: Mapping[str, str],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        names = config.names
+        self.serving = DriftlineFunction(
+            self,
+            "Serving",
+            function_name=names.function("serving"),
+            description="driftline serving: Open Inference Protocol predictions, one tracking event per request",
+            code=packager.image_code("serving"),
+            environment=environment,
+            log_retention=log_retention,
+            memory_mb=config.serving_memory_mb,
+            timeout=Duration.seconds(29),  # an HTTP API integration gives up after 30 s
+        )
+        registry = storage.tables["registry"]
+        self.serving.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.object_arn(ARTIFACTS_PREFIX)]),
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:Query"],
+                resources=[registry.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["kinesis:PutRecord", "kinesis:PutRecords"],
+                resources=[stream.stream_arn],
+            ),
+        )
+
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", log_group_name=f"/aws/apigateway/{names.stack}-api", retention=log_retention
+        )
+        self.api = apigw.HttpApi(
+            self,
+            "Api",
+            api_name=f"{names.stack}-inference",
+            description="driftline inference API (Open Inference Protocol v2)",
+            create_default_stage=False,
+        )
+        self.stage = apigw.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigw.ThrottleSettings(rate_limit=config.api_throttle_rate, burst_limit=config.api_throttle_burst),
+        )
+        cfn_stage: apigw.CfnStage = self.stage.node.default_child  # type: ignore[assignment]
+        cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
+            destination_arn=self.access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
+        )
+
+        integration = integrations.HttpLambdaIntegration("Serving", self.serving.function)
+        authorizer = self._authorizer(config)
+        self.routes: list[apigw.HttpRoute] = []
+        for method, path in ROUTES:
+            self.routes.extend(
+                self.api.add_routes(
+                    path=path,
+                    methods=[getattr(apigw.HttpMethod, method)],
+                    integration=integration,
+                    authorizer=authorizer,
+                )
+            )
+
+    @staticmethod
+    def _authorizer(config: StackConfig) -> apigw.IHttpRouteAuthorizer:
+        if config.api_auth == "iam":
+            return authorizers.HttpIamAuthorizer()
+        if config.api_auth == "jwt":
+            return authorizers.HttpJwtAuthorizer(
+                "Jwt", config.jwt_issuer, jwt_audience=list(config.jwt_audience), authorizer_name="driftline-jwt"
+            )
+        return apigw.HttpNoneAuthorizer()
+
+    @property
+    def url(self) -> str:
+        return self.api.api_endpoint
+
+    def execute_api_arn(self) -> str:
+        return self.api.arn_for_execute_api()

@@ -1,0 +1,85 @@
+"""Where alerts and failures go: the alerts SNS topic and EventBridge bus (the writer raises alerts on both,
+CloudWatch alarms notify the topic), and the dead-letter queues (asynchronous invocations that exhausted their
+retries; Kinesis batches the stream function gave up on)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import StackConfig
+
+DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time to find out why and redrive
+
+
+class Messaging(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        names = config.names
+
+        self.topic = sns.Topic(
+            self,
+            "Alerts",
+            topic_name=names.topic,
+            display_name="driftline alerts",
+            enforce_ssl=True,
+            # the AWS managed key: publishers in this account need no key policy of ours
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+        )
+        for address in config.alert_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(address))
+        for index, item in enumerate(config.alert_subscriptions):
+            self.topic.add_subscription(_subscription(item.protocol, item.endpoint, self, f"Subscriber{index}"))
+
+        self.bus = events.EventBus(self, "Bus", event_bus_name=names.event_bus, description="driftline alerts")
+        self.bus.archive(
+            "Archive",
+            archive_name=f"{names.stack}-alerts",
+            description="every driftline alert, replayable",
+            event_pattern=events.EventPattern(source=["driftline"]),
+            retention=Duration.days(365),
+        )
+
+        # Asynchronous invocations (scheduler -> controller -> apps -> writer) that failed three times.
+        self.async_failures = sqs.Queue(
+            self,
+            "AsyncFailures",
+            queue_name=f"{names.stack}-async-failures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # Kinesis batches the stream function could not process within its retries (records' positions only:
+        # the data stays in the stream for its retention period).
+        self.stream_failures = sqs.Queue(
+            self,
+            "StreamFailures",
+            queue_name=f"{names.stack}-stream-failures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    @property
+    def queues(self) -> dict[str, sqs.Queue]:
+        return {"async": self.async_failures, "stream": self.stream_failures}
+
+
+def _subscription(protocol: str, endpoint: str, scope: Construct, construct_id: str) -> sns.ITopicSubscription:
+    if protocol == "email":
+        return subscriptions.EmailSubscription(endpoint)
+    if protocol == "https":
+        return subscriptions.UrlSubscription(endpoint, protocol=sns.SubscriptionProtocol.HTTPS)
+    if protocol == "sms":
+        return subscriptions.SmsSubscription(endpoint)
+    if protocol == "sqs":
+        return subscriptions.SqsSubscription(sqs.Queue.from_queue_arn(scope, construct_id, endpoint))
+    return subscriptions.LambdaSubscription(lambda_.Function.from_function_arn(scope, construct_id, endpoint))

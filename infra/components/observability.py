@@ -1,0 +1,216 @@
+"""The CloudWatch dashboard and alarms. Figures come from the functions' Powertools EMF metrics (namespace
+``driftline``, dimension ``service``), Lambda's own metrics and the queues'; drift statuses per endpoint come
+from the writer's structured logs. Every alarm notifies the alerts topic."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import METRICS_NAMESPACE, SERVICES, StackConfig
+
+PERIOD = Duration.minutes(5)
+# Metric names each function emits (Powertools EMF)
+METRICS = {
+    "serving": ("Requests", "Errors", "Latency", "TrackingEventsLost"),
+    "stream": ("RecordsReceived", "RowsWritten", "PoisonRecords", "BatchFailures"),
+    "app": ("AppFailures",),
+    "writer": ("ResultsWritten", "AlertsRaised"),
+}
+# Logs Insights over the writer's log group: the newest status of every (endpoint, app, result).
+DRIFT_STATUS_QUERY = (
+    "fields @timestamp, endpoint_id, application_name, result_name, result_status, result_value\n"
+    "| filter ispresent(result_status) and ispresent(endpoint_id)\n"
+    "| stats latest(result_status) as status, latest(result_value) as value, max(@timestamp) as updated"
+    " by endpoint_id, application_name, result_name\n"
+    "| sort status desc, endpoint_id"
+)
+
+
+def driftline_metric(service_key: str, name: str, statistic: str = "Sum") -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICES[service_key]},
+        statistic=statistic,
+        period=PERIOD,
+    )
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        functions: dict[str, lambda_.Function],
+        writer_log_group_name: str,
+        queues: dict[str, sqs.IQueue],
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        notify = actions.SnsAction(topic)
+        stream_fn = functions["stream"]
+        app_functions = {k: f for k, f in functions.items() if k == "app" or k.startswith("app-")}
+
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.alarms["iterator-age"] = stream_fn.metric(
+            "IteratorAge", statistic="Maximum", period=Duration.minutes(1)
+        ).create_alarm(
+            self,
+            "IteratorAge",
+            alarm_name=f"{config.names.stack}-stream-iterator-age",
+            alarm_description="The stream function is falling behind the Kinesis stream (oldest record age)",
+            threshold=config.iterator_age_alarm_seconds * 1000,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for key, queue in queues.items():
+            self.alarms[f"dlq-{key}"] = queue.metric_approximate_number_of_messages_visible(
+                statistic="Maximum", period=PERIOD
+            ).create_alarm(
+                self,
+                f"DeadLetters{key.title()}",
+                alarm_name=f"{config.names.stack}-{key}-dead-letters",
+                alarm_description=f"The {key} dead-letter queue is not empty: something failed all its retries",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        app_failure_metrics = {"reported": driftline_metric("app", "AppFailures")}
+        for index, function in enumerate(app_functions.values()):
+            app_failure_metrics[f"errors{index}"] = function.metric_errors(period=PERIOD)
+        self.alarms["app-failures"] = cloudwatch.MathExpression(
+            expression=" + ".join(f"FILL({k}, 0)" for k in app_failure_metrics),
+            using_metrics=app_failure_metrics,
+            label="application failures",
+            period=PERIOD,
+        ).create_alarm(
+            self,
+            "AppFailures",
+            alarm_name=f"{config.names.stack}-app-failures",
+            alarm_description="A monitoring application failed (reported by the runner, or the function errored)",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarms["drift"] = driftline_metric("writer", "AlertsRaised").create_alarm(
+            self,
+            "DriftDetected",
+            alarm_name=f"{config.names.stack}-drift-detected",
+            alarm_description="A monitoring result reached potential or detected status (see the alerts topic)",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in self.alarms.values():
+            alarm.add_alarm_action(notify)
+
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=config.names.dashboard, default_interval=Duration.hours(3)
+        )
+        serving = functions["serving"]
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown=f"# driftline `{config.names.stack}`\nserving -> stream -> controller -> apps -> writer. "
+                "Alarms notify the alerts topic.",
+                width=24,
+                height=2,
+            )
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Requests",
+                left=[driftline_metric("serving", "Requests"), serving.metric_invocations(period=PERIOD)],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Latency (model, ms)",
+                left=[
+                    driftline_metric("serving", "Latency", "Average"),
+                    driftline_metric("serving", "Latency", "p99"),
+                ],
+                right=[serving.metric_duration(statistic="p99", period=PERIOD)],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Errors",
+                left=[
+                    driftline_metric("serving", "Errors"),
+                    driftline_metric("serving", "TrackingEventsLost"),
+                    serving.metric_errors(period=PERIOD),
+                    serving.metric_throttles(period=PERIOD),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Stream iterator age (ms)",
+                left=[stream_fn.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(1))],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=config.iterator_age_alarm_seconds * 1000, label="alarm")
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Stream records",
+                left=[driftline_metric("stream", m) for m in METRICS["stream"]],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queues",
+                left=[
+                    q.metric_approximate_number_of_messages_visible(statistic="Maximum", period=PERIOD, label=key)
+                    for key, q in queues.items()
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Application failures",
+                left=[driftline_metric("app", "AppFailures")]
+                + [f.metric_errors(period=PERIOD, label=f"{k} errors") for k, f in app_functions.items()],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Results and alerts",
+                left=[driftline_metric("writer", m) for m in METRICS["writer"]],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Writer metrics by name (per-status counts included)",
+                left=[
+                    cloudwatch.MathExpression(
+                        expression=(
+                            f"SEARCH('{{{METRICS_NAMESPACE},service}} service=\"{SERVICES['writer']}\"', 'Sum', 300)"
+                        ),
+                        label="",
+                        period=PERIOD,
+                    )
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.LogQueryWidget(
+                title="Drift status per endpoint (newest window; 2 detected, 1 potential, 0 none, -1 irrelevant)",
+                log_group_names=[writer_log_group_name],
+                query_string=DRIFT_STATUS_QUERY,
+                view=cloudwatch.LogQueryVisualizationType.TABLE,
+                width=24,
+                height=8,
+            )
+        )

@@ -1,0 +1,96 @@
+"""Fail a deploy early, with a message naming the flag, when the account cannot use Amazon Timestream for
+LiveAnalytics (closed to new customers since 2025-06-20).
+
+A custom resource asks Timestream whether this account may use it before anything durable is created: the stack
+makes every other component depend on it, so a refused account gets a rollback of this check only (no retained
+bucket or table left behind to collide with the next attempt), and CloudFormation shows the reason below.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.components.function import RUNTIME
+
+FLAG_HINT = (
+    'Deploy with the context flag timestream=false (cdk deploy -c timestream=false, or "timestream": false in '
+    "cdk.json): the writer then keeps results in DynamoDB and S3 and nothing else changes."
+)
+
+# Inline (ZipFile) code: CloudFormation provides the cfnresponse module to it.
+CHECK_SOURCE = f"""
+import boto3
+import cfnresponse
+
+HINT = {FLAG_HINT!r}
+
+
+def handler(event, context):
+    if event["RequestType"] == "Delete":
+        cfnresponse.send(event, context, cfnresponse.SUCCESS, {{}}, "timestream-preflight")
+        return
+    try:
+        client = boto3.client("timestream-write")
+        client.describe_endpoints()
+        client.list_databases(MaxResults=1)
+    except Exception as exc:  # any refusal means the same thing to the user
+        reason = (
+            "Amazon Timestream for LiveAnalytics is not available to this account or region ("
+            + type(exc).__name__ + ": " + str(exc)[:300] + "). " + HINT
+        )
+        cfnresponse.send(event, context, cfnresponse.FAILED, {{}}, "timestream-preflight", reason=reason)
+        return
+    cfnresponse.send(event, context, cfnresponse.SUCCESS, {{}}, "timestream-preflight")
+"""
+
+
+class TimestreamPreflight(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, function_name: str, log_retention: logs.RetentionDays
+    ) -> None:
+        super().__init__(scope, construct_id)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="driftline deploy check: may this account use Timestream for LiveAnalytics?",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        self.role.add_to_policy(
+            # neither action has resource-level permissions (both are account-wide by nature)
+            iam.PolicyStatement(actions=["timestream:DescribeEndpoints", "timestream:ListDatabases"], resources=["*"])
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description="driftline: fails the deploy early when Timestream for LiveAnalytics is not available",
+            runtime=RUNTIME,
+            handler="index.handler",
+            code=lambda_.Code.from_inline(CHECK_SOURCE),
+            role=self.role,
+            timeout=Duration.seconds(30),
+            log_group=log_group,
+        )
+        self.function.node.add_dependency(self.role)
+        self.resource = CustomResource(
+            self,
+            "Check",
+            service_token=self.function.function_arn,
+            resource_type="Custom::TimestreamPreflight",
+        )

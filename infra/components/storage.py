@@ -1,0 +1,128 @@
+"""Durable state: the data bucket (artifacts, events parquet, results), the four DynamoDB tables and, when
+enabled, the Timestream database. Keys and layouts are docs/architecture.md's."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_timestream as timestream
+from constructs import Construct
+
+from infra.config import StackConfig
+
+TIMESTREAM_TABLES = ("app_results", "metrics")  # MLRun's two time-series tables
+ENDPOINTS_INDEX = "by-project"  # driftline.aws.endpoints.PROJECT_INDEX
+ENDPOINTS_TTL_ATTRIBUTE = "expires_at"
+# (table role, partition key, sort key): all string keys
+TABLES = (
+    ("registry", "pk", "sk"),
+    ("endpoints", "endpoint_id", "sk"),
+    ("checkpoints", "pk", "sk"),
+    ("results", "pk", "sk"),
+)
+EVENTS_PREFIX = "events/"
+RESULTS_PREFIX = "results/"
+ARTIFACTS_PREFIX = "artifacts/"
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        names = config.names
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(90))],
+            removal_policy=removal,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Data",
+            bucket_name=f"{names.stack}-data-{Aws.ACCOUNT_ID}-{Aws.REGION}",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,  # model files and app sources are referenced by key: keep what was overwritten
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="data/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-inference-events",
+                    prefix=EVENTS_PREFIX,
+                    expiration=Duration.days(config.events_retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-results",
+                    prefix=RESULTS_PREFIX,
+                    expiration=Duration.days(config.events_retention_days),
+                ),
+                s3.LifecycleRule(
+                    # a redelivered stream batch overwrites its parquet file: the old version is not data
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                ),
+            ],
+            removal_policy=removal,
+        )
+
+        self.tables: dict[str, dynamodb.Table] = {}
+        for role, pk, sk in TABLES:
+            table = dynamodb.Table(
+                self,
+                role.capitalize(),
+                table_name=names.table(role),
+                partition_key=dynamodb.Attribute(name=pk, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=sk, type=dynamodb.AttributeType.STRING),
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                encryption=dynamodb.TableEncryption.AWS_MANAGED,
+                deletion_protection=config.retain_data,
+                time_to_live_attribute=ENDPOINTS_TTL_ATTRIBUTE if role == "endpoints" else None,
+                removal_policy=removal,
+            )
+            if role == "endpoints":
+                table.add_global_secondary_index(
+                    index_name=ENDPOINTS_INDEX,
+                    partition_key=dynamodb.Attribute(name="project", type=dynamodb.AttributeType.STRING),
+                    sort_key=dynamodb.Attribute(name="endpoint_id", type=dynamodb.AttributeType.STRING),
+                    projection_type=dynamodb.ProjectionType.ALL,
+                )
+            self.tables[role] = table
+
+        self.timestream_database: timestream.CfnDatabase | None = None
+        self.timestream_tables: dict[str, timestream.CfnTable] = {}
+        if config.timestream:
+            database = timestream.CfnDatabase(self, "Timestream", database_name=names.timestream_database)
+            database.apply_removal_policy(removal)
+            self.timestream_database = database
+            for name in TIMESTREAM_TABLES:
+                table = timestream.CfnTable(
+                    self,
+                    f"Timestream{name.title().replace('_', '')}",
+                    database_name=names.timestream_database,
+                    table_name=name,
+                    retention_properties={
+                        "MemoryStoreRetentionPeriodInHours": str(config.timestream_memory_retention_hours),
+                        "MagneticStoreRetentionPeriodInDays": str(config.timestream_magnetic_retention_days),
+                    },
+                )
+                table.node.add_dependency(database)
+                table.apply_removal_policy(removal)
+                self.timestream_tables[name] = table
+
+    def timestream_table_arns(self) -> list[str]:
+        return [t.attr_arn for t in self.timestream_tables.values()]
+
+    def object_arn(self, prefix: str) -> str:
+        return self.bucket.arn_for_objects(f"{prefix}*")

@@ -1,0 +1,92 @@
+"""The inference event stream: an encrypted Kinesis stream and the stream function that turns its batches into
+parquet (S3 ``events/``) and live figures (endpoints table). The event source mapping follows
+docs/architecture.md's delivery semantics: partial batch responses, bisect on error, bounded retries, and an
+on-failure destination so a batch that can never succeed is recorded instead of blocking its shard."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.components.assets import Packager
+from infra.components.function import DriftlineFunction
+from infra.components.storage import EVENTS_PREFIX, Storage
+from infra.config import StackConfig
+
+
+class EventStream(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.stream = kinesis.Stream(
+            self,
+            "Stream",
+            stream_name=config.names.stream,
+            encryption=kinesis.StreamEncryption.MANAGED,
+            stream_mode=kinesis.StreamMode.ON_DEMAND if config.kinesis_on_demand else kinesis.StreamMode.PROVISIONED,
+            shard_count=None if config.kinesis_on_demand else config.kinesis_shards,
+            retention_period=Duration.hours(config.kinesis_retention_hours),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+
+
+class StreamProcessor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        storage: Storage,
+        stream: kinesis.Stream,
+        failures: sqs.IQueue,
+        packager: Packager,
+        environment: Mapping[str, str],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = DriftlineFunction(
+            self,
+            "Stream",
+            function_name=config.names.function("stream"),
+            description="driftline stream: Kinesis batches to parquet on S3 and live figures in DynamoDB",
+            code=packager.image_code("stream"),
+            environment=environment,
+            log_retention=log_retention,
+            memory_mb=config.stream_memory_mb,
+            timeout=Duration.minutes(2),
+            tracing=lambda_.Tracing.DISABLED,  # Kinesis batches carry no trace context: tracing would not pay
+        )
+        endpoints, checkpoints = storage.tables["endpoints"], storage.tables["checkpoints"]
+        self.function.add_to_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[storage.object_arn(EVENTS_PREFIX)]),
+            iam.PolicyStatement(
+                # live figures: one conditional transaction per endpoint and batch (update + sequence guard)
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+                resources=[endpoints.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[checkpoints.table_arn],
+            ),
+        )
+        self.event_source = sources.KinesisEventSource(
+            stream,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,  # never skip what was written before deploy
+            batch_size=config.stream_batch_size,
+            max_batching_window=Duration.seconds(config.stream_batching_window_seconds),
+            bisect_batch_on_error=True,
+            report_batch_item_failures=True,
+            retry_attempts=config.stream_retry_attempts,
+            max_record_age=Duration.hours(min(config.kinesis_retention_hours, 168)),  # the mapping allows 7 days
+            parallelization_factor=1,  # per-shard order: the sequence guard on live figures relies on it
+            on_failure=sources.SqsDlq(failures),
+        )
+        self.function.function.add_event_source(self.event_source)

@@ -1,0 +1,325 @@
+"""Names and tunables of one deployment, in one place.
+
+Everything a user can change lives in ``cdk.json`` under ``context`` (or ``cdk synth -c key=value``) and is
+read once here into a :class:`StackConfig`; the constructs never read context themselves. Resource names are
+derived from ``stack_name`` by :class:`Names`, so two stacks in one account never collide and the default stack
+(``driftline``) uses the same names as :class:`driftline.config.Settings`' defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftline.config import validate_base_period
+from driftline.errors import ConfigurationError
+from driftline.schemas import validate_app_name
+
+API_AUTH_MODES = ("iam", "jwt", "none")
+STACK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+PROJECT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-_]{0,40}$")
+SUBSCRIPTION_PROTOCOLS = ("email", "https", "sqs", "lambda", "sms")
+# CloudWatch Logs only accepts these retention values (days).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+# The Powertools `service` dimension each function's metrics carry (namespace ``driftline``): the names the
+# handlers pass to driftline.observability.get_metrics (tests/infra checks them against the code).
+SERVICES = {
+    "serving": "serving",
+    "stream": "driftline-stream",
+    "controller": "driftline-controller",
+    "app": "driftline-app",
+    "writer": "driftline-writer",
+}
+METRICS_NAMESPACE = "driftline"
+
+
+@dataclass(frozen=True)
+class AppFunctionConfig:
+    """A user application that gets a Lambda function of its own (same image as the generic app runner,
+    its own role, log group, memory and timeout). Other apps run in the generic app function."""
+
+    name: str
+    memory_mb: int = 2048
+    timeout_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Subscription:
+    protocol: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The user's knobs (``cdk.json`` context keys have the same names)."""
+
+    stack_name: str = "driftline"
+    project: str = "default"  # the project whose controller schedule the stack creates
+    base_period: int = 10  # minutes between controller runs
+    monitoring_enabled: bool = False  # the schedule's initial state; the SDK's enable/disable flips it
+    timestream: bool = True  # False for accounts that cannot create Timestream for LiveAnalytics
+    timestream_memory_retention_hours: int = 24
+    timestream_magnetic_retention_days: int = 365
+    api_auth: str = "iam"  # iam | jwt | none (an open API only when asked for explicitly)
+    jwt_issuer: str = ""
+    jwt_audience: tuple[str, ...] = ()
+    api_throttle_rate: int = 100  # requests per second, steady state
+    api_throttle_burst: int = 200
+    kinesis_shards: int = 0  # 0: on-demand capacity; N > 0: provisioned with N shards
+    kinesis_retention_hours: int = 24
+    stream_batch_size: int = 500
+    stream_batching_window_seconds: int = 5
+    stream_retry_attempts: int = 10
+    log_retention_days: int = 30
+    events_retention_days: int = 400  # inference parquet under events/ (and results/) expire after this
+    noncurrent_version_days: int = 30  # old object versions (overwritten redeliveries, replaced models)
+    alert_emails: tuple[str, ...] = ()
+    alert_subscriptions: tuple[Subscription, ...] = ()
+    apps: tuple[AppFunctionConfig, ...] = ()
+    iterator_age_alarm_seconds: int = 300
+    retain_data: bool = True  # bucket, tables, stream and Timestream survive `cdk destroy`
+    powertools_version: str = "3.37.0"  # the managed layer of this version (matches requirements/constraints.txt)
+    serving_memory_mb: int = 1024
+    stream_memory_mb: int = 1024
+    app_memory_mb: int = 2048
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not STACK_NAME_PATTERN.match(self.stack_name):
+            raise ConfigurationError(
+                f"stack_name {self.stack_name!r}: expected lowercase letters, digits and '-', starting with a "
+                "letter, at most 24 characters (it prefixes every resource name, the bucket name included)"
+            )
+        if not PROJECT_PATTERN.match(self.project):
+            raise ConfigurationError(
+                f"project {self.project!r}: expected lowercase letters, digits, '-' or '_' (at most 41 characters)"
+            )
+        validate_base_period(self.base_period)
+        if self.api_auth not in API_AUTH_MODES:
+            raise ConfigurationError(f"api_auth {self.api_auth!r}: expected one of {', '.join(API_AUTH_MODES)}")
+        if self.api_auth == "jwt" and (not self.jwt_issuer or not self.jwt_audience):
+            raise ConfigurationError("api_auth 'jwt' needs jwt_issuer (an https:// URL) and jwt_audience (a list)")
+        if self.api_auth == "jwt" and not self.jwt_issuer.startswith("https://"):
+            raise ConfigurationError(f"jwt_issuer {self.jwt_issuer!r}: expected an https:// URL")
+        if self.kinesis_shards < 0:
+            raise ConfigurationError(
+                f"kinesis_shards must be 0 (on-demand) or a positive number, got {self.kinesis_shards}"
+            )
+        if not 24 <= self.kinesis_retention_hours <= 8760:
+            raise ConfigurationError(f"kinesis_retention_hours must be 24..8760, got {self.kinesis_retention_hours}")
+        if not 1 <= self.stream_batch_size <= 10_000:
+            raise ConfigurationError(f"stream_batch_size must be 1..10000, got {self.stream_batch_size}")
+        if not 0 <= self.stream_batching_window_seconds <= 300:
+            raise ConfigurationError(
+                f"stream_batching_window_seconds must be 0..300, got {self.stream_batching_window_seconds}"
+            )
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ConfigurationError(
+                f"log_retention_days {self.log_retention_days}: expected one of {LOG_RETENTION_DAYS}"
+            )
+        if not 1 <= self.timestream_memory_retention_hours <= 8766:
+            raise ConfigurationError("timestream_memory_retention_hours must be 1..8766")
+        if not 1 <= self.timestream_magnetic_retention_days <= 73000:
+            raise ConfigurationError("timestream_magnetic_retention_days must be 1..73000")
+        if self.events_retention_days < 1 or self.noncurrent_version_days < 1:
+            raise ConfigurationError("events_retention_days and noncurrent_version_days must be at least 1")
+        for subscription in self.alert_subscriptions:
+            if subscription.protocol not in SUBSCRIPTION_PROTOCOLS:
+                raise ConfigurationError(
+                    f"alert subscription protocol {subscription.protocol!r}: expected one of {SUBSCRIPTION_PROTOCOLS}"
+                )
+        names = [a.name for a in self.apps]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"apps: each application name once, got {names}")
+
+    @property
+    def names(self) -> Names:
+        return Names(self.stack_name, self.project)
+
+    @property
+    def kinesis_on_demand(self) -> bool:
+        return self.kinesis_shards == 0
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> StackConfig:
+        """Build from CDK context values: ``cdk.json`` gives typed JSON, ``-c key=value`` gives strings."""
+        values: dict[str, Any] = {}
+        for name, f in cls.__dataclass_fields__.items():
+            if name == "extra" or name not in context or context[name] is None:
+                continue
+            values[name] = _coerce(name, str(f.type), context[name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Every physical name the stack gives, derived from the stack name (one place, so tests and the SDK agree)."""
+
+    stack: str
+    project: str
+
+    def function(self, role: str) -> str:
+        return f"{self.stack}-{role}"
+
+    def app_function(self, app: str | None = None) -> str:
+        return f"{self.stack}-app" if app is None else f"{self.stack}-app-{app}"
+
+    @property
+    def app_function_prefix(self) -> str:
+        """Every app function (generic and per-app) starts with this: the controller may invoke exactly these."""
+        return f"{self.stack}-app"
+
+    def table(self, role: str) -> str:
+        return f"{self.stack}-{role}"
+
+    @property
+    def stream(self) -> str:
+        return f"{self.stack}-events"
+
+    @property
+    def event_bus(self) -> str:
+        return f"{self.stack}-alerts"
+
+    @property
+    def topic(self) -> str:
+        return f"{self.stack}-alerts"
+
+    @property
+    def timestream_database(self) -> str:
+        return self.stack
+
+    @property
+    def schedule_group(self) -> str:
+        return self.stack
+
+    @property
+    def schedule_prefix(self) -> str:
+        return f"{self.stack}-controller"
+
+    @property
+    def schedule(self) -> str:
+        return f"{self.schedule_prefix}-{self.project}"
+
+    @property
+    def dashboard(self) -> str:
+        return f"{self.stack}-monitoring"
+
+    @property
+    def parameter_prefix(self) -> str:
+        return f"/driftline/{self.stack}"
+
+    @property
+    def settings_parameter(self) -> str:
+        return f"{self.parameter_prefix}/settings"
+
+    @property
+    def api_url_parameter(self) -> str:
+        return f"{self.parameter_prefix}/api-url"
+
+    @property
+    def app_functions_parameter(self) -> str:
+        return f"{self.parameter_prefix}/app-functions"
+
+
+def _coerce(name: str, kind: str, raw: Any) -> Any:
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        lowered = str(raw).strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigurationError(f"context {name}: expected true or false, got {raw!r}")
+    if kind == "int":
+        if isinstance(raw, bool):
+            raise ConfigurationError(f"context {name}: expected a whole number, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"context {name}: expected a whole number, got {raw!r}") from exc
+    if kind == "str":
+        if not isinstance(raw, str):
+            raise ConfigurationError(f"context {name}: expected a string, got {raw!r}")
+        return raw
+    items = _as_list(name, raw)
+    if "AppFunctionConfig" in kind:
+        return tuple(_app(name, item) for item in items)
+    if "Subscription" in kind:
+        return tuple(_subscription(name, item) for item in items)
+    return tuple(str(item) for item in items)
+
+
+def _as_list(name: str, raw: Any) -> list[Any]:
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"context {name}: expected a JSON list, got {raw!r} ({exc})") from exc
+        else:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(raw, list):
+        raise ConfigurationError(f"context {name}: expected a list, got {raw!r}")
+    return raw
+
+
+def _app(name: str, item: Any) -> AppFunctionConfig:
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, Mapping) or "name" not in item:
+        raise ConfigurationError(
+            f"context {name}: each app is a name or {{'name': ..., 'memory_mb': ...}}, got {item!r}"
+        )
+    unknown = set(item) - {"name", "memory_mb", "timeout_seconds"}
+    if unknown:
+        raise ConfigurationError(
+            f"context {name}: unknown app keys {sorted(unknown)}; expected name, memory_mb, timeout_seconds"
+        )
+    try:
+        validate_app_name(item["name"])
+    except Exception as exc:
+        raise ConfigurationError(f"context {name}: {exc}") from exc
+    return AppFunctionConfig(
+        name=item["name"],
+        memory_mb=int(item.get("memory_mb", 2048)),
+        timeout_seconds=int(item.get("timeout_seconds", 300)),
+    )
+
+
+def _subscription(name: str, item: Any) -> Subscription:
+    if not isinstance(item, Mapping) or not {"protocol", "endpoint"} <= set(item):
+        raise ConfigurationError(
+            f"context {name}: each subscription is {{'protocol': ..., 'endpoint': ...}}, got {item!r}"
+        )
+    return Subscription(protocol=str(item["protocol"]), endpoint=str(item["endpoint"]))

@@ -1,0 +1,188 @@
+"""The driftline stack: composes one construct per capability; names and tunables come from :class:`StackConfig`.
+
+Nothing here calls AWS: synth needs no network, no Docker and no credentials (the stack is environment-agnostic;
+region and account are CloudFormation pseudo parameters).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Aws, Stack, Tags
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.components.api import InferenceApi
+from infra.components.assets import Packager
+from infra.components.discovery import Discovery
+from infra.components.messaging import Messaging
+from infra.components.monitoring import ControllerSchedule, Monitoring
+from infra.components.observability import Observability
+from infra.components.preflight import TimestreamPreflight
+from infra.components.storage import Storage
+from infra.components.streaming import EventStream, StreamProcessor
+from infra.config import LOG_RETENTION_DAYS, SERVICES, StackConfig
+from infra.nag import acknowledge_findings
+from infra.packaging import REPO_ROOT
+
+
+class DriftlineStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        staging_dir: Path,
+        source_root: Path = REPO_ROOT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.stack_name,
+            description="driftline: serverless model monitoring (serving, stream, controller, apps, writer)",
+            **kwargs,
+        )
+        self.config = config
+        names = config.names
+        Tags.of(self).add("project", "driftline")
+        Tags.of(self).add("driftline:stack", names.stack)
+        retention = _retention(config.log_retention_days)
+        packager = Packager(staging_dir, source_root)
+
+        self.storage = Storage(self, "Storage", config=config)
+        self.messaging = Messaging(self, "Messaging", config=config)
+        self.events = EventStream(self, "Events", config=config)
+        self.schedule = ControllerSchedule(self, "Schedule", config=config, failures=self.messaging.async_failures)
+        self.settings = self._settings()
+        environment = {f"DRIFTLINE_{k.upper()}": _env_value(v) for k, v in self.settings.items() if k != "api_url"}
+
+        self.api = InferenceApi(
+            self,
+            "Inference",
+            config=config,
+            storage=self.storage,
+            stream=self.events.stream,
+            packager=packager,
+            environment=environment | _powertools_env(SERVICES["serving"]),
+            log_retention=retention,
+        )
+        self.stream_processor = StreamProcessor(
+            self,
+            "StreamProcessing",
+            config=config,
+            storage=self.storage,
+            stream=self.events.stream,
+            failures=self.messaging.stream_failures,
+            packager=packager,
+            environment=environment | _powertools_env(SERVICES["stream"]),
+            log_retention=retention,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            storage=self.storage,
+            messaging=self.messaging,
+            schedule=self.schedule,
+            packager=packager,
+            environment=environment,
+            log_retention=retention,
+        )
+        for key, function in self.monitoring.functions.items():
+            service = SERVICES["app"] if key.startswith("app") else SERVICES[key]
+            for name, value in _powertools_env(service).items():
+                function.function.add_environment(name, value)
+
+        self.functions = {
+            "serving": self.api.serving,
+            "stream": self.stream_processor.function,
+            **self.monitoring.functions,
+        }
+        self.observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            functions={k: f.function for k, f in self.functions.items()},
+            writer_log_group_name=self.monitoring.writer.log_group.log_group_name,
+            queues=self.messaging.queues,
+            topic=self.messaging.topic,
+        )
+        self.settings["api_url"] = self.api.url
+        self.discovery = Discovery(
+            self,
+            "Discovery",
+            config=config,
+            settings=self.settings,
+            app_functions={name or "*": f.function_name for name, f in self.monitoring.apps.items()},
+            storage=self.storage,
+            api_url=self.api.url,
+            execute_api_arn=self.api.execute_api_arn(),
+            scheduler_role=self.schedule.role,
+            schedule_arn_pattern=self.schedule.schedule_arn_pattern(),
+            outputs={
+                "ApiUrl": (self.api.url, "Inference API base URL (POST /v2/models/{name}/infer)"),
+                "BucketName": (self.storage.bucket.bucket_name, "Artifacts, events parquet and results"),
+                "StreamName": (self.events.stream.stream_name, "Kinesis stream of inference events"),
+                "AlertsTopicArn": (self.messaging.topic.topic_arn, "SNS topic for alerts and alarms"),
+                "AlertsBusName": (self.messaging.bus.event_bus_name, "EventBridge bus for alerts"),
+                "ScheduleName": (names.schedule, f"Controller schedule of project {config.project}"),
+                "DashboardName": (names.dashboard, "CloudWatch dashboard"),
+            },
+        )
+
+        self.preflight: TimestreamPreflight | None = None
+        if config.timestream:
+            self.preflight = TimestreamPreflight(
+                self, "TimestreamPreflight", function_name=names.function("preflight"), log_retention=retention
+            )
+            # Nothing durable is created before the check passes (see infra/components/preflight.py).
+            for component in (self.storage, self.messaging, self.events, self.schedule):
+                component.node.add_dependency(self.preflight.resource)
+
+        acknowledge_findings(self)
+
+    def _settings(self) -> dict[str, Any]:
+        """The values of :class:`driftline.config.Settings` this deployment runs with (env and SSM document)."""
+        names = self.config.names
+        return {
+            "region": Aws.REGION,
+            "bucket": self.storage.bucket.bucket_name,
+            "stream_name": names.stream,
+            "registry_table": names.table("registry"),
+            "endpoints_table": names.table("endpoints"),
+            "checkpoints_table": names.table("checkpoints"),
+            "results_table": names.table("results"),
+            "timestream_enabled": self.config.timestream,
+            "timestream_database": names.timestream_database,
+            "event_bus_name": names.event_bus,
+            "alerts_topic_arn": self.messaging.topic.topic_arn,
+            "schedule_prefix": names.schedule_prefix,
+            "schedule_group": names.schedule_group,
+            "controller_function": names.function("controller"),
+            "controller_arn": self.schedule.controller_arn,
+            "writer_function": names.function("writer"),
+            "app_function": names.app_function(),
+            "dead_letter_queue_url": self.messaging.async_failures.queue_url,
+            "scheduler_role_arn": self.schedule.role.role_arn,
+            "project": self.config.project,
+            "serving_function": "serving",
+        }
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _powertools_env(service: str) -> dict[str, str]:
+    return {"POWERTOOLS_SERVICE_NAME": service, "POWERTOOLS_METRICS_NAMESPACE": "driftline"}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    # CDK's members are in the same order as CloudWatch's allowed values (INFINITE last, never used here)
+    members = [m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE]
+    return dict(zip(LOG_RETENTION_DAYS, members, strict=True))[days]

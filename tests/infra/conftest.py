@@ -1,0 +1,86 @@
+"""One synthesised app per session (synth takes seconds; Template.from_stack would synthesise again), plus one
+with every non-default knob turned. Templates are read from the cloud assembly the synth wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+# Every knob away from its default (the alternative synth): no Timestream, JWT authorisation, provisioned
+# shards, a dedicated app function, subscriptions, and monitoring enabled from the start.
+ALTERNATIVE_CONTEXT = {
+    "stack_name": "dl-alt",
+    "project": "churn",
+    "base_period": 1,
+    "monitoring_enabled": True,
+    "timestream": False,
+    "api_auth": "jwt",
+    "jwt_issuer": "https://issuer.example.com/",
+    "jwt_audience": ["driftline"],
+    "kinesis_shards": 2,
+    "apps": [{"name": "my-drift", "memory_mb": 3008, "timeout_seconds": 600}],
+    "alert_emails": ["ops@example.com"],
+    "alert_subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/driftline"}],
+    "retain_data": False,
+    "log_retention_days": 90,
+}
+
+
+@dataclass
+class Synth:
+    app: Any
+    stack: Any
+    outdir: Path
+    template: dict[str, Any]
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == kind}
+
+    def assertions(self) -> Any:
+        from aws_cdk.assertions import Template
+
+        return Template.from_json(self.template)
+
+
+def cdk_json_context() -> dict[str, Any]:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def _synth(tmp_path_factory: pytest.TempPathFactory, context: dict[str, Any], name: str) -> Synth:
+    from infra.app import build_app
+
+    outdir = tmp_path_factory.mktemp(f"{name}-cdk.out")
+    source_root = Path(os.environ.get("DRIFTLINE_INFRA_SOURCE_ROOT", ROOT))
+    app, stack = build_app(
+        context,
+        outdir=str(outdir),
+        staging_dir=tmp_path_factory.mktemp(f"{name}-staging"),
+        source_root=source_root,
+    )
+    assembly = app.synth()
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    return Synth(app=app, stack=stack, outdir=outdir, template=template)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack as `npx cdk synth` builds it from cdk.json (cdk-nag included: synth fails on a finding)."""
+    return _synth(tmp_path_factory, cdk_json_context(), "default")
+
+
+@pytest.fixture(scope="session")
+def alt(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synth(tmp_path_factory, cdk_json_context() | ALTERNATIVE_CONTEXT, "alternative")
+
+
+@pytest.fixture(scope="session")
+def template(synth: Synth) -> Any:
+    return synth.assertions()
