@@ -167,3 +167,20 @@ def test_bad_files_and_names(project, tmp_path, app_file):
         project.set_model_monitoring_function(func=app_file, application_class="DemoMonitoringApp", name="---")
     with pytest.raises(InvalidRequestError, match="func"):
         project.set_model_monitoring_function(application_class="DemoMonitoringApp")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("myApp", "myapp"), ("Demo_App 2", "demo-app-2"), ("__x__", "x"), ("a" * 70, "a" * 63), ("ok-name", "ok-name")],
+)
+def test_normalise_app_name(given, expected):
+    from driftline.sdk.names import normalise_app_name
+
+    assert normalise_app_name(given) == expected
+
+
+def test_normalise_app_name_refuses_what_leaves_nothing():
+    from driftline.sdk.names import normalise_app_name
+
+    with pytest.raises(InvalidRequestError, match="application name ''"):
+        normalise_app_name("_-_")
