@@ -194,13 +194,13 @@ def _project(name: str) -> Project:
 def cmd_local_up(args: argparse.Namespace) -> int:
     from driftline.local.runtime import main_up
 
-    return int(main_up(args) or 0)
+    return main_up(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from driftline.local.demo import main as demo_main
 
-    return int(demo_main(args) or 0)
+    return demo_main(args)
 
 
 def cmd_project_create(args: argparse.Namespace) -> Output:
@@ -741,12 +741,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
 
     raw_handler = getattr(args, "raw_handler", None)
     try:
+        if raw_handler is not None:
+            # long-running commands (local up, demo) print their own output; their warnings are not collected
+            return int(raw_handler(args) or 0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if raw_handler is not None:
-                code = raw_handler(args)
-                output = None
-            elif getattr(args, "handler_err", None) is not None:
+            if getattr(args, "handler_err", None) is not None:
                 output = args.handler_err(args, err)
             else:
                 output = args.handler(args)
@@ -766,8 +766,6 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except KeyboardInterrupt:
         print("interrupted", file=err)
         return 130
-    if output is None:
-        return code
     if getattr(args, "json", False):
         print(json.dumps(to_jsonable(output.data), indent=2, allow_nan=False), file=out)
     else:
