@@ -26,9 +26,13 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
 # Lambda's documented limit: function code plus all layers, unzipped.
 ZIP_LIMIT_BYTES = 250 * 1024 * 1024
-# Managed layers are not downloaded at synth, so their size is a constant. Powertools documents its layer as
-# "optimized to ~2 MB with all extras" (zipped); 20 MB unzipped is a deliberate over-estimate.
-MANAGED_LAYER_UNZIPPED_BYTES = {"AWSLambdaPowertoolsPythonV3": 20 * 1024 * 1024}
+# Managed layers are not downloaded at synth, so their size is a constant, keyed by a name found in the layer's
+# ARN or in the SSM parameter that resolves to it. Powertools documents its layer as "optimized to ~2 MB with all
+# extras" (zipped); 20 MB unzipped is a deliberate over-estimate.
+MANAGED_LAYER_UNZIPPED_BYTES = {
+    "AWSLambdaPowertoolsPythonV3": 20 * 1024 * 1024,
+    "/aws/service/powertools/python/": 20 * 1024 * 1024,
+}
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,11 @@ def directory_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def managed_layer_size(layer_arn: str) -> int:
-    """The documented unzipped size of a managed layer, by the layer name inside its ARN."""
+def managed_layer_size(layer_reference: str) -> int:
+    """The documented unzipped size of a managed layer, by its ARN or the SSM parameter that resolves to it."""
     for name, size in MANAGED_LAYER_UNZIPPED_BYTES.items():
-        if f":layer:{name}" in layer_arn:
+        if f":layer:{name}" in layer_reference or layer_reference.startswith(name):
             return size
     raise ConfigurationError(
-        f"unknown layer {layer_arn!r}: add its documented unzipped size to MANAGED_LAYER_UNZIPPED_BYTES"
+        f"unknown layer {layer_reference!r}: add its documented unzipped size to MANAGED_LAYER_UNZIPPED_BYTES"
     )

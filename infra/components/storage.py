@@ -116,6 +116,8 @@ class Storage(Construct):
                         "MemoryStoreRetentionPeriodInHours": str(config.timestream_memory_retention_hours),
                         "MagneticStoreRetentionPeriodInDays": str(config.timestream_magnetic_retention_days),
                     },
+                    # windows older than the memory store (a backfill, a late retry) must still be accepted
+                    magnetic_store_write_properties={"EnableMagneticStoreWrites": True},
                 )
                 table.node.add_dependency(database)
                 table.apply_removal_policy(removal)

@@ -176,6 +176,7 @@ def test_timestream_database_and_tables_with_retention(synth):
             "MemoryStoreRetentionPeriodInHours": "24",
             "MagneticStoreRetentionPeriodInDays": "365",
         }
+        assert props["MagneticStoreWriteProperties"] == {"EnableMagneticStoreWrites": True}
 
 
 def test_nothing_durable_is_created_before_the_timestream_preflight(synth):

@@ -1,0 +1,135 @@
+"""IAM least privilege, checked on every policy of the synthesised template (independently of cdk-nag): each
+function has a role of its own, no statement grants a `*` action or a `svc:*` wildcard action, and a `*`
+resource appears only for actions AWS offers no resource-level permissions for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Actions IAM authorises only on "*" (Service Authorization Reference: no resource types).
+NO_RESOURCE_LEVEL = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "timestream:DescribeEndpoints",
+    "timestream:ListDatabases",
+    "scheduler:ListSchedules",
+}
+
+
+def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(logical id of the policy or role, statement) for every identity policy in the template."""
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            documents.append(props["PolicyDocument"])
+        if resource["Type"] == "AWS::IAM::Role":
+            documents.extend(p["PolicyDocument"] for p in props.get("Policies", []))
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, statement
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.fixture(params=["default", "alternative"])
+def any_synth(request, synth, alt):
+    return synth if request.param == "default" else alt
+
+
+def test_the_walk_sees_every_policy(any_synth):
+    seen = {logical_id for logical_id, _ in statements(any_synth.template)}
+    policies = any_synth.resources("AWS::IAM::Policy") | any_synth.resources("AWS::IAM::ManagedPolicy")
+    assert set(policies) <= seen
+    assert len(policies) >= 7  # one per function, the scheduler's, the preflight's or the SDK's
+
+
+def test_no_wildcard_actions(any_synth):
+    for logical_id, statement in statements(any_synth.template):
+        assert statement["Effect"] == "Allow", (logical_id, statement)
+        assert "NotAction" not in statement, logical_id
+        assert "NotResource" not in statement, logical_id
+        for action in _listed(statement["Action"]):
+            _service, _, name = action.partition(":")
+            assert action != "*", logical_id
+            assert name, (logical_id, action)
+            assert "*" not in name, (logical_id, action)
+
+
+def test_star_resources_only_where_no_resource_level_permissions_exist(any_synth):
+    for logical_id, statement in statements(any_synth.template):
+        resources = _listed(statement["Resource"])
+        if "*" in resources:
+            actions = set(_listed(statement["Action"]))
+            assert actions <= NO_RESOURCE_LEVEL, (logical_id, actions - NO_RESOURCE_LEVEL)
+            assert resources == ["*"], logical_id
+
+
+def test_wildcards_inside_resources_are_scoped_prefixes(any_synth):
+    """A `*` inside an ARN must follow a fixed prefix: an object prefix, a table's indexes, a name prefix."""
+    allowed_suffixes = ("/artifacts/*", "/events/*", "/index/*", "-app-*", "/*/*/*", "/*", ":*")
+    for logical_id, statement in statements(any_synth.template):
+        for resource in _listed(statement["Resource"]):
+            rendered = str(resource)
+            if resource == "*" or "*" not in rendered:
+                continue
+            assert any(rendered.rstrip("']}\"").endswith(s) for s in allowed_suffixes), (logical_id, rendered)
+
+
+def test_each_function_has_its_own_role_with_no_managed_policies(any_synth):
+    functions = any_synth.resources("AWS::Lambda::Function")
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
+    assert len(roles) == len(set(roles)), "two functions share a role"
+    for role in roles:
+        props = any_synth.template["Resources"][role]["Properties"]
+        assert not props.get("ManagedPolicyArns"), role
+        trust = props["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+    # and no role is used twice anywhere else (the scheduler's is its own too)
+    all_roles = set(any_synth.resources("AWS::IAM::Role"))
+    assert set(roles) < all_roles
+
+
+def test_function_log_permissions_name_their_own_log_group(synth):
+    functions = synth.resources("AWS::Lambda::Function")
+    by_role = {f["Properties"]["Role"]["Fn::GetAtt"][0]: f for f in functions.values()}
+    for logical_id, statement in statements(synth.template):
+        actions = set(_listed(statement["Action"]))
+        if not actions & {"logs:PutLogEvents", "logs:CreateLogStream"}:
+            continue
+        policy = synth.template["Resources"][logical_id]["Properties"]
+        (role,) = [r["Ref"] for r in policy["Roles"]]
+        function = by_role[role]
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, logical_id
+
+
+def test_pass_role_is_limited_to_the_scheduler(synth):
+    found = [(lid, s) for lid, s in statements(synth.template) if "iam:PassRole" in _listed(s["Action"])]
+    assert found, "the SDK policy must let users pass the scheduler role"
+    for logical_id, statement in found:
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+        assert "*" not in str(statement["Resource"]), logical_id
+
+
+def test_controller_invokes_only_app_functions_and_apps_only_the_writer(synth):
+    invokes = {}
+    for logical_id, statement in statements(synth.template):
+        if "lambda:InvokeFunction" in _listed(statement["Action"]):
+            invokes.setdefault(logical_id, []).extend(str(r) for r in _listed(statement["Resource"]))
+    rendered = {k: " ".join(v) for k, v in invokes.items()}
+    controller = next(v for k, v in rendered.items() if k.startswith("MonitoringControllerRole"))
+    assert ":function:driftline-app" in controller
+    assert ":function:driftline-app-*" in controller
+    assert "writer" not in controller
+    app = next(v for k, v in rendered.items() if k.startswith("MonitoringAppRole"))
+    assert "MonitoringWriterFunction" in app
+    scheduler = next(v for k, v in rendered.items() if k.startswith("ScheduleRole"))
+    assert scheduler.endswith(":function:driftline-controller']]}")
