@@ -13,6 +13,9 @@ import pytest
 
 from tests.infra.conftest import ROOT
 
+# one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("infra-synth")
+
 
 def _offline_prefix() -> list[str]:
     unshare = shutil.which("unshare")

@@ -12,6 +12,9 @@ from moto import mock_aws
 from driftline.errors import ConfigurationError
 from driftline.sdk.deployed import read_deployed_settings, settings_parameter_name
 
+# one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("infra-synth")
+
 PSEUDO = {
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "123456789012",

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+# one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("infra-synth")
+
 # Actions IAM authorises only on "*" (Service Authorization Reference: no resource types).
 NO_RESOURCE_LEVEL = {
     "xray:PutTraceSegments",

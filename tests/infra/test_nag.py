@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+# one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("infra-synth")
+
 
 def _reports(synth) -> dict[str, dict]:
     report = json.loads((synth.outdir / "validation-report.json").read_text())

@@ -13,6 +13,9 @@ import pytest
 
 from infra.packaging import ZIP_LIMIT_BYTES, directory_size, managed_layer_size
 
+# one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("infra-synth")
+
 HEAVY = ("numpy", "pandas", "scipy", "pyarrow", "awswrangler", "sklearn")
 
 

@@ -7,11 +7,15 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from driftline.config import Settings
 from infra.components.api import ROUTES
 from infra.config import SERVICES
+
+# one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("infra-synth")
 
 FUNCTIONS = ("serving", "stream", "controller", "app", "writer")
 
