@@ -106,9 +106,10 @@ class DriftlineStack(Stack):
             "Observability",
             config=config,
             functions={k: f.function for k, f in self.functions.items()},
-            writer_log_group_name=self.monitoring.writer.log_group.log_group_name,
             queues=self.messaging.queues,
             topic=self.messaging.topic,
+            bus=self.messaging.bus,
+            log_retention=retention,
         )
         self.settings["api_url"] = self.api.url
         self.discovery = Discovery(

@@ -4,10 +4,12 @@ from the writer's structured logs. Every alarm notifies the alerts topic."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -22,13 +24,13 @@ METRICS = {
     "app": ("AppFailures",),
     "writer": ("ResultsWritten", "AlertsRaised"),
 }
-# Logs Insights over the writer's log group: the newest status of every (endpoint, app, result).
+# Logs Insights over the alert events (the alerts bus copies each one to a log group): the newest status of every
+# (endpoint, app, result) that reached potential (1) or detected (2).
 DRIFT_STATUS_QUERY = (
-    "fields @timestamp, endpoint_id, application_name, result_name, result_status, result_value\n"
-    "| filter ispresent(result_status) and ispresent(endpoint_id)\n"
-    "| stats latest(result_status) as status, latest(result_value) as value, max(@timestamp) as updated"
-    " by endpoint_id, application_name, result_name\n"
-    "| sort status desc, endpoint_id"
+    "fields @timestamp, detail.endpoint_id, detail.application_name, detail.result_name, detail.result_status\n"
+    "| stats latest(detail.result_status) as status, latest(detail.result_value) as value,"
+    " max(@timestamp) as last_alert by detail.endpoint_id, detail.application_name, detail.result_name\n"
+    "| sort status desc, last_alert desc"
 )
 
 
@@ -50,11 +52,57 @@ class Observability(Construct):
         *,
         config: StackConfig,
         functions: dict[str, lambda_.Function],
-        writer_log_group_name: str,
         queues: dict[str, sqs.IQueue],
         topic: sns.ITopic,
+        bus: events.IEventBus,
+        log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Every alert event, kept in a log group: the drift statuses per endpoint on the dashboard come from it.
+        self.alert_log = logs.LogGroup(
+            self,
+            "AlertEvents",
+            log_group_name=f"/aws/events/{config.names.stack}-alerts",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        logs.CfnResourcePolicy(
+            self,
+            "AlertEventsPolicy",
+            policy_name=f"{config.names.stack}-alert-events",
+            policy_document=Stack.of(self).to_json_string(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": self.alert_log.log_group_arn,
+                        }
+                    ],
+                }
+            ),
+        )
+        self.alert_rule = events.CfnRule(
+            self,
+            "AlertEventsRule",
+            description="copies every driftline alert to a log group (dashboard: drift status per endpoint)",
+            event_bus_name=bus.event_bus_name,
+            event_pattern={"source": ["driftline"]},
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="alert-log",
+                    arn=Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=self.alert_log.log_group_name,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    ),
+                )
+            ],
+        )
         notify = actions.SnsAction(topic)
         stream_fn = functions["stream"]
         app_functions = {k: f for k, f in functions.items() if k == "app" or k.startswith("app-")}
@@ -206,8 +254,8 @@ class Observability(Construct):
         )
         self.dashboard.add_widgets(
             cloudwatch.LogQueryWidget(
-                title="Drift status per endpoint (newest window; 2 detected, 1 potential, 0 none, -1 irrelevant)",
-                log_group_names=[writer_log_group_name],
+                title="Drift status per endpoint: newest alert per result (1 potential, 2 detected)",
+                log_group_names=[self.alert_log.log_group_name],
                 query_string=DRIFT_STATUS_QUERY,
                 view=cloudwatch.LogQueryVisualizationType.TABLE,
                 width=24,

@@ -351,9 +351,20 @@ def test_dashboard_shows_what_the_issue_lists(synth):
         "AlertsRaised",
         "ApproximateNumberOfMessagesVisible",
         "Drift status per endpoint",
-        "stats latest(result_status)",
+        "stats latest(detail.result_status)",
     ):
         assert needle in body, needle
+    # the alert events reach the log group the status widget reads
+    (rule,) = synth.resources("AWS::Events::Rule").values()
+    bus = next(iter(synth.resources("AWS::Events::EventBus")))
+    assert rule["Properties"]["EventBusName"] == {"Ref": bus}
+    assert rule["Properties"]["EventPattern"] == {"source": ["driftline"]}
+    alert_log = _logical_id(synth, "AWS::Logs::LogGroup", LogGroupName="/aws/events/driftline-alerts")
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"]["Fn::Join"][1][-2:] == [":log-group:", {"Ref": alert_log}]
+    assert json.dumps({"Ref": alert_log}) in body  # the status widget reads that log group
+    (policy,) = synth.resources("AWS::Logs::ResourcePolicy").values()
+    assert "events.amazonaws.com" in json.dumps(policy["Properties"]["PolicyDocument"])
 
 
 def test_service_dimensions_match_the_handlers():
