@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from driftline.local.handlers import HANDLER_PATHS
+
 ROOT = Path(__file__).resolve().parents[2]
 UP = "import argparse, sys; from driftline.local.runtime import main_up; sys.exit(main_up(argparse.Namespace(port=0)))"
 
@@ -62,3 +64,73 @@ def test_local_up_serves_until_sigterm_then_cleans_up(tmp_path):
         code = proc.wait(timeout=60)
     assert code == 0
     assert not (tmp_path / "local-stack.json").exists()
+
+
+@pytest.fixture
+def iris_model(tmp_path):
+    pd = pytest.importorskip("pandas")
+    datasets = pytest.importorskip("sklearn.datasets")
+    ensemble = pytest.importorskip("sklearn.ensemble")
+    import pickle
+
+    iris = datasets.load_iris()
+    names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+    frame = pd.DataFrame(iris.data, columns=names)
+    model = ensemble.RandomForestClassifier(n_estimators=5, random_state=0).fit(frame, iris.target)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    return path, frame.assign(label=iris.target)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(
+    not all(path.exists() for path in HANDLER_PATHS.values()),
+    reason="a handler file is not written yet: " + ", ".join(str(p) for p in HANDLER_PATHS.values() if not p.exists()),
+)
+def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_model):
+    """serving -> Kinesis -> stream -> (schedule on the fast clock) controller -> app -> writer, all real."""
+    import warnings
+
+    from driftline import clock
+    from driftline.config import Settings
+    from driftline.local.runtime import LocalStack
+    from driftline.sdk.project import get_or_create_project
+    from driftline.sdk.serving import import_function
+
+    monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
+    model_path, training = iris_model
+    clock.reset()
+    stack = LocalStack(Settings(project="e2e"), port=0, retry_delays=(0.1, 0.2), schedule_interval=0.2)
+    try:
+        settings = stack.start()
+        project = get_or_create_project("e2e", settings=settings)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # base_period=1 is "fine for demos and tests"
+            project.enable_model_monitoring(base_period=1)
+        project.log_model("iris", model_file=model_path, training_set=training, label_column="label")
+        fn = import_function("hub://v2_model_server", project=project, new_name="serving")
+        fn.add_model("iris", model_path="store://models/e2e/iris:latest")
+        fn.set_tracking(sampling_percentage=100)
+        project.deploy_function(fn)
+        stack.scheduler.tick()  # the schedule is seen enabled: its rate counts from now
+
+        for _ in range(20):  # constant inputs: far from the training distribution
+            answer = fn.invoke("v2/models/iris/infer", {"inputs": [[0.5, 0.5, 0.5, 0.5]]})
+            assert answer["model_name"] == "iris"
+        assert stack.drain(timeout=120)
+        [endpoint] = project.list_model_endpoints()
+        assert stack.status()["functions"]["stream"]["errors"] == 0
+
+        stack.advance_clock(5 * 60)  # past the window, flush grace and lateness: the schedule fires
+        assert stack.drain(timeout=180)
+        status = stack.status()
+        assert status["async"]["dead_lettered"] == 0
+        for key in ("controller", "app", "writer"):
+            assert status["functions"][key]["calls"] >= 1, (key, status["functions"])
+            assert status["functions"][key]["errors"] == 0, (key, status["functions"])
+        results = project.get_results(endpoint)
+        assert len(results) >= 1
+        assert set(results["application_name"]) >= {"histogram-data-drift"}
+    finally:
+        stack.stop()
+        clock.reset()
