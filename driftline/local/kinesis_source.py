@@ -323,7 +323,7 @@ class KinesisEventSource:
         dead_letter: Callable[[dict[str, Any], str, str], None],
     ) -> None:
         summary = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
-        shards = []
+        shards: list[str] = []
         token = None
         while True:
             page = kinesis.list_shards(NextToken=token) if token else kinesis.list_shards(StreamName=stream_name)

@@ -500,7 +500,7 @@ def main_up(args: Any) -> int:
         print("stopping...", flush=True)
     finally:
         stack.stop()
-        for sig, handler in previous.items():
+        for signum, handler in previous.items():
             with contextlib.suppress(ValueError, TypeError):
-                signal.signal(sig, handler)
+                signal.signal(signum, handler)
     return 0
