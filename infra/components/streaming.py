@@ -64,17 +64,14 @@ class StreamProcessor(Construct):
             timeout=Duration.minutes(2),
             tracing=lambda_.Tracing.DISABLED,  # Kinesis batches carry no trace context: tracing would not pay
         )
-        endpoints, checkpoints = storage.tables["endpoints"], storage.tables["checkpoints"]
+        endpoints = storage.tables["endpoints"]
         self.function.add_to_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[storage.object_arn(EVENTS_PREFIX)]),
             iam.PolicyStatement(
-                # live figures: one conditional transaction per endpoint and batch (update + sequence guard)
+                # live figures and minute buckets: one conditional transaction per endpoint and batch that also
+                # advances the shard's sequence guard on the meta item (docs/architecture.md, delivery semantics)
                 actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
                 resources=[endpoints.table_arn],
-            ),
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                resources=[checkpoints.table_arn],
             ),
         )
         self.event_source = sources.KinesisEventSource(

@@ -136,3 +136,59 @@ def test_controller_invokes_only_app_functions_and_apps_only_the_writer(synth):
     assert "MonitoringWriterFunction" in app
     scheduler = next(v for k, v in rendered.items() if k.startswith("ScheduleRole"))
     assert scheduler.endswith(":function:driftline-controller']]}")
+
+
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# the on-failure destination of asynchronous invocations (CDK's grantSendMessages on the dead-letter queue)
+DLQ = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+# What each function may do, and nothing more (docs/architecture.md: who reads and writes what).
+EXPECTED_ACTIONS = {
+    "driftline-serving": LOGS
+    | XRAY
+    | {"s3:GetObject", "dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecord", "kinesis:PutRecords"},
+    "driftline-stream": LOGS
+    | {"s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage"}
+    # the event source mapping reads the stream with the function's role
+    | {"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator"}
+    | {"kinesis:ListShards", "kinesis:SubscribeToShard", "kinesis:ListStreams", "kinesis:DescribeStreamConsumer"}
+    | {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+    "driftline-controller": LOGS
+    | XRAY
+    | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    | {"lambda:InvokeFunction"}
+    | DLQ,
+    "driftline-app": LOGS
+    | XRAY
+    | {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "lambda:InvokeFunction",
+    }
+    | DLQ,
+    "driftline-writer": LOGS
+    | XRAY
+    | {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+    | {"events:PutEvents", "sns:Publish", "timestream:WriteRecords", "timestream:DescribeEndpoints"}
+    | DLQ,
+}
+
+
+def test_each_function_may_do_exactly_what_its_part_needs(synth):
+    functions = synth.resources("AWS::Lambda::Function")
+    role_of = {f["Properties"]["FunctionName"]: f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}
+    granted: dict[str, set[str]] = {}
+    for logical_id, statement in statements(synth.template):
+        policy = synth.template["Resources"][logical_id]
+        if policy["Type"] != "AWS::IAM::Policy":
+            continue
+        for role in policy["Properties"]["Roles"]:
+            granted.setdefault(role["Ref"], set()).update(_listed(statement["Action"]))
+    for name, expected in EXPECTED_ACTIONS.items():
+        actual = granted[role_of[name]]
+        extra = actual - expected
+        assert not extra, (name, sorted(extra))
+        missing = {a for a in expected - actual if not a.startswith(("kinesis:", "sqs:Get"))}
+        assert not missing, (name, sorted(missing))
