@@ -16,8 +16,9 @@ A window is summarised per feature by a sketch (:class:`NumericWindow`, :class:`
 sums only: sketches of two parts of a window :meth:`merge` into exactly the sketch of the whole window, so a
 window can be processed in chunks (parquet row groups) or from micro-batch partial counts.
 
-Size: about 2.5 KB of JSON per numeric feature at 100 bins; :func:`bins_for` lowers the bin count for wide
-models so the model record stays far under DynamoDB's 400 KB item limit.
+Size: about 2.5 KB of JSON per numeric feature at 100 bins (MLRun's own entry is ~0.8 KB); :func:`bins_for`
+lowers the bin count for models with more than 50 numeric features (5,000 fine bins in all, at least 20 per
+feature) so the model record stays under DynamoDB's 400 KB item limit up to ~200 features.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ REFERENCE_KEY = "reference"
 FORMAT_VERSION = 1
 DEFAULT_BINS = 100
 MIN_BINS = 20
-BIN_BUDGET = 10_000  # fine bins over all numeric features of one model (~250 KB of JSON)
+BIN_BUDGET = 5_000  # fine bins over all numeric features of one model (~130 KB of JSON)
 QUANTILES = "quantiles"
 DISTINCT = "distinct"
 HISTOGRAM = "histogram"  # rebuilt from an MLRun 20-bin histogram (a profile logged without a reference entry)
@@ -516,7 +517,9 @@ def window_sketch(series: pd.Series, reference: Reference) -> Window:
             return numeric_window(numeric_values(series), reference)
         coerced = pd.to_numeric(series, errors="coerce")
         type_errors = int(series.notna().sum() - coerced.notna().sum())
-        return numeric_window(numeric_values(coerced), reference, type_errors=type_errors)
+        sketch = numeric_window(numeric_values(coerced), reference, type_errors=type_errors)
+        sketch.missing -= type_errors  # coercion turned them into NaN: they are errors, not missing values
+        return sketch
     return categorical_window(series)
 
 
