@@ -1,5 +1,8 @@
 """One synthesised app per session (synth takes seconds; Template.from_stack would synthesise again), plus one
-with every non-default knob turned. Templates are read from the cloud assembly the synth wrote."""
+with every non-default knob turned. Templates are read from the cloud assembly the synth wrote.
+
+Synth packages the real handlers, so it fails (naming the file) while one is missing. DRIFTLINE_INFRA_SOURCE_ROOT
+points the packaging at another checkout (a folder with driftline/, lambdas/*/handler.py, apps/, requirements/)."""
 
 from __future__ import annotations
 
