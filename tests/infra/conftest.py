@@ -1,8 +1,9 @@
 """One synthesised app per session (synth takes seconds; Template.from_stack would synthesise again), plus one
 with every non-default knob turned. Templates are read from the cloud assembly the synth wrote.
 
-Synth packages the real handlers, so it fails (naming the file) while one is missing. DRIFTLINE_INFRA_SOURCE_ROOT
-points the packaging at another checkout (a folder with driftline/, lambdas/*/handler.py, apps/, requirements/)."""
+Synth packages the real handlers: while one is not written yet, the tests that need a synth are skipped, naming
+it (as tests/e2e does); the packaging itself refuses a missing handler. DRIFTLINE_INFRA_SOURCE_ROOT points the
+packaging at another checkout (a folder with driftline/, lambdas/*/handler.py, apps/, requirements/)."""
 
 from __future__ import annotations
 
@@ -57,16 +58,29 @@ def cdk_json_context() -> dict[str, Any]:
     return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
+def source_root() -> Path:
+    return Path(os.environ.get("DRIFTLINE_INFRA_SOURCE_ROOT", ROOT))
+
+
+def skip_unless_every_handler_exists(root: Path) -> None:
+    from infra.packaging import SOURCES
+
+    missing = [s.handler_file for s in SOURCES.values() if not (root / s.handler_file).is_file()]
+    if missing:
+        pytest.skip("a handler file is not written yet: " + ", ".join(missing))
+
+
 def _synth(tmp_path_factory: pytest.TempPathFactory, context: dict[str, Any], name: str) -> Synth:
     from infra.app import build_app
 
+    source_root_ = source_root()
+    skip_unless_every_handler_exists(source_root_)
     outdir = tmp_path_factory.mktemp(f"{name}-cdk.out")
-    source_root = Path(os.environ.get("DRIFTLINE_INFRA_SOURCE_ROOT", ROOT))
     app, stack = build_app(
         context,
         outdir=str(outdir),
         staging_dir=tmp_path_factory.mktemp(f"{name}-staging"),
-        source_root=source_root,
+        source_root=source_root_,
     )
     assembly = app.synth()
     template = assembly.get_stack_by_name(stack.stack_name).template
