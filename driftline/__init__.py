@@ -19,6 +19,7 @@ _SDK_NAMES = {
     "list_projects": "driftline.sdk.project",
     "MonitoringFunction": "driftline.sdk.apps",
     "ModelEndpoint": "driftline.sdk.endpoints",
+    "evaluate": "driftline.applications.evaluate",
 }
 
 
