@@ -13,9 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import from_item, query_all, to_value
-from driftline.errors import NotFoundError
+from driftline.errors import ConflictError, NotFoundError, StorageError
 from driftline.records import EndpointRecord
 
 META = "meta"
@@ -112,3 +114,22 @@ class Endpoints:
             },
             ConsistentRead=True,
         )
+
+    def transact_write(self, updates: list[dict[str, Any]]) -> None:
+        """One ``TransactWriteItems`` of ``Update`` actions on this table (the stream's live figures): each
+        update is an ``Update`` body without ``TableName`` (``Key``, ``UpdateExpression``, optional
+        ``ConditionExpression``, names, values). Raises :class:`ConflictError` when a condition failed or a
+        concurrent transaction interfered (re-read and retry), :class:`StorageError` for anything else."""
+        items = [{"Update": {"TableName": self._table, **update}} for update in updates]
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", []) if r.get("Code")]
+            if error.get("Code") == "TransactionCanceledException" and (
+                not reasons or {"ConditionalCheckFailed", "TransactionConflict"} & set(reasons)
+            ):
+                raise ConflictError(f"live figures changed concurrently ({', '.join(reasons) or 'cancelled'})") from exc
+            raise StorageError(f"updating {self._table} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"updating {self._table} failed: {exc}") from exc
