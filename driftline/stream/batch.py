@@ -1,0 +1,215 @@
+"""One Kinesis batch, decoded: poison records, one event row per accepted record, and the row groups to write.
+
+Records go through the fast path (:mod:`driftline.stream.fast`) when their payload looks like what the
+serving function writes, and through the reference path otherwise or whenever the fast path declines; both
+produce the same events and rows. Grouping is by (endpoint, hour of the event's ``when``, shard); the first
+record of a group is the first record *with rows* of that group in batch order.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from driftline.errors import InvalidRequestError
+from driftline.schemas import InferenceEvent, parse_time
+from driftline.stream.fast import FastInput, FastResult, decode_fast
+from driftline.stream.records import (
+    SEQUENCE_WIDTH,
+    KinesisBatch,
+    KinesisRecord,
+    PoisonRecord,
+    check_envelope,
+    decode_data,
+    decode_payload,
+)
+from driftline.stream.rows import EVENT_SCHEMA, POSITION, RowGroup, combine_parts, rows_from_events
+
+_HOUR_US = 3_600_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+GroupKey = tuple[str, int, str]  # endpoint_id, hour start (µs since epoch), shard_id
+
+
+@dataclass
+class DecodedBatch:
+    records: KinesisBatch
+    poison: list[PoisonRecord]
+    events: pa.Table  # EVENT_SCHEMA, one row per accepted record, batch order
+    groups: list[RowGroup]  # batch order of their first record
+    _slow: dict[int, InferenceEvent] = field(default_factory=dict, repr=False)
+    _fast: FastResult | None = field(default=None, repr=False)
+
+    @property
+    def rows(self) -> int:
+        return sum(g.rows for g in self.groups)
+
+    def last_row(self, position: int) -> tuple[Any, Any] | None:
+        """(inputs, prediction) of the last row of the accepted record at ``position``; None without rows."""
+        event = self._slow.get(position)
+        if event is not None:
+            if event.error is not None or not event.inputs:
+                return None
+            return event.inputs[-1], event.outputs[len(event.inputs) - 1]
+        return self._fast.last_row(position) if self._fast is not None else None
+
+
+def decode_batch(records: Sequence[KinesisRecord], *, fast: bool = True) -> DecodedBatch:
+    """Decode and group a batch. Never raises for bad data: what cannot be stored becomes a poison record.
+    ``fast=False`` forces the reference path (tests compare the two)."""
+    batch = records if isinstance(records, KinesisBatch) else KinesisBatch.of(records)
+    poison: list[PoisonRecord] = []
+    payloads = _payloads(batch, poison)
+    decodable = [i for i, p in enumerate(payloads) if p is not None] if poison else list(range(len(batch)))
+    if fast:
+        source = FastInput(batch.shard_ids, batch.sequence_numbers, batch.partition_keys, payloads)
+        fast_result = decode_fast(source, decodable)
+        slow_positions = sorted(fast_result.rejected)
+    else:
+        fast_result = FastResult()
+        slow_positions = decodable
+    slow = [(batch[i], payloads[i]) for i in slow_positions]
+
+    decoded: list[tuple[KinesisRecord, InferenceEvent]] = []
+    for record, payload in slow:
+        try:
+            decoded.append((record, decode_payload(payload)))
+        except InvalidRequestError as exc:
+            poison.append(PoisonRecord(record, str(exc)))
+
+    slow_tables, decoded, unstorable = _slow_rows(decoded)
+    poison.extend(unstorable)
+    poison.sort(key=lambda p: p.record.position)
+
+    tables = list(fast_result.events)
+    if decoded or not tables:
+        tables.append(_events_table(decoded))
+    events = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    order = events.column("position").to_numpy()
+    if len(order) > 1 and (np.diff(order) < 0).any():
+        events = events.take(pc.sort_indices(events, sort_keys=[("position", "ascending")]))
+
+    parts: dict[GroupKey, list[pa.Table]] = {}
+    for key, table in fast_result.parts:
+        parts.setdefault(key, []).append(table)
+    for key, table in slow_tables.items():
+        parts.setdefault(key, []).append(table)
+    groups = []
+    for (endpoint_id, hour_us, shard_id), tables in parts.items():
+        position = min(t.column(POSITION)[0].as_py() for t in tables)  # each part is in batch order
+        groups.append(
+            RowGroup(
+                endpoint_id=endpoint_id,
+                hour_start=datetime.fromtimestamp(hour_us / 1_000_000, tz=UTC),
+                shard_id=shard_id,
+                first_sequence=batch.sequence_numbers[position],
+                first_position=position,
+                table=combine_parts(tables),
+            )
+        )
+    groups.sort(key=lambda g: g.first_position)
+    return DecodedBatch(
+        records=batch,
+        poison=poison,
+        events=events,
+        groups=groups,
+        _slow={record.position: event for record, event in decoded},
+        _fast=fast_result,
+    )
+
+
+def _payloads(batch: KinesisBatch, poison: list[PoisonRecord]) -> list[bytes | None]:
+    """Base64-decode every record (``None`` where it is poison, which is appended to ``poison``).
+
+    The common case costs one C call per record: the envelope fields are checked for the whole batch at
+    once, and only a batch with a problem is walked record by record (which also words the reasons)."""
+    a2b = binascii.a2b_base64
+    sequences = batch.sequence_numbers
+    try:
+        if (
+            len(batch)
+            and all(batch.shard_ids)
+            and all(batch.datas)
+            and min(map(len, sequences)) > 0
+            and max(map(len, sequences)) <= SEQUENCE_WIDTH
+            and "".join(sequences).isdigit()
+            and "".join(sequences).isascii()
+        ):
+            return [a2b(data, strict_mode=True) for data in batch.datas]
+    except (binascii.Error, ValueError, TypeError):  # bad base64, a non-string field
+        pass
+    payloads: list[bytes | None] = []
+    for record in batch:
+        try:
+            check_envelope(record)
+            payloads.append(decode_data(record.data))
+        except InvalidRequestError as exc:
+            poison.append(PoisonRecord(record, str(exc)))
+            payloads.append(None)
+    return payloads
+
+
+def _hour_us(when: datetime) -> int:
+    micros = (when - _EPOCH) // _MICROSECOND
+    return micros - micros % _HOUR_US
+
+
+def _slow_rows(
+    decoded: list[tuple[KinesisRecord, InferenceEvent]],
+) -> tuple[dict[GroupKey, pa.Table], list[tuple[KinesisRecord, InferenceEvent]], list[PoisonRecord]]:
+    """Rows of the reference path, one table per group. A record whose rows cannot be stored (a shape no
+    rule foresaw) is isolated and becomes poison instead of failing the batch forever."""
+    by_key: dict[GroupKey, list[tuple[KinesisRecord, InferenceEvent]]] = {}
+    for record, event in decoded:
+        if event.error is None and event.inputs:
+            key = (event.endpoint_id, _hour_us(parse_time(event.when)), record.shard_id)
+            by_key.setdefault(key, []).append((record, event))
+    tables: dict[GroupKey, pa.Table] = {}
+    rejected: dict[int, PoisonRecord] = {}
+    for key, items in by_key.items():
+        try:
+            table = rows_from_events([(r.position, e) for r, e in items])
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            kept = []
+            for record, event in items:
+                try:
+                    rows_from_events([(record.position, event)])
+                    kept.append((record, event))
+                except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                    reason = f"inference event: its rows cannot be stored ({type(exc).__name__}: {exc})"
+                    rejected[record.position] = PoisonRecord(record, reason)
+            table = rows_from_events([(r.position, e) for r, e in kept]) if kept else None
+        if table is not None:
+            tables[key] = table
+    if rejected:
+        decoded = [(r, e) for r, e in decoded if r.position not in rejected]
+    return tables, decoded, list(rejected.values())
+
+
+def _events_table(decoded: list[tuple[KinesisRecord, InferenceEvent]]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
+    for record, event in decoded:
+        is_error = event.error is not None
+        columns["position"].append(record.position)
+        columns["shard_id"].append(record.shard_id)
+        columns["sequence_number"].append(record.sequence_number)
+        columns["endpoint_id"].append(event.endpoint_id)
+        columns["project"].append(event.project)
+        columns["function_name"].append(event.function_name)
+        columns["model_name"].append(event.model_name)
+        columns["model_version"].append(event.model_version)
+        columns["when"].append(parse_time(event.when))
+        columns["latency_us"].append(event.latency_us)
+        columns["effective_sample_count"].append(event.effective_sample_count)
+        columns["is_error"].append(is_error)
+        columns["row_count"].append(0 if is_error else len(event.inputs))
+        columns["feature_names"].append(event.feature_names)
+        columns["label_names"].append(event.label_names)
+    return pa.table(columns, schema=EVENT_SCHEMA)

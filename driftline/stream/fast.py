@@ -1,0 +1,400 @@
+"""The vectorised decoder: many payloads -> one pyarrow table -> events and rows, without a Python loop per value.
+
+The reference decoder (:func:`driftline.stream.records.decode_payload` + :func:`driftline.stream.rows.rows_from_events`)
+spends ~20 µs of Python per record; pyarrow's JSON reader parses a whole batch in C++. This module accepts only
+what it can prove the reference accepts, and produces the same events and rows (a property test holds the two
+paths equal). Every record it is not sure about goes back to the reference path, record by record, which
+names the reason of any refusal. So the fast path only ever changes speed, never results.
+
+How a record is pinned to its row: only payloads starting with ``{"`` are tried, joined with newlines. Each
+then yields at least one row or fails the whole read (a line break inside a payload splits an object, which
+fails the read, or separates two objects, which makes two rows), so a table with exactly as many rows as
+payloads has row ``i`` = payload ``i``.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from driftline.stream.records import ENDPOINT_ID_PATTERN
+from driftline.stream.rows import (
+    EVENT_SCHEMA,
+    FIXED_NAMES,
+    POSITION,
+    TIMESTAMP_TYPE,
+    as_value_column,
+    column_names,
+)
+
+_STRINGS = ("request_id", "endpoint_id", "project", "function_name", "model_name", "model_version", "when")
+EXPLICIT_SCHEMA = pa.schema(
+    [
+        *((name, pa.string()) for name in _STRINGS),
+        ("latency_us", pa.int64()),
+        ("feature_names", pa.list_(pa.string())),
+        ("label_names", pa.list_(pa.string())),
+        ("sampling_percentage", pa.float64()),
+        ("effective_sample_count", pa.int64()),
+        ("schema_version", pa.int64()),
+    ]
+)
+_PARSE = pj.ParseOptions(explicit_schema=EXPLICIT_SCHEMA, unexpected_field_behavior="infer")
+# The subset of ISO 8601 on which pyarrow's cast and datetime.fromisoformat agree (others take the slow path).
+_WHEN = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+_NUMBERS = (pa.int64(), pa.float64(), pa.null())
+_MIN_SPLIT = 8  # below this a failing slice goes to the reference path as it is
+_MAX_KEY_GROUPS = 32
+_MIN_BLOCK = 1 << 20
+_HOUR_US = 3_600_000_000
+
+_STARTS_OBJECT = operator.methodcaller("startswith", b'{"')
+
+
+@dataclass
+class FastInput:
+    """One batch as the fast path sees it: columns indexed by batch position (no per-record objects)."""
+
+    shard_ids: list[str]
+    sequence_numbers: list[str]
+    partition_keys: list[str]
+    payloads: list[bytes | None]  # None: not decoded (poison)
+    _arrays: dict[str, pa.Array] = field(default_factory=dict, repr=False)
+
+    def array(self, name: str) -> pa.Array:
+        """A column as an arrow array, built once per batch."""
+        array = self._arrays.get(name)
+        if array is None:
+            array = self._arrays[name] = pa.array(getattr(self, name), type=pa.string())
+        return array
+
+
+@dataclass
+class _Source:
+    """Where accepted records' inputs and outputs live (for the live figures' last row)."""
+
+    positions: np.ndarray  # ascending batch positions, one per row of the arrays
+    inputs: pa.Array
+    outputs: pa.Array
+
+    def index(self, position: int) -> int | None:
+        i = int(np.searchsorted(self.positions, position))
+        return i if i < len(self.positions) and self.positions[i] == position else None
+
+
+@dataclass
+class FastResult:
+    events: list[pa.Table] = field(default_factory=list)  # EVENT_SCHEMA
+    # ((endpoint_id, hour start µs, shard_id), rows with _position): one group and feature layout each
+    parts: list[tuple[tuple[str, int, str], pa.Table]] = field(default_factory=list)
+    rejected: list[int] = field(default_factory=list)  # batch positions, for the reference path
+    sources: list[_Source] = field(default_factory=list)
+
+    def last_row(self, position: int) -> tuple[list[object], object] | None:
+        for source in self.sources:
+            i = source.index(position)
+            if i is not None:
+                inputs = source.inputs[i].as_py() or []
+                outputs = source.outputs[i].as_py() or []
+                if not inputs:
+                    return None
+                return inputs[-1], outputs[len(inputs) - 1] if len(outputs) >= len(inputs) else None
+        return None
+
+
+class _Unsupported(Exception):
+    """The slice's shape is outside what the fast path handles; the reference path will."""
+
+
+def eligible(payload: bytes) -> bool:
+    """Payloads the fast path may try: JSON objects whose first key starts right after the brace (what the
+    serving function writes). Such a payload yields at least one row or fails the JSON read."""
+    return payload[:2] == b'{"'
+
+
+def decode_fast(source: FastInput, positions: Sequence[int]) -> FastResult:
+    """Decode the records at ``positions`` (ascending); those it cannot vouch for come back in ``rejected``."""
+    result = FastResult()
+    positions = list(positions)
+    payloads = source.payloads
+    if not all(map(_STARTS_OBJECT, [payloads[i] for i in positions])):  # type: ignore[arg-type]
+        result.rejected.extend(i for i in positions if not eligible(payloads[i]))  # type: ignore[arg-type]
+        positions = [i for i in positions if eligible(payloads[i])]  # type: ignore[arg-type]
+    if positions:
+        _attempt(source, positions, result, by_key=True)
+    return result
+
+
+def _attempt(source: FastInput, positions: list[int], result: FastResult, *, by_key: bool) -> None:
+    payloads = [source.payloads[i] for i in positions]
+    try:
+        table = _read(b"\n".join(payloads), len(positions), max(map(len, payloads)) + 1)  # type: ignore[arg-type]
+        _accept(table, np.asarray(positions, dtype=np.int64), source, result)
+        return
+    except _Unsupported:
+        pass
+    _split(source, positions, result, by_key=by_key)
+
+
+def _split(source: FastInput, positions: list[int], result: FastResult, *, by_key: bool) -> None:
+    if len(positions) <= _MIN_SPLIT:
+        result.rejected.extend(positions)
+        return
+    if by_key:
+        # Typically one endpoint's payloads differ in shape from another's (e.g. string features): split there.
+        keys: dict[str, list[int]] = {}
+        for i in positions:
+            keys.setdefault(source.partition_keys[i], []).append(i)
+        if 1 < len(keys) <= _MAX_KEY_GROUPS:
+            for group in keys.values():
+                _attempt(source, group, result, by_key=False)
+            return
+    half = len(positions) // 2
+    _attempt(source, positions[:half], result, by_key=False)
+    _attempt(source, positions[half:], result, by_key=False)
+
+
+def _read(lines: bytes, expected_rows: int, longest: int) -> pa.Table:
+    """One JSON-lines read. Each payload starts with ``{"``, so each yields at least one row or fails the read;
+    with exactly one row per payload in total, row ``i`` is payload ``i``."""
+    options = pj.ReadOptions(block_size=max(_MIN_BLOCK, 2 * longest))
+    try:
+        table = pj.read_json(io.BytesIO(lines), read_options=options, parse_options=_PARSE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise _Unsupported(str(exc)) from exc
+    if table.num_rows != expected_rows:
+        raise _Unsupported("a payload held more than one JSON object")
+    return table
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    column = table.column(name)
+    return column.chunk(0) if column.num_chunks == 1 else pa.concat_arrays(column.chunks)
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _check_types(table: pa.Table) -> None:
+    names = set(table.column_names)
+    if not {"inputs", "outputs"} <= names:
+        raise _Unsupported("inputs/outputs missing")
+    inputs = table.schema.field("inputs").type
+    if not pa.types.is_list(inputs):
+        raise _Unsupported("inputs not a list")
+    if not pa.types.is_null(inputs.value_type) and not (
+        pa.types.is_list(inputs.value_type) and inputs.value_type.value_type in _NUMBERS
+    ):
+        raise _Unsupported("inputs values are not numbers")
+    outputs = table.schema.field("outputs").type
+    if not pa.types.is_list(outputs) or not (outputs.value_type in _NUMBERS or pa.types.is_string(outputs.value_type)):
+        raise _Unsupported("outputs are not one number or string per row")
+    if "error" in names:
+        error = table.schema.field("error").type
+        if not (pa.types.is_null(error) or pa.types.is_struct(error)):
+            raise _Unsupported("error is not an object")
+
+
+def _names(lists: pa.Array, i: int) -> tuple[str, ...]:
+    offsets = lists.offsets
+    return tuple(lists.values.slice(offsets[i].as_py(), offsets[i + 1].as_py() - offsets[i].as_py()).to_pylist())
+
+
+def _codes(array: pa.Array) -> np.ndarray:
+    return pc.dictionary_encode(array).indices.to_numpy().astype(np.int64)
+
+
+def _lengths(array: pa.Array) -> np.ndarray:
+    """List lengths as int64 numpy (0 for a null list; callers check nulls separately)."""
+    return np.asarray(pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: FastResult) -> None:
+    """Validate the slice (every check of the reference decoder, vectorised; most are skipped in O(1) when a
+    column has no nulls and its min/max are in range), then emit events and row parts for the valid records."""
+    _check_types(table)
+    n = table.num_rows
+    ok = np.ones(n, dtype=bool)
+    for name in _STRINGS:
+        column = _column(table, name)
+        if column.null_count:
+            ok &= _mask(pc.is_valid(column))
+    latency = _column(table, "latency_us")
+    count = _column(table, "effective_sample_count")
+    for column in (latency, count):
+        if column.null_count or pc.min(column).as_py() < 0:
+            ok &= _mask(pc.greater_equal(column, 0))
+    version = _column(table, "schema_version")
+    if version.null_count or pc.min_max(version).as_py() != {"min": 1, "max": 1}:
+        ok &= _mask(pc.equal(version, 1))  # null: missing or JSON null, which the reference treats differently
+    sampling = _column(table, "sampling_percentage")
+    finite = pc.is_finite(sampling)
+    if sampling.null_count or finite.false_count:
+        ok &= _mask(finite)
+    endpoint = _column(table, "endpoint_id")
+    bad_ids = [e for e in pc.unique(endpoint).to_pylist() if e is not None and not ENDPOINT_ID_PATTERN.match(e)]
+    if bad_ids:
+        ok &= ~_mask(pc.is_in(endpoint, pa.array(bad_ids, type=pa.string())))
+    when = _column(table, "when")
+    well_formed = pc.match_substring_regex(when, _WHEN)
+    if well_formed.true_count != n:
+        ok &= _mask(well_formed)
+    feature_names = _column(table, "feature_names")
+    label_names = _column(table, "label_names")
+    for names in (feature_names, label_names):
+        if names.null_count:
+            ok &= _mask(pc.is_valid(names))
+        items = pc.list_flatten(names)
+        if items.null_count:
+            ok[np.unique(pc.list_parent_indices(names).to_numpy()[_mask(pc.is_null(items))])] = False
+
+    inputs = _column(table, "inputs")
+    outputs = _column(table, "outputs")
+    for column in (inputs, outputs):
+        if column.null_count:
+            ok &= _mask(pc.is_valid(column))
+    error = _column(table, "error") if "error" in table.column_names else None
+    no_error = error is None or error.null_count == n
+    is_error = np.zeros(n, dtype=bool) if no_error else _mask(pc.is_valid(error))
+    n_rows = _lengths(inputs)
+    if pa.types.is_null(inputs.type.value_type):
+        ok &= n_rows == 0  # [] is fine; [null] is not a row
+    else:
+        rows = pc.list_flatten(inputs)
+        parent = pc.list_parent_indices(inputs).to_numpy()
+        widths = np.diff(rows.offsets.to_numpy())
+        bad = widths != _lengths(feature_names)[parent]
+        if rows.null_count:
+            bad |= ~_mask(pc.is_valid(rows))
+        if bad.any():
+            ok[np.unique(parent[bad])] = False
+    n_outputs = _lengths(outputs)
+    ok &= is_error | (n_outputs == n_rows)
+
+    # pyarrow refuses impossible dates (Feb 30) for the whole array: take them out first, or fall back.
+    safe_when = when if ok.all() else pc.if_else(pa.array(ok), when, "1970-01-01T00:00:00+00:00")
+    try:
+        when_ts = pc.cast(safe_when, TIMESTAMP_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise _Unsupported(str(exc)) from exc
+
+    accepted = np.flatnonzero(ok)
+    if len(accepted) < n:
+        result.rejected.extend(rows_at[~ok].tolist())
+    if len(accepted) == 0:
+        return
+    everything = len(accepted) == n
+    take = None if everything else pa.array(accepted)
+
+    def pick(array: pa.Array) -> pa.Array:
+        return array if take is None else array.take(take)
+
+    positions = rows_at[accepted].astype(np.int32)
+    take_positions = pa.array(positions)
+    shard_ids = source.shard_ids
+    if len(set(shard_ids)) == 1:  # a Lambda batch comes from one shard
+        shards = pa.array([shard_ids[0]], type=pa.string()).take(pa.array(np.zeros(len(positions), dtype=np.int32)))
+    else:
+        shards = source.array("shard_ids").take(take_positions)
+    is_error = is_error[accepted]
+    row_count = np.where(is_error, 0, n_rows[accepted]).astype(np.int32)
+    inputs_ok, outputs_ok, when_ok = pick(inputs), pick(outputs), pick(when_ts)
+    feature_ok, label_ok, endpoint_ok = pick(feature_names), pick(label_names), pick(_column(table, "endpoint_id"))
+    per_event = {
+        "timestamp": when_ok,
+        "request_id": pick(_column(table, "request_id")),
+        "latency": pick(latency),
+        "model_version": pick(_column(table, "model_version")),
+        "effective_sample_count": pick(count),
+    }
+    event_columns = {
+        "position": pa.array(positions),
+        "shard_id": shards,
+        "sequence_number": source.array("sequence_numbers").take(take_positions),
+        "endpoint_id": endpoint_ok,
+        "project": pick(_column(table, "project")),
+        "function_name": pick(_column(table, "function_name")),
+        "model_name": pick(_column(table, "model_name")),
+        "model_version": per_event["model_version"],
+        "when": when_ok,
+        "latency_us": per_event["latency"],
+        "effective_sample_count": per_event["effective_sample_count"],
+        "is_error": pa.array(is_error),
+        "row_count": pa.array(row_count),
+        "feature_names": feature_ok,
+        "label_names": label_ok,
+    }
+    result.events.append(pa.table(event_columns, schema=EVENT_SCHEMA))
+    result.sources.append(_Source(positions, inputs_ok, outputs_ok))
+
+    with_rows = row_count > 0
+    if not with_rows.any():
+        return
+    # One part per (endpoint, hour, shard) and feature/label layout. Nested columns are never reordered
+    # (pyarrow's take on lists of lists is slow): rows are gathered from the flat values with numpy.
+    micros = when_ok.cast(pa.int64()).to_numpy()
+    hours = micros - micros % _HOUR_US
+    layout = pc.binary_join_element_wise(pc.binary_join(feature_ok, "\x1f"), pc.binary_join(label_ok, "\x1f"), "\x1e")
+    hour_index = (hours - hours.min()) // _HOUR_US
+    combined = _codes(endpoint_ok)
+    for codes, size in ((hour_index, int(hour_index.max()) + 1), *((_codes(a), None) for a in (shards, layout))):
+        combined = combined * (size or int(codes.max()) + 1) + codes
+    if combined.min() == combined.max():
+        unique_codes, event_code = combined[:1], np.zeros(len(combined), dtype=np.int64)
+    else:
+        unique_codes, event_code = np.unique(combined, return_inverse=True)
+        event_code = event_code.astype(np.int64)
+    event_code[~with_rows] = -1  # errors and empty requests: no rows
+
+    row_lists = pc.list_flatten(inputs_ok)  # every request's rows, in batch order
+    row_event = pc.list_parent_indices(inputs_ok).to_numpy()
+    row_code = event_code[row_event]
+    if len(unique_codes) == 1 and (row_code >= 0).all():
+        row_order = np.arange(len(row_code))
+        bounds = [0, len(row_code)]
+    else:
+        row_order = np.argsort(row_code, kind="stable")
+        row_order = row_order[row_code[row_order] >= 0]
+        sorted_codes = row_code[row_order]
+        bounds = [0, *(np.flatnonzero(np.diff(sorted_codes)) + 1).tolist(), len(row_order)]
+    ordered_event = row_event[row_order]
+    in_offsets = inputs_ok.offsets.to_numpy()
+    out_offsets = outputs_ok.offsets.to_numpy()
+    row_in_request = row_order - (in_offsets[row_event[row_order]] - in_offsets[0])
+    take_events = pa.array(ordered_event)
+    fixed = {name: array.take(take_events) for name, array in per_event.items()}
+    fixed["row_index"] = pa.array(row_in_request.astype(np.int32))
+    label_values = as_value_column(
+        pc.list_flatten(outputs_ok).take(pa.array(out_offsets[ordered_event] - out_offsets[0] + row_in_request))
+    )
+    value_offsets = row_lists.offsets.to_numpy()[row_order]
+    values = pc.list_flatten(row_lists)
+    flat = np.asarray(as_value_column(values).to_numpy(zero_copy_only=False), dtype=np.float64)
+    valid = None if values.null_count == 0 else _mask(pc.is_valid(values))
+    base = row_lists.offsets[0].as_py() if len(row_lists) else 0
+    for start, end in itertools.pairwise(bounds):
+        first = int(ordered_event[start])
+        features, labels = column_names(_names(feature_ok, first), _names(label_ok, first), None)
+        columns = {name: fixed[name].slice(start, end - start) for name in FIXED_NAMES}
+        if features:
+            gather = value_offsets[start:end, None] - base + np.arange(len(features))
+            # feature-major copy: one arrow array, each feature column a zero-copy slice of it
+            by_feature = gather.T.ravel()
+            nulls = None if valid is None else ~valid[by_feature]
+            block = pa.array(flat[by_feature], type=pa.float64(), mask=nulls)
+            size = end - start
+            for j, name in enumerate(features):
+                columns[name] = block.slice(j * size, size)
+        columns[labels[0]] = label_values.slice(start, end - start)
+        columns[POSITION] = pa.array(positions[ordered_event[start:end]])
+        group = (endpoint_ok[first].as_py(), int(hours[first]), shard_ids[int(positions[first])])
+        result.parts.append((group, pa.table(columns)))

@@ -1,0 +1,231 @@
+"""Kinesis records in, ``InferenceEvent`` out: the envelope, the reference decoder and poison records.
+
+A Kinesis batch (``{"Records": [{"eventID": "shardId-...:4959...", "kinesis": {"data": <base64>,
+"sequenceNumber": ..., "partitionKey": ...}}]}``) becomes a list of :class:`KinesisRecord`. Each record's data
+is base64 -> JSON -> :meth:`driftline.schemas.InferenceEvent.from_dict`, plus the few checks the stream needs
+on top of the schema (:func:`check_event`). A record that fails any of these can never succeed: it becomes a
+:class:`PoisonRecord` (logged, counted, dead-lettered) and never blocks the shard.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, overload
+
+from driftline.errors import InvalidRequestError
+from driftline.schemas import InferenceEvent
+
+# The endpoint id becomes an S3 partition (endpoint_id=<id>/) and a DynamoDB key: keep it path-safe.
+ENDPOINT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_DIGITS = re.compile(r"^[0-9]{1,128}$")
+SEQUENCE_WIDTH = 128  # Kinesis sequence numbers are decimal strings of up to 128 digits
+
+
+class KinesisRecord(NamedTuple):
+    """One record of a Kinesis batch, as the event source mapping delivers it (a tuple: cheap to build)."""
+
+    position: int  # index in the batch (batch order is sequence order within a shard)
+    event_id: str  # shardId:sequenceNumber
+    shard_id: str
+    sequence_number: str  # decimal string, as Kinesis gives it (the batchItemFailures identifier)
+    partition_key: str
+    data: str  # base64, untouched
+
+    @property
+    def sequence(self) -> int:
+        return int(self.sequence_number)
+
+
+@dataclass(frozen=True, slots=True)
+class PoisonRecord:
+    """A record that can never be processed, and why (the reason names what was expected)."""
+
+    record: KinesisRecord
+    reason: str
+
+
+def padded_sequence(sequence: int | str) -> str:
+    """A sequence number zero-padded to 128 digits, so plain string comparison orders sequence numbers."""
+    return str(sequence).zfill(SEQUENCE_WIDTH)
+
+
+class KinesisBatch(Sequence[KinesisRecord]):
+    """The records of one batch held column by column (building a thousand record objects is a measurable
+    part of a batch's cost); indexing it yields a :class:`KinesisRecord`, whose position is its index."""
+
+    __slots__ = ("datas", "event_ids", "partition_keys", "sequence_numbers", "shard_ids")
+
+    def __init__(
+        self,
+        event_ids: list[str],
+        shard_ids: list[str],
+        sequence_numbers: list[str],
+        partition_keys: list[str],
+        datas: list[str],
+    ) -> None:
+        self.event_ids = event_ids
+        self.shard_ids = shard_ids
+        self.sequence_numbers = sequence_numbers
+        self.partition_keys = partition_keys
+        self.datas = datas
+
+    @classmethod
+    def of(cls, records: Iterable[KinesisRecord]) -> KinesisBatch:
+        """A batch of records (their positions become their index in this batch)."""
+        records = list(records)
+        return cls(
+            [r.event_id for r in records],
+            [r.shard_id for r in records],
+            [r.sequence_number for r in records],
+            [r.partition_key for r in records],
+            [r.data for r in records],
+        )
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> KinesisRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[KinesisRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> KinesisRecord | list[KinesisRecord]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"record {index} of a batch of {len(self)}")
+        return KinesisRecord(
+            index,
+            self.event_ids[index],
+            self.shard_ids[index],
+            self.sequence_numbers[index],
+            self.partition_keys[index],
+            self.datas[index],
+        )
+
+    def __repr__(self) -> str:
+        return f"KinesisBatch({len(self)} records)"
+
+
+def records_from_event(event: Any) -> KinesisBatch:
+    """The records of a Kinesis event source batch. Raises :class:`InvalidRequestError` when ``event`` is not
+    a Kinesis batch at all; a malformed *record* inside a batch is kept with what can be read of it, so the
+    decoder reports it as poison (:func:`check_envelope`)."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("Records"), list):
+        raise InvalidRequestError('Kinesis batch: expected an object with a "Records" list')
+    raw = event["Records"]
+    try:
+        kinesis = [r["kinesis"] for r in raw]
+        event_ids = [r["eventID"] for r in raw]
+        return KinesisBatch(
+            event_ids,
+            [e[: e.rindex(":")] for e in event_ids],
+            [k["sequenceNumber"] for k in kinesis],
+            [k.get("partitionKey") or "" for k in kinesis],
+            [k["data"] for k in kinesis],
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return KinesisBatch.of(_lenient_record(position, r) for position, r in enumerate(raw))
+
+
+def _lenient_record(position: int, raw: Any) -> KinesisRecord:
+    raw = raw if isinstance(raw, Mapping) else {}
+    kinesis = raw.get("kinesis") if isinstance(raw.get("kinesis"), Mapping) else {}
+    event_id = str(raw.get("eventID") or "")
+    shard_id, sep, id_sequence = event_id.rpartition(":")
+    if not sep:
+        shard_id, id_sequence = "", event_id
+    data = kinesis.get("data")
+    return KinesisRecord(
+        position=position,
+        event_id=event_id,
+        shard_id=shard_id,
+        sequence_number=str(kinesis.get("sequenceNumber") or id_sequence),
+        partition_key=str(kinesis.get("partitionKey") or ""),
+        data=data if isinstance(data, str) else "",
+    )
+
+
+def check_envelope(record: KinesisRecord) -> None:
+    """What the stream needs from the envelope itself: a shard and a sequence number to guard with."""
+    if not isinstance(record.sequence_number, str) or not _DIGITS.match(record.sequence_number):
+        raise InvalidRequestError(
+            f"Kinesis record: expected kinesis.sequenceNumber to be a decimal string, got {record.sequence_number!r}"
+        )
+    if not record.shard_id:
+        raise InvalidRequestError(f"Kinesis record: expected eventID 'shardId:sequenceNumber', got {record.event_id!r}")
+    if not isinstance(record.data, str):
+        raise InvalidRequestError(
+            f"Kinesis record: expected kinesis.data to be a base64 string, got {record.data!r:.40}"
+        )
+
+
+def decode_data(data: str) -> bytes:
+    """Kinesis ``data`` (base64) -> the payload bytes; strict: stray characters are an error, not skipped."""
+    if not data:
+        raise InvalidRequestError("Kinesis record: expected base64 data, got nothing")
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequestError(f"Kinesis record: data is not valid base64 ({exc})") from exc
+
+
+def check_event(event: InferenceEvent) -> InferenceEvent:
+    """Checks on top of the schema that the stream needs to store an event (same in both decoding paths)."""
+    if not ENDPOINT_ID_PATTERN.match(event.endpoint_id):
+        raise InvalidRequestError(
+            f"inference event: endpoint_id {event.endpoint_id!r}: expected 1-128 letters, digits, '_', '.' or '-'"
+        )
+    if event.effective_sample_count < 0:
+        raise InvalidRequestError(
+            f"inference event: effective_sample_count must be >= 0, got {event.effective_sample_count}"
+        )
+    return event
+
+
+def decode_payload(payload: bytes) -> InferenceEvent:
+    """Payload bytes -> a validated event (the reference decoder; the fast path must agree with it)."""
+    try:
+        data = json.loads(payload)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(f"inference event: expected UTF-8 JSON ({exc.reason} at byte {exc.start})") from exc
+    except ValueError as exc:
+        raise InvalidRequestError(f"inference event: expected a JSON object, got invalid JSON ({exc})") from exc
+    if b"\\u" in payload or b"\\U" in payload:
+        # JSON escapes can encode lone surrogates, which no parquet string or DynamoDB attribute can hold.
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidRequestError("inference event: a string holds an unpaired UTF-16 surrogate escape") from exc
+    try:
+        event = InferenceEvent.from_dict(data)
+    except (TypeError, ValueError, OverflowError) as exc:  # e.g. int() of a non-numeric effective_sample_count
+        raise InvalidRequestError(f"inference event: {exc}") from exc
+    return check_event(event)
+
+
+def decode_record(record: KinesisRecord) -> InferenceEvent:
+    """One Kinesis record -> a validated event, or :class:`InvalidRequestError` saying what was expected."""
+    check_envelope(record)
+    return decode_payload(decode_data(record.data))
+
+
+def decode_records(
+    records: Sequence[KinesisRecord],
+) -> tuple[list[tuple[KinesisRecord, InferenceEvent]], list[PoisonRecord]]:
+    """The reference path for many records: valid ``(record, event)`` pairs and poison records, batch order."""
+    valid: list[tuple[KinesisRecord, InferenceEvent]] = []
+    poison: list[PoisonRecord] = []
+    for record in records:
+        try:
+            valid.append((record, decode_record(record)))
+        except InvalidRequestError as exc:
+            poison.append(PoisonRecord(record, str(exc)))
+    return valid, poison

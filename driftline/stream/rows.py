@@ -1,0 +1,276 @@
+"""One parquet row per input row, and the groups (endpoint, hour, shard) that become one object each.
+
+Columns (docs/architecture.md, "Event parquet columns"), in this order:
+``timestamp`` (timestamp[us, UTC], the event's ``when``), ``request_id`` (string), ``row_index`` (int32, the
+row's position in its request), ``latency`` (int64 µs), ``model_version`` (string), ``effective_sample_count``
+(int64, of the row's request), then one column per feature, then the label columns.
+
+Typing: a feature or label column is float64 when its values in the file are numbers (JSON booleans count as
+1.0/0.0; null stays null); it is string as soon as one value in the file is a string, and then its numbers are
+written as pyarrow's float64 -> string cast writes them (``5.0`` -> ``"5"``). Nested values (lists, objects) of
+a feature are stored as compact JSON strings. A column whose values are all null is float64, so files keep one
+schema.
+
+Labels: a prediction per row becomes the column named by ``label_names[0]`` (``prediction`` when the event has
+no label names). A multi-output prediction (a list per row) becomes one column per output: named by
+``label_names`` when there is one name per output, else ``{base}_{i}`` (``prediction_0``, ``prediction_1``...).
+
+Names: a feature or label whose name is one of the fixed columns, a Hive partition column (``endpoint_id``,
+``date``, ``hour``), empty, or already taken in that event, is stored as ``feature_{name}`` / ``label_{name}``
+(then ``..._{position}`` if that is taken too), so no column is ever silently overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from driftline.schemas import InferenceEvent, parse_time
+
+TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("timestamp", TIMESTAMP_TYPE),
+    ("request_id", pa.string()),
+    ("row_index", pa.int32()),
+    ("latency", pa.int64()),
+    ("model_version", pa.string()),
+    ("effective_sample_count", pa.int64()),
+)
+FIXED_NAMES = tuple(name for name, _ in FIXED_COLUMNS)
+PARTITION_COLUMNS = ("endpoint_id", "date", "hour")
+POSITION = "_position"  # the record's place in the batch; internal, dropped before writing
+RESERVED = frozenset((*FIXED_NAMES, *PARTITION_COLUMNS, POSITION))
+DEFAULT_LABEL = "prediction"
+
+
+# ---------------------------------------------------------------------------------------------------- names
+
+
+@lru_cache(maxsize=4096)
+def column_names(
+    feature_names: tuple[str, ...], label_names: tuple[str, ...], width: int | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(feature columns, label columns) for an event's names; ``width`` is the length of a list prediction
+    (``None`` for one value per row). Both decoding paths name columns here, so they cannot disagree."""
+    base = label_names[0] if label_names else DEFAULT_LABEL
+    if width is None:
+        labels: tuple[str, ...] = (base,)
+    elif len(label_names) == width:
+        labels = label_names
+    else:
+        labels = tuple(f"{base}_{i}" for i in range(width))
+    taken: set[str] = set(RESERVED)
+    features_out = tuple(_unique(name, "feature", i, taken) for i, name in enumerate(feature_names))
+    labels_out = tuple(_unique(name, "label", i, taken) for i, name in enumerate(labels))
+    return features_out, labels_out
+
+
+def _unique(name: str, kind: str, position: int, taken: set[str]) -> str:
+    candidate = name
+    if not candidate or candidate in taken:
+        candidate = f"{kind}_{name}" if name else f"{kind}_{position}"
+        if candidate in taken:
+            candidate = f"{candidate}_{position}"
+            while candidate in taken:
+                candidate += "_"
+    taken.add(candidate)
+    return candidate
+
+
+# ---------------------------------------------------------------------------------------------------- values
+
+
+def value_array(values: Sequence[Any]) -> pa.Array:
+    """A feature or label column: float64 if every value is a number or null, else string (see module doc)."""
+    try:
+        return pa.array(values, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        pass
+    if all(v is None or (isinstance(v, int | float)) for v in values):  # e.g. an int beyond int64
+        return pa.array([None if v is None else _to_float(v) for v in values], type=pa.float64())
+    numbers = [i for i, v in enumerate(values) if v is not None and isinstance(v, int | float)]
+    as_text = pc.cast(pa.array([_to_float(values[i]) for i in numbers], type=pa.float64()), pa.string()).to_pylist()
+    out: list[str | None] = [v if v is None or isinstance(v, str) else _json(v) for v in values]
+    for i, text in zip(numbers, as_text, strict=True):
+        out[i] = text
+    return pa.array(out, type=pa.string())
+
+
+def _to_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def as_value_column(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A decoded column in the stored typing: numbers and nulls -> float64, strings stay strings."""
+    if pa.types.is_string(array.type):
+        return array
+    return pc.cast(array, pa.float64(), safe=False)
+
+
+# ---------------------------------------------------------------------------------------------------- rows
+
+
+class _Columns:
+    """Column lists that grow row by row; a column first seen late is padded with nulls before it."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, list[Any]] = {}
+
+    def put(self, name: str, start: int, values: Iterable[Any]) -> None:
+        column = self.data.get(name)
+        if column is None:
+            column = self.data[name] = []
+        if len(column) < start:
+            column.extend([None] * (start - len(column)))
+        column.extend(values)
+
+    def padded(self, total: int) -> dict[str, list[Any]]:
+        for column in self.data.values():
+            if len(column) < total:
+                column.extend([None] * (total - len(column)))
+        return self.data
+
+
+def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | None:
+    """The reference row builder: ``(position, event)`` pairs -> one table (with the internal ``_position``
+    column), or ``None`` when the events hold no rows. Error events are skipped: they only count as errors."""
+    timestamps: list[datetime] = []
+    request_ids: list[str] = []
+    row_index: list[int] = []
+    latency: list[int] = []
+    versions: list[str] = []
+    counts: list[int] = []
+    positions: list[int] = []
+    columns = _Columns()
+    total = 0
+    for position, event in items:
+        n = len(event.inputs)
+        if event.error is not None or n == 0:
+            continue
+        when = parse_time(event.when)
+        timestamps.extend([when] * n)
+        request_ids.extend([event.request_id] * n)
+        row_index.extend(range(n))
+        latency.extend([event.latency_us] * n)
+        versions.extend([event.model_version] * n)
+        counts.extend([event.effective_sample_count] * n)
+        positions.extend([position] * n)
+        feature_names, label_names = tuple(event.feature_names), tuple(event.label_names)
+        features, labels = column_names(feature_names, label_names)
+        for j, name in enumerate(features):
+            columns.put(name, total, [row[j] for row in event.inputs])
+        if not any(isinstance(out, list) for out in event.outputs):
+            columns.put(labels[0], total, event.outputs)
+        else:
+            for r, out in enumerate(event.outputs):
+                if isinstance(out, list):
+                    _, names = column_names(feature_names, label_names, len(out))
+                    for name, value in zip(names, out, strict=True):
+                        columns.put(name, total + r, [value])
+                else:
+                    columns.put(labels[0], total + r, [out])
+        total += n
+    if total == 0:
+        return None
+    arrays: dict[str, pa.Array] = {
+        "timestamp": pa.array(timestamps, type=TIMESTAMP_TYPE),
+        "request_id": pa.array(request_ids, type=pa.string()),
+        "row_index": pa.array(row_index, type=pa.int32()),
+        "latency": pa.array(latency, type=pa.int64()),
+        "model_version": pa.array(versions, type=pa.string()),
+        "effective_sample_count": pa.array(counts, type=pa.int64()),
+    }
+    for name, values in columns.padded(total).items():
+        arrays[name] = value_array(values)
+    arrays[POSITION] = pa.array(positions, type=pa.int32())
+    return pa.table(arrays)
+
+
+# ---------------------------------------------------------------------------------------------------- groups
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """The rows of one (endpoint, hour, shard) in one batch: one parquet object.
+
+    ``first_sequence`` is the sequence number of the first record of the batch that belongs to this group
+    (records without rows, e.g. errors, included): the object key is built from it (see
+    :func:`driftline.aws.events_store.event_key`)."""
+
+    endpoint_id: str
+    hour_start: datetime
+    shard_id: str
+    first_sequence: str
+    first_position: int
+    table: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+
+def combine_parts(parts: Sequence[pa.Table]) -> pa.Table:
+    """Tables of one group (from either decoding path) -> one table in batch order, without ``_position``.
+
+    A column missing from a part is null there; a column that is string in any part is string in all
+    (numbers cast as in :func:`value_array`)."""
+    parts = sorted(parts, key=lambda t: t.column(POSITION)[0].as_py())
+    if len(parts) == 1:
+        return parts[0].drop_columns([POSITION])
+    names: dict[str, pa.DataType] = {}
+    for part in parts:
+        for field in part.schema:
+            known = names.get(field.name)
+            if known is None or pa.types.is_string(field.type):
+                names[field.name] = field.type
+    unified: list[pa.Table] = []
+    for part in parts:
+        arrays = []
+        for name, kind in names.items():
+            if name in part.column_names:
+                column = part.column(name)
+                arrays.append(column if column.type == kind else pc.cast(column, kind))
+            else:
+                arrays.append(pa.nulls(part.num_rows, type=kind))
+        unified.append(pa.table(arrays, names=list(names)))
+    table = pa.concat_tables(unified)
+    order = pc.sort_indices(table, sort_keys=[(POSITION, "ascending"), ("row_index", "ascending")])
+    return table.take(order).drop_columns([POSITION])
+
+
+# ---------------------------------------------------------------------------------------------------- events
+
+# One row per accepted record (both decoding paths produce it): what the live figures and grouping need.
+EVENT_SCHEMA = pa.schema(
+    [
+        ("position", pa.int32()),
+        ("shard_id", pa.string()),
+        ("sequence_number", pa.string()),
+        ("endpoint_id", pa.string()),
+        ("project", pa.string()),
+        ("function_name", pa.string()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("when", TIMESTAMP_TYPE),
+        ("latency_us", pa.int64()),
+        ("effective_sample_count", pa.int64()),
+        ("is_error", pa.bool_()),
+        ("row_count", pa.int32()),  # sampled rows stored (0 for an error event)
+        ("feature_names", pa.list_(pa.string())),
+        ("label_names", pa.list_(pa.string())),
+    ]
+)
