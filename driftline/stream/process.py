@@ -1,0 +1,155 @@
+"""One Kinesis batch end to end: decode, write parquet, count live figures, dead-letter poison, answer.
+
+Order matters for exactness (docs/architecture.md, "Delivery semantics"): parquet first (deterministic keys,
+overwritten by a redelivery), then the live figures (guarded per shard), then the dead letters. If any of
+these fails after botocore's retries, the batch's FIRST record is reported as the batch item failure: Kinesis
+redelivers the whole batch from there (or bisects it), which rewrites the same objects and skips what the
+guards say was already counted. Records that can never succeed (poison) are never reported: they would
+block the shard; they are logged, counted and dead-lettered. Nothing here raises for data problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from driftline.aws import events_store
+from driftline.aws.clients import Clients
+from driftline.aws.dead_letters import DeadLetters, poison_message
+from driftline.observability import NAMESPACE, get_logger, get_metrics
+from driftline.stream import SERVICE
+from driftline.stream.batch import DecodedBatch, decode_batch
+from driftline.stream.live import LiveOutcome, apply_live_figures
+from driftline.stream.records import KinesisRecord, PoisonRecord
+from driftline.stream.rows import RowGroup
+
+logger = get_logger(SERVICE)
+metrics = get_metrics(SERVICE)
+
+MAX_PARALLEL_WRITES = 8
+_LOG_DATA_CHARS = 4096  # poison data in the log when a queue holds the full copy
+
+
+@dataclass
+class BatchOutcome:
+    received: int
+    poison: list[PoisonRecord] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    rows_written: int = 0
+    live: LiveOutcome | None = None
+    dead_lettered: int = 0
+    failed_sequence: str | None = None  # the batch item failure to report, if any
+
+    def response(self) -> dict[str, Any]:
+        """Lambda's partial batch response (``ReportBatchItemFailures``)."""
+        failures = [] if self.failed_sequence is None else [{"itemIdentifier": self.failed_sequence}]
+        return {"batchItemFailures": failures}
+
+
+def write_groups(clients: Clients, groups: Sequence[RowGroup]) -> list[str]:
+    """Each group to its object, in parallel (S3 latency, not CPU, is what a batch waits for); returns the keys
+    in group order. The first failure is raised once every write has finished."""
+
+    def write(group: RowGroup) -> str:
+        return events_store.write_group(
+            clients, group.endpoint_id, group.hour_start, group.shard_id, group.first_sequence, group.table
+        )
+
+    if len(groups) <= 1:
+        return [write(group) for group in groups]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(groups))) as pool:
+        return list(pool.map(write, groups))
+
+
+def process_records(records: Sequence[KinesisRecord], clients: Clients) -> BatchOutcome:
+    """Process one batch; the outcome's :meth:`BatchOutcome.response` is the handler's answer."""
+    outcome = BatchOutcome(received=len(records))
+    metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=len(records))
+    if not records:
+        _count_outcome(outcome)
+        return outcome
+    try:
+        batch = decode_batch(records)
+        outcome.poison = batch.poison
+        for poison in batch.poison:
+            logger.warning(
+                "poison record",
+                extra={
+                    "event_id": poison.record.event_id,
+                    "reason": poison.reason,
+                    "data_chars": len(poison.record.data),
+                },
+            )
+        outcome.keys = write_groups(clients, batch.groups)
+        outcome.rows_written = batch.rows
+        _count_rows(batch)
+        outcome.live = apply_live_figures(clients, batch)
+        outcome.dead_lettered = _dead_letter(clients, batch.poison)
+    except Exception:  # storage failures and anything unforeseen: retry the batch from its first record
+        first = records[0]
+        logger.exception(
+            "batch failed; reporting its first record so Kinesis retries the batch",
+            extra={"event_id": first.event_id, "records": len(records)},
+        )
+        outcome.failed_sequence = first.sequence_number
+    _count_outcome(outcome)
+    logger.info(
+        "batch processed",
+        extra={
+            "records": outcome.received,
+            "poison": len(outcome.poison),
+            "rows_written": outcome.rows_written,
+            "objects": len(outcome.keys),
+            "counted": outcome.live.applied if outcome.live else 0,
+            "already_counted": outcome.live.skipped if outcome.live else 0,
+            "failed": outcome.failed_sequence is not None,
+        },
+    )
+    return outcome
+
+
+def _dead_letter(clients: Clients, poison: Sequence[PoisonRecord]) -> int:
+    if not poison:
+        return 0
+    queue = DeadLetters(clients)
+    sent = 0
+    for item in poison:
+        record = item.record
+        message = poison_message(
+            event_id=record.event_id,
+            shard_id=record.shard_id,
+            sequence_number=str(record.sequence_number),
+            partition_key=record.partition_key,
+            reason=item.reason,
+            data=record.data if isinstance(record.data, str) else repr(record.data),
+        )
+        if queue.configured:
+            queue.send(message)
+            sent += 1
+        else:  # the log is the only copy left: keep the data whole
+            logger.error("poison record not dead-lettered: no queue configured", extra={"record": message})
+    return sent
+
+
+def _count_rows(batch: DecodedBatch) -> None:
+    per_endpoint: dict[str, int] = {}
+    for group in batch.groups:
+        per_endpoint[group.endpoint_id] = per_endpoint.get(group.endpoint_id, 0) + group.rows
+    for endpoint_id, rows in per_endpoint.items():
+        with single_metric(
+            name="RowsWritten",
+            unit=MetricUnit.Count,
+            value=rows,
+            namespace=NAMESPACE,
+            default_dimensions={"service": SERVICE, "endpoint_id": endpoint_id},
+        ):
+            pass
+
+
+def _count_outcome(outcome: BatchOutcome) -> None:
+    metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=len(outcome.poison))
+    metrics.add_metric(name="BatchFailures", unit=MetricUnit.Count, value=int(outcome.failed_sequence is not None))
