@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.package-lock.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Node 20 is past jsii's support window; the banner it prints at every synth says nothing new.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint format bench local clean help
+.PHONY: demo test lint format bench local synth clean help
 
 help:
 	@echo "make demo   - set up, then replay the seed's monitoring flow end to end on a local AWS emulation"
@@ -20,10 +23,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/pip install --quiet -c requirements/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
 demo: $(STAMP)
 	$(BIN)/driftline demo
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
@@ -39,8 +45,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+synth: $(STAMP) $(NODE_STAMP)
+	npx --no-install cdk synth --quiet
+
 local: $(STAMP)
 	$(BIN)/driftline local up
 
 clean:
-	rm -rf $(VENV) cdk.out driftline-demo .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) node_modules cdk.out driftline-demo .pytest_cache .ruff_cache .mypy_cache
