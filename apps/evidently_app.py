@@ -27,7 +27,7 @@ def column_verdicts(snapshot_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for metric in snapshot_dict.get("metrics", []):
         config = metric.get("config") or {}
-        metric_id = str(metric.get("metric_id") or config.get("type") or "")
+        metric_id = str(metric.get("metric_id") or metric.get("metric_name") or config.get("type") or "")
         if "ValueDrift" not in metric_id and "ValueDrift" not in str(config.get("type", "")):
             continue
         column = config.get("column")

@@ -170,9 +170,12 @@ def ingest_records(
     library only; returns the number of rows stored."""
     if isinstance(records, Mapping):
         records = records.get("labels")
+    if not isinstance(records, list) or not records:
+        raise InvalidRequestError("ground truth: expected a non-empty list of label rows")
     endpoint_labels = _endpoint_labels(clients, project, endpoint_id)
-    first = records[0] if isinstance(records, list) and records and isinstance(records[0], Mapping) else {}
-    labels = _pick_labels(list(first), endpoint_labels, None)
+    first = records[0] if isinstance(records[0], Mapping) else {}
+    # the labels the rows carry (every row must then carry them all); none: all of them, reported missing
+    labels = [c for c in endpoint_labels if c in first] or list(endpoint_labels)
     rows = validate_records(records, labels)
     when = received or clock.now()
     stamp = to_iso(when)
