@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from driftline.local.handlers import HANDLER_PATHS
-
 ROOT = Path(__file__).resolve().parents[2]
 UP = "import argparse, sys; from driftline.local.runtime import main_up; sys.exit(main_up(argparse.Namespace(port=0)))"
 
@@ -83,10 +81,6 @@ def iris_model(tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(
-    not all(path.exists() for path in HANDLER_PATHS.values()),
-    reason="a handler file is not written yet: " + ", ".join(str(p) for p in HANDLER_PATHS.values() if not p.exists()),
-)
 def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_model):
     """serving -> Kinesis -> stream -> (schedule on the fast clock) controller -> app -> writer, all real."""
     import warnings
@@ -119,7 +113,12 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
             assert answer["model_name"] == "iris"
         assert stack.drain(timeout=120)
         [endpoint] = project.list_model_endpoints()
+        assert (endpoint.requests, endpoint.predictions, endpoint.error_count) == (20, 20, 0)
         assert stack.status()["functions"]["stream"]["errors"] == 0
+        listed = stack.clients.s3.list_objects_v2(Bucket=settings.bucket, Prefix="events/")
+        keys = [o["Key"] for o in listed.get("Contents", [])]
+        assert keys
+        assert all(k.startswith(f"events/endpoint_id={endpoint.endpoint_id}/") for k in keys)
 
         stack.advance_clock(5 * 60)  # past the window, flush grace and lateness: the schedule fires
         assert stack.drain(timeout=180)
@@ -129,8 +128,15 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
             assert status["functions"][key]["calls"] >= 1, (key, status["functions"])
             assert status["functions"][key]["errors"] == 0, (key, status["functions"])
         results = project.get_results(endpoint)
-        assert len(results) >= 1
-        assert set(results["application_name"]) >= {"histogram-data-drift"}
+        general = results[results["result_name"] == "general_drift"]
+        assert len(general) == 1  # one window had traffic
+        assert set(general["application_name"]) == {"histogram-data-drift"}
+        assert int(general["result_status"].iloc[0]) == 2  # constant inputs against iris: drift detected
+        sqs = stack.clients.client("sqs")
+        depth = sqs.get_queue_attributes(
+            QueueUrl=settings.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0"
     finally:
         stack.stop()
         clock.reset()
