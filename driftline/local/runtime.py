@@ -323,6 +323,9 @@ class LocalStack:
         if self._http is not None:
             self._http.stop()
         if self._moto is not None:
+            if self._moto._server is not None:
+                with contextlib.suppress(OSError):
+                    _reset_moto(self._moto.url)  # moto's state is process-wide: free it for whoever comes next
             self._moto.stop()
         self._restore_env()
         self._started = False
