@@ -99,7 +99,7 @@ def decode_batch(records: Sequence[KinesisRecord], *, fast: bool = True) -> Deco
     parts: dict[GroupKey, list[pa.Table]] = {}
     for key, table in fast_result.parts:
         parts.setdefault(key, []).append(table)
-    for key, table in slow_tables.items():
+    for key, table in slow_tables:
         parts.setdefault(key, []).append(table)
     groups = []
     for (endpoint_id, hour_us, shard_id), tables in parts.items():
@@ -163,15 +163,18 @@ def _hour_us(when: datetime) -> int:
 
 def _slow_rows(
     decoded: list[tuple[KinesisRecord, InferenceEvent]],
-) -> tuple[dict[GroupKey, pa.Table], list[tuple[KinesisRecord, InferenceEvent]], list[PoisonRecord]]:
-    """Rows of the reference path, one table per group. A record whose rows cannot be stored (a shape no
-    rule foresaw) is isolated and becomes poison instead of failing the batch forever."""
-    by_key: dict[GroupKey, list[tuple[KinesisRecord, InferenceEvent]]] = {}
+) -> tuple[list[tuple[GroupKey, pa.Table]], list[tuple[KinesisRecord, InferenceEvent]], list[PoisonRecord]]:
+    """Rows of the reference path: one table per group and feature/label layout, as the fast path cuts its
+    parts, so both paths order a group's columns alike (by first appearance in the batch). A record whose
+    rows cannot be stored (a shape no rule foresaw) is isolated and becomes poison instead of failing the
+    batch forever."""
+    by_key: dict[tuple[GroupKey, tuple[str, ...], tuple[str, ...]], list[tuple[KinesisRecord, InferenceEvent]]] = {}
     for record, event in decoded:
         if event.error is None and event.inputs:
-            key = (event.endpoint_id, _hour_us(parse_time(event.when)), record.shard_id)
+            group = (event.endpoint_id, _hour_us(parse_time(event.when)), record.shard_id)
+            key = (group, tuple(event.feature_names), tuple(event.label_names))
             by_key.setdefault(key, []).append((record, event))
-    tables: dict[GroupKey, pa.Table] = {}
+    tables: list[tuple[GroupKey, pa.Table]] = []
     rejected: dict[int, PoisonRecord] = {}
     for key, items in by_key.items():
         try:
@@ -187,7 +190,7 @@ def _slow_rows(
                     rejected[record.position] = PoisonRecord(record, reason)
             table = rows_from_events([(r.position, e) for r, e in kept]) if kept else None
         if table is not None:
-            tables[key] = table
+            tables.append((key[0], table))
     if rejected:
         decoded = [(r, e) for r, e in decoded if r.position not in rejected]
     return tables, decoded, list(rejected.values())

@@ -45,6 +45,8 @@ EXPLICIT_SCHEMA = pa.schema(
         ("sampling_percentage", pa.float64()),
         ("effective_sample_count", pa.int64()),
         ("schema_version", pa.int64()),
+        ("inputs", pa.list_(pa.list_(pa.float64()))),  # JSON integers parse as doubles: stored as float64 anyway
+        ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
     ]
 )
 _PARSE = pj.ParseOptions(explicit_schema=EXPLICIT_SCHEMA, unexpected_field_behavior="infer")
@@ -84,6 +86,7 @@ class _Source:
     positions: np.ndarray  # ascending batch positions, one per row of the arrays
     inputs: pa.Array
     outputs: pa.Array
+    has_rows: np.ndarray  # False for error events and requests without sampled rows
 
     def index(self, position: int) -> int | None:
         i = int(np.searchsorted(self.positions, position))
@@ -102,6 +105,8 @@ class FastResult:
         for source in self.sources:
             i = source.index(position)
             if i is not None:
+                if not source.has_rows[i]:
+                    return None
                 inputs = source.inputs[i].as_py() or []
                 outputs = source.outputs[i].as_py() or []
                 if not inputs:
@@ -185,23 +190,17 @@ def _mask(array: pa.Array) -> np.ndarray:
 
 
 def _check_types(table: pa.Table) -> None:
-    names = set(table.column_names)
-    if not {"inputs", "outputs"} <= names:
-        raise _Unsupported("inputs/outputs missing")
-    inputs = table.schema.field("inputs").type
-    if not pa.types.is_list(inputs):
-        raise _Unsupported("inputs not a list")
-    if not pa.types.is_null(inputs.value_type) and not (
-        pa.types.is_list(inputs.value_type) and inputs.value_type.value_type in _NUMBERS
-    ):
-        raise _Unsupported("inputs values are not numbers")
+    if "outputs" not in table.column_names:
+        raise _Unsupported("outputs missing")
     outputs = table.schema.field("outputs").type
     if not pa.types.is_list(outputs) or not (outputs.value_type in _NUMBERS or pa.types.is_string(outputs.value_type)):
         raise _Unsupported("outputs are not one number or string per row")
-    if "error" in names:
-        error = table.schema.field("error").type
-        if not (pa.types.is_null(error) or pa.types.is_struct(error)):
-            raise _Unsupported("error is not an object")
+    try:
+        # pyarrow 25's JSON type inference loses a list's leading nulls (``[null, 1]``) and builds an invalid
+        # array; ``inputs`` has an explicit type for that reason, ``outputs`` cannot (numbers or strings).
+        _column(table, "outputs").validate(full=True)
+    except pa.ArrowInvalid as exc:
+        raise _Unsupported(f"outputs: {exc}") from exc
 
 
 def _names(lists: pa.Array, i: int) -> tuple[str, ...]:
@@ -262,21 +261,16 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     for column in (inputs, outputs):
         if column.null_count:
             ok &= _mask(pc.is_valid(column))
-    error = _column(table, "error") if "error" in table.column_names else None
-    no_error = error is None or error.null_count == n
-    is_error = np.zeros(n, dtype=bool) if no_error else _mask(pc.is_valid(error))
+    error = _column(table, "error")
+    is_error = np.zeros(n, dtype=bool) if error.null_count == n else _mask(pc.is_valid(error))
     n_rows = _lengths(inputs)
-    if pa.types.is_null(inputs.type.value_type):
-        ok &= n_rows == 0  # [] is fine; [null] is not a row
-    else:
-        rows = pc.list_flatten(inputs)
-        parent = pc.list_parent_indices(inputs).to_numpy()
-        widths = np.diff(rows.offsets.to_numpy())
-        bad = widths != _lengths(feature_names)[parent]
-        if rows.null_count:
-            bad |= ~_mask(pc.is_valid(rows))
-        if bad.any():
-            ok[np.unique(parent[bad])] = False
+    rows = pc.list_flatten(inputs)
+    parent = pc.list_parent_indices(inputs).to_numpy()
+    bad = np.diff(rows.offsets.to_numpy()) != _lengths(feature_names)[parent]  # a row of the wrong width
+    if rows.null_count:
+        bad |= ~_mask(pc.is_valid(rows))  # [null] is not a row
+    if bad.any():
+        ok[np.unique(parent[bad])] = False
     n_outputs = _lengths(outputs)
     ok &= is_error | (n_outputs == n_rows)
 
@@ -334,7 +328,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         "label_names": label_ok,
     }
     result.events.append(pa.table(event_columns, schema=EVENT_SCHEMA))
-    result.sources.append(_Source(positions, inputs_ok, outputs_ok))
+    result.sources.append(_Source(positions, inputs_ok, outputs_ok, row_count > 0))
 
     with_rows = row_count > 0
     if not with_rows.any():

@@ -1,0 +1,305 @@
+"""Rows, columns and types; grouping by endpoint, hour and shard; object keys; fast path == reference path."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from driftline.aws.events_store import event_key, hour_prefixes, to_parquet_bytes
+from driftline.stream.batch import decode_batch
+from driftline.stream.records import records_from_event
+from driftline.stream.rows import column_names, rows_from_events, value_array
+from driftline.stream.testing import inference_event, kinesis_event, sequence_number
+
+T0 = datetime(2026, 11, 26, 17, 58, tzinfo=UTC)
+FIXED_SCHEMA = [
+    ("timestamp", pa.timestamp("us", tz="UTC")),
+    ("request_id", pa.string()),
+    ("row_index", pa.int32()),
+    ("latency", pa.int64()),
+    ("model_version", pa.string()),
+    ("effective_sample_count", pa.int64()),
+]
+
+
+def _batch(events, **kwargs):
+    return decode_batch(records_from_event(kinesis_event(events)), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------- names
+
+
+def test_default_label_is_prediction_and_label_names_name_columns():
+    assert column_names(("a", "b"), (), None) == (("a", "b"), ("prediction",))
+    assert column_names(("a",), ("y",), None) == (("a",), ("y",))
+    assert column_names(("a",), ("y", "z"), None) == (("a",), ("y",))
+
+
+def test_multi_output_predictions_get_one_column_each():
+    assert column_names(("a",), ("p", "q"), 2)[1] == ("p", "q")  # one name per output
+    assert column_names(("a",), ("y",), 3)[1] == ("y_0", "y_1", "y_2")
+    assert column_names(("a",), (), 2)[1] == ("prediction_0", "prediction_1")
+
+
+def test_clashing_names_are_renamed_never_overwritten():
+    features, labels = column_names(("hour", "timestamp", "x", "x", ""), ("x",), None)
+    assert features == ("feature_hour", "feature_timestamp", "x", "feature_x", "feature_4")
+    assert labels == ("label_x",)
+    assert len(set(features + labels)) == len(features + labels)
+
+
+# ---------------------------------------------------------------------------------------------------- values
+
+
+def test_numbers_are_float64_and_nulls_stay_null():
+    array = value_array([1, 2.5, None, True])
+    assert array.type == pa.float64()
+    assert array.to_pylist() == [1.0, 2.5, None, 1.0]
+
+
+def test_a_string_makes_the_column_string_with_numbers_cast_like_arrow():
+    array = value_array(["a", 5.0, 0.25, None, [1, 2]])
+    assert array.type == pa.string()
+    assert array.to_pylist() == ["a", "5", "0.25", None, "[1,2]"]
+
+
+def test_integers_beyond_int64_are_still_numbers():
+    assert value_array([10**30, 1]).to_pylist() == [1e30, 1.0]
+
+
+# ---------------------------------------------------------------------------------------------------- rows
+
+
+def test_one_row_per_input_row_with_the_documented_types():
+    events = [
+        inference_event(when=T0, latency_us=2150, inputs=[[5.1, 3.5], [4.9, 3.0]], outputs=[0, 2], model_version="3"),
+        inference_event(when=T0 + timedelta(seconds=1), inputs=[[6.0, 1.0]], outputs=[1], effective_sample_count=4),
+    ]
+    table = rows_from_events(list(enumerate(events))).drop_columns(["_position"])
+    assert [(f.name, f.type) for f in table.schema][:6] == FIXED_SCHEMA
+    assert table.column_names[6:] == ["f0", "f1", "label"]
+    assert table.column("f0").type == pa.float64()
+    assert table.column("row_index").to_pylist() == [0, 1, 0]
+    assert table.column("latency").to_pylist() == [2150, 2150, 1000]
+    assert table.column("effective_sample_count").to_pylist() == [2, 2, 4]
+    assert table.column("label").to_pylist() == [0.0, 2.0, 1.0]
+    assert table.column("timestamp")[0].as_py() == T0
+    assert table.column("model_version").to_pylist() == ["3", "3", "1"]
+
+
+def test_error_events_and_fully_sampled_out_requests_write_no_rows():
+    error = inference_event(error={"type": "ValueError", "message": "bad input"})
+    sampled_out = inference_event(inputs=[], outputs=[], feature_names=["f0", "f1"], effective_sample_count=5)
+    assert rows_from_events([(0, error), (1, sampled_out)]) is None
+    batch = _batch([error, sampled_out])
+    assert batch.groups == []
+    assert batch.events.column("is_error").to_pylist() == [True, False]
+
+
+def test_string_features_make_string_columns():
+    event = inference_event(inputs=[["red", 1.0]], feature_names=["colour", "size"], outputs=["cat"])
+    table = rows_from_events([(0, event)])
+    assert table.column("colour").type == pa.string()
+    assert table.column("size").type == pa.float64()
+    assert table.column("label").to_pylist() == ["cat"]
+
+
+def test_a_list_prediction_becomes_one_column_per_output():
+    event = inference_event(inputs=[[1.0, 2.0]], outputs=[[0.2, 0.8]], label_names=["proba"])
+    table = rows_from_events([(0, event)])
+    assert table.column("proba_0").to_pylist() == [0.2]
+    assert table.column("proba_1").to_pylist() == [0.8]
+
+
+def test_different_feature_sets_in_one_file_leave_nulls():
+    first = inference_event(inputs=[[1.0]], feature_names=["a"])
+    second = inference_event(inputs=[[2.0]], feature_names=["b"])
+    table = _batch([first, second]).groups[0].table
+    assert table.column("a").to_pylist() == [1.0, None]
+    assert table.column("b").to_pylist() == [None, 2.0]
+
+
+# ---------------------------------------------------------------------------------------------------- groups and keys
+
+
+def test_groups_split_by_endpoint_and_hour_and_start_at_their_first_record():
+    a = {"model_name": "a"}
+    b = {"model_name": "b"}
+    events = [
+        inference_event(when=T0, **a),  # 17h a
+        inference_event(when=T0, **b),  # 17h b
+        inference_event(when=T0 + timedelta(minutes=3), **a),  # 18h a
+        inference_event(when=T0 + timedelta(seconds=30), **a),  # 17h a again
+        inference_event(when=T0 + timedelta(minutes=3), error={"type": "E", "message": "m"}, **b),  # no rows
+    ]
+    batch = _batch(events)
+    summary = [(g.endpoint_id, g.hour_start.hour, g.first_sequence, g.rows) for g in batch.groups]
+    ea, eb = events[0].endpoint_id, events[1].endpoint_id
+    assert summary == [
+        (ea, 17, sequence_number(0), 2),
+        (eb, 17, sequence_number(1), 1),
+        (ea, 18, sequence_number(2), 1),
+    ]
+    assert batch.groups[0].table.column("request_id").to_pylist() == [events[0].request_id, events[3].request_id]
+
+
+def test_an_event_with_a_utc_offset_is_filed_under_its_utc_hour():
+    event = inference_event(when="2026-11-26T19:30:00+02:00")
+    group = _batch([event]).groups[0]
+    assert group.hour_start == datetime(2026, 11, 26, 17, tzinfo=UTC)
+    assert group.table.column("timestamp")[0].as_py() == datetime(2026, 11, 26, 17, 30, tzinfo=UTC)
+
+
+def test_keys_follow_the_contract():
+    hour = datetime(2026, 11, 26, 7, tzinfo=UTC)
+    key = event_key("abc", hour, "shardId-000000000001", "4959")
+    assert key == "events/endpoint_id=abc/date=2026-11-26/hour=07/shardId-000000000001-4959.parquet"
+    assert hour_prefixes("abc", hour + timedelta(minutes=50), hour + timedelta(hours=2)) == [
+        "events/endpoint_id=abc/date=2026-11-26/hour=07/",
+        "events/endpoint_id=abc/date=2026-11-26/hour=08/",
+    ]
+
+
+def test_a_redelivered_batch_regroups_identically_and_a_bisected_half_keeps_its_keys():
+    events = [inference_event(when=T0 + timedelta(seconds=40 * i), model_name="ab"[i % 2]) for i in range(8)]
+    raw = kinesis_event(events)
+    once = decode_batch(records_from_event(raw))
+    again = decode_batch(records_from_event(raw))
+    assert [(g.first_sequence, g.table.equals(h.table)) for g, h in zip(once.groups, again.groups, strict=True)] == [
+        (g.first_sequence, True) for g in once.groups
+    ]
+    first_half = decode_batch(records_from_event({"Records": raw["Records"][:4]}))
+    second_half = decode_batch(records_from_event({"Records": raw["Records"][4:]}))
+    whole = {(g.endpoint_id, g.hour_start, g.first_sequence) for g in once.groups}
+    halves = [(g.endpoint_id, g.hour_start, g.first_sequence) for g in first_half.groups + second_half.groups]
+    assert whole <= set(halves)  # every whole-batch key is rewritten by a half (with a subset of its rows)
+    assert sum(g.rows for g in first_half.groups + second_half.groups) == once.rows == 8
+
+
+def test_parquet_bytes_round_trip_with_types():
+    table = _batch([inference_event()]).groups[0].table
+    back = pa.parquet.read_table(pa.BufferReader(to_parquet_bytes(table)))
+    assert back.equals(table)
+
+
+# ---------------------------------------------------------------------------------------------------- fast == reference
+
+
+def _assert_same(records):
+    fast = decode_batch(records)
+    reference = decode_batch(records, fast=False)
+    assert [(p.record.position, p.reason) for p in fast.poison] == [
+        (p.record.position, p.reason) for p in reference.poison
+    ]
+    assert fast.events.equals(reference.events)
+    assert len(fast.groups) == len(reference.groups)
+    for got, want in zip(fast.groups, reference.groups, strict=True):
+        assert (got.endpoint_id, got.hour_start, got.shard_id, got.first_sequence) == (
+            want.endpoint_id,
+            want.hour_start,
+            want.shard_id,
+            want.first_sequence,
+        )
+        assert got.table.schema == want.table.schema
+        assert got.table.equals(want.table), (got.table.to_pylist(), want.table.to_pylist())
+    for position in fast.events.column("position").to_pylist():
+        assert fast.last_row(position) == reference.last_row(position)
+    return fast
+
+
+def test_fast_path_matches_reference_on_a_mixed_batch():
+    events = [
+        inference_event(when=T0 + timedelta(minutes=i), model_name="ab"[i % 2], inputs=[[float(i), i]])
+        for i in range(6)
+    ]
+    events.append(inference_event(inputs=[["x", 1.0]], model_name="a"))  # string feature: reference path
+    events.append(inference_event(error={"type": "E", "message": "m"}))
+    payloads = [*events, b'{"request_id": 1}', b"[]", "!!", json.dumps({"a": 1}).encode()]
+    batch = _assert_same(records_from_event(kinesis_event(payloads)))
+    assert len(batch.poison) == 4
+    assert batch.rows == 7
+
+
+def test_a_payload_holding_two_objects_is_not_misaligned():
+    one = inference_event(latency_us=1)
+    two = inference_event(latency_us=2)
+    glued = one.to_json() + b"\n" + two.to_json()
+    batch = _assert_same(records_from_event(kinesis_event([one, glued, two])))
+    assert [p.record.position for p in batch.poison] == [1]
+
+
+_names = st.sampled_from([["a", "b"], ["a", "c", "d"], ["hour", "a"], []])
+_value = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.integers(-(2**60), 2**60),
+    st.none(),
+    st.sampled_from(["red", "blue"]),
+    st.booleans(),
+)
+_when = st.sampled_from(
+    [
+        "2026-11-26T17:59:59.999999+00:00",
+        "2026-11-26T18:00:00Z",
+        "2026-11-26T19:00:00.5+01:00",
+        "2026-11-26 18:30:00+00:00",
+        "2026-02-30T00:00:00+00:00",
+        "2026-11-26T18:00:00",
+    ]
+)
+
+
+@st.composite
+def _payloads(draw):
+    names = draw(_names)
+    rows = draw(st.integers(0, 3))
+    inputs = [[draw(_value) for _ in names] for _ in range(rows)]
+    outputs = draw(
+        st.one_of(
+            st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=rows, max_size=rows),
+            st.lists(st.sampled_from(["cat", "dog", None]), min_size=rows, max_size=rows),
+            st.lists(st.lists(st.floats(0, 1, width=32), min_size=2, max_size=2), min_size=rows, max_size=rows),
+        )
+    )
+    data = {
+        "schema_version": 1,
+        "request_id": f"r{draw(st.integers(0, 10**6))}",
+        "endpoint_id": draw(st.sampled_from(["e1", "e2", "bad/id"])),
+        "project": "p",
+        "function_name": "f",
+        "model_name": "m",
+        "model_version": draw(st.sampled_from(["1", "2"])),
+        "when": draw(_when),
+        "latency_us": draw(st.sampled_from([0, 10, -1])),
+        "inputs": inputs,
+        "outputs": outputs,
+        "feature_names": names,
+        "label_names": draw(st.sampled_from([[], ["y"], ["p", "q"]])),
+        "sampling_percentage": 100.0,
+        "effective_sample_count": rows,
+        "error": draw(st.sampled_from([None, None, None, {"type": "E", "message": "m"}])),
+    }
+    if draw(st.booleans()) and rows:
+        data["outputs"] = outputs[:-1]  # one output short: poison unless it is an error event
+    text = json.dumps(data, separators=(",", ":"))
+    return draw(st.sampled_from([text.encode(), text.encode(), (" " + text).encode(), base64.b64encode(b"[]")]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_payloads(), min_size=1, max_size=25))
+def test_fast_path_equals_reference_path(payloads):
+    _assert_same(records_from_event(kinesis_event(payloads)))
+
+
+@pytest.mark.parametrize("size", [9, 40])
+def test_one_bad_record_does_not_push_a_large_batch_off_the_fast_path(size):
+    events = [inference_event(latency_us=i) for i in range(size)]
+    payloads = [*events[:3], b'{"inputs": "not a list"}', *events[3:]]
+    batch = _assert_same(records_from_event(kinesis_event(payloads)))
+    assert batch.rows == size
+    assert len(batch._slow) == 0  # every valid record went through the fast path
