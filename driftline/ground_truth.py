@@ -237,6 +237,8 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame, label_names: Sequence[
         left[ROW_INDEX] = 0
     left[ROW_INDEX] = left[ROW_INDEX].astype("int64")
     present = [c for c in label_names if c in labels.columns]
+    if ROW_INDEX not in labels.columns:
+        labels = labels.assign(**{ROW_INDEX: 0})
     right = labels[[REQUEST_ID, ROW_INDEX, *present]].rename(columns={c: c + TRUE_SUFFIX for c in present})
     right = right.astype({REQUEST_ID: left[REQUEST_ID].dtype}) if len(right) else right
     right[ROW_INDEX] = right[ROW_INDEX].astype("int64")
