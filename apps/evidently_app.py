@@ -44,7 +44,7 @@ def column_verdicts(snapshot_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
             threshold = float(found.group(1)) if found else None
         is_p_value = bool(P_VALUE_METHODS.search(method)) and "distance" not in method.lower()
         drifted = threshold is not None and (value < threshold if is_p_value else value >= threshold)
-        out[str(column)] = {"score": float(value), "method": method, "threshold": threshold, "drifted": drifted}
+        out[str(column)] = {"score": float(value), "method": method, "threshold": threshold, "drifted": bool(drifted)}
     return out
 
 

@@ -81,6 +81,7 @@ class Binner:
         self.cells = 0
         if not np.isfinite(span) or span <= 0:
             return
+        best: tuple[int, int, np.ndarray] | None = None
         for cells in self.GRIDS:
             size = span / cells
             starts = self.low + size * np.arange(cells)
@@ -88,21 +89,28 @@ class Binner:
             below = np.searchsorted(self.edges, starts - margin, side="left")
             upto = np.searchsorted(self.edges, starts + size + margin, side="right")
             width = int(np.max(upto - below))
-            if width <= self.MAX_WIDTH:
-                self.cells, self.scale, self.below, self.width = cells, cells / span, below, width
-                self.padded = np.concatenate((self.edges, np.full(width, np.inf)))
-                return
+            if best is None or width < best[1]:
+                best = (cells, width, below)
+            if width <= 1:  # one comparison per value: as good as it gets
+                break
+        assert best is not None
+        cells, width, below = best
+        if width <= self.MAX_WIDTH:
+            self.cells, self.scale, self.below, self.width = cells, cells / span, below, max(width, 1)
+            self.padded = np.concatenate((self.edges, np.full(self.width, np.inf)))
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """The bin of each finite value: 0 for ``x <= e0``, i for ``e_{i-1} < x <= e_i``, K+1 above ``eK``."""
         if not self.cells:
             return np.searchsorted(self.edges, values, side="left")
         with np.errstate(over="ignore", invalid="ignore"):
-            position = (values - self.low) * self.scale
-        np.clip(position, 0, self.cells - 1, out=position)
+            position = values - self.low
+            position *= self.scale
+        np.maximum(position, 0, out=position)
+        np.minimum(position, self.cells - 1, out=position)
         base = self.below[position.astype(np.intp)]
-        index = base.copy()
-        for j in range(self.width):
+        index = base + (values > self.padded[base])
+        for j in range(1, self.width):
             index += values > self.padded[base + j]
         return index
 
@@ -471,13 +479,13 @@ Window = NumericWindow | CategoricalWindow
 
 
 def numeric_window(values: np.ndarray, reference: NumericReference, type_errors: int = 0) -> NumericWindow:
-    """The sketch of float values (NaN = missing) on ``reference``'s bins: one binary search per value."""
+    """The sketch of float values (NaN = missing) on ``reference``'s bins (:class:`Binner`)."""
     values = np.asarray(values, dtype=np.float64)
     finite_mask = np.isfinite(values)
-    finite = values[finite_mask] if not finite_mask.all() else values
+    finite = values if finite_mask.all() else values[finite_mask]
     nan = int(np.count_nonzero(np.isnan(values))) if finite.size != values.size else 0
     index = reference.binner(finite)
-    counts = np.bincount(index, minlength=reference.edges.size + 1).astype(np.int64)
+    counts = np.bincount(index, minlength=reference.edges.size + 1)
     low, high = reference.edges[0], reference.edges[-1]
     below_values = finite[finite < low] if counts[0] else finite[:0]
     above_values = finite[finite > high] if counts[-1] else finite[:0]
@@ -513,6 +521,8 @@ def window_sketch(series: pd.Series, reference: Reference) -> Window:
     """A column of a window summarised against its reference. A numeric reference with non-numeric window
     values counts those as ``type_errors`` (not as data); a categorical reference reads any value as text."""
     if isinstance(reference, NumericReference):
+        if series.dtype == np.float64:  # the common case: a view, NaN already marks missing values
+            return numeric_window(series.to_numpy(), reference)
         if column_kind(series) == NUMERIC:
             return numeric_window(numeric_values(series), reference)
         coerced = pd.to_numeric(series, errors="coerce")
