@@ -136,6 +136,9 @@ def _dead_letter(clients: Clients, poison: Sequence[PoisonRecord]) -> int:
 
 
 def _count_rows(batch: DecodedBatch) -> None:
+    """``RowsWritten`` twice: for the function (dimension ``service``, what the dashboard and alarms read) and
+    per endpoint (dimensions ``service``, ``endpoint_id``)."""
+    metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=batch.rows)
     per_endpoint: dict[str, int] = {}
     for group in batch.groups:
         per_endpoint[group.endpoint_id] = per_endpoint.get(group.endpoint_id, 0) + group.rows
