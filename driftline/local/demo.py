@@ -139,16 +139,18 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
             from driftline.local.runtime import LocalStack
 
             _say("Starting a local stack in this process (moto on loopback, handlers in-process)...")
-            local = stack.enter_context(LocalStack(port=0))
+            local = stack.enter_context(LocalStack(Settings(project=PROJECT), port=0))
             settings = local.settings
         else:
             _say(f"Using the running local stack at {settings.api_url}")
         assert settings.api_url, "the local stack did not report its API URL"
+        # a stack serves one project's serving function (as a deployed stack does): use the stack's project
+        project_name = settings.project
         admin = Admin(settings.api_url)
 
         _say("\n1. Train a RandomForestClassifier on iris and log it with its training set")
         model_file, train_set, features = train_model(out)
-        project = driftline.get_or_create_project(PROJECT, settings=settings)
+        project = driftline.get_or_create_project(project_name, settings=settings)
         model = project.log_model(
             MODEL_NAME, model_file=str(model_file), training_set=train_set, label_column="label", framework="sklearn"
         )
@@ -160,8 +162,8 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
             project.enable_model_monitoring(base_period=BASE_PERIOD_MINUTES)
 
         _say("\n3. Deploy the serving function with tracking, invoke it 150 times with [0.5, 0.5, 0.5, 0.5]")
-        serving_fn = driftline.import_function("hub://v2_model_server", project=PROJECT, new_name="serving")
-        serving_fn.add_model(MODEL_NAME, model_path=f"store://models/{PROJECT}/{MODEL_NAME}:latest")
+        serving_fn = driftline.import_function("hub://v2_model_server", project=project_name, new_name="serving")
+        serving_fn.add_model(MODEL_NAME, model_path=f"store://models/{project_name}/{MODEL_NAME}:latest")
         serving_fn.set_tracking()
         project.deploy_function(serving_fn)
         serving = project.get_function("serving")
@@ -186,7 +188,7 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         _say("\n5. Let the windows close: fast-forward the clock; the schedule fires the controller")
         admin.advance_clock(settings.max_lateness_seconds + 2 * BASE_PERIOD_MINUTES * 60)
         admin.drain()
-        admin.run_controller(PROJECT)  # a no-op if the schedule already cut both windows
+        admin.run_controller(project_name)  # a no-op if the schedule already cut both windows
         admin.drain()
         results = _wait_for_results(project, endpoint.endpoint_id, windows=2)
 
@@ -218,12 +220,16 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         events_count = copy_events(settings, out / "events")
         events_df = pd.read_parquet(out / "events") if events_count else pd.DataFrame()
         results_path = out / "results.parquet"
-        results.to_parquet(results_path, index=False)
+        # extra_data is free-form per app: kept as a JSON string column (as MLRun's TSDB keeps it), so one
+        # parquet schema holds every app's results
+        results.assign(result_extra_data=results["result_extra_data"].map(json.dumps)).to_parquet(
+            results_path, index=False
+        )
         from driftline.local.report import write_report
 
         write_report(
             out / "report.html",
-            title=f"driftline demo: {PROJECT} / {MODEL_NAME}",
+            title=f"driftline demo: {project_name} / {MODEL_NAME}",
             summary=summary,
             events=events_df,
             results=results,

@@ -24,6 +24,17 @@ ACCOUNT_ID = "123456789012"
 APP_PREFIX = "driftline-app"
 
 
+_PROCESS_METRICS_LOCK = threading.Lock()
+
+
+def _drop_unflushed_metrics() -> None:
+    """With metrics disabled Powertools never clears its set; drop it after each call so nothing accumulates
+    and no handler flushes another's figures."""
+    from driftline.observability import get_metrics
+
+    get_metrics().clear_metrics()
+
+
 def _load_real(key: str) -> Handler:
     from driftline.local.handlers import load_handler
 
@@ -131,8 +142,14 @@ class FunctionTable:
         except Exception as exc:
             return self._failed(key, rid, "Runtime.ImportModuleError", exc)
         try:
-            with self._run_locks[key]:
-                result = handler(event, context)
+            # Powertools keeps one metric set per process; in Lambda a process is one function, here it is all
+            # five. Handlers therefore take turns (each still sees only its own metrics), and a handler must
+            # never invoke another synchronously (none does: the pipeline's invokes are asynchronous).
+            with self._run_locks[key], _PROCESS_METRICS_LOCK:
+                try:
+                    result = handler(event, context)
+                finally:
+                    _drop_unflushed_metrics()
         except Exception as exc:
             return self._failed(key, rid, type(exc).__name__, exc)
         try:
