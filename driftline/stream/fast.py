@@ -203,11 +203,6 @@ def _check_types(table: pa.Table) -> None:
         raise _Unsupported(f"outputs: {exc}") from exc
 
 
-def _names(lists: pa.Array, i: int) -> tuple[str, ...]:
-    offsets = lists.offsets
-    return tuple(lists.values.slice(offsets[i].as_py(), offsets[i + 1].as_py() - offsets[i].as_py()).to_pylist())
-
-
 def _codes(array: pa.Array) -> np.ndarray:
     return pc.dictionary_encode(array).indices.to_numpy().astype(np.int64)
 
@@ -295,7 +290,8 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     positions = rows_at[accepted].astype(np.int32)
     take_positions = pa.array(positions)
     shard_ids = source.shard_ids
-    if len(set(shard_ids)) == 1:  # a Lambda batch comes from one shard
+    one_shard = len(set(shard_ids)) == 1
+    if one_shard:  # a Lambda batch comes from one shard
         shards = pa.array([shard_ids[0]], type=pa.string()).take(pa.array(np.zeros(len(positions), dtype=np.int32)))
     else:
         shards = source.array("shard_ids").take(take_positions)
@@ -340,7 +336,10 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     layout = pc.binary_join_element_wise(pc.binary_join(feature_ok, "\x1f"), pc.binary_join(label_ok, "\x1f"), "\x1e")
     hour_index = (hours - hours.min()) // _HOUR_US
     combined = _codes(endpoint_ok)
-    for codes, size in ((hour_index, int(hour_index.max()) + 1), *((_codes(a), None) for a in (shards, layout))):
+    per_event_keys = [(hour_index, int(hour_index.max()) + 1), (_codes(layout), None)]
+    if not one_shard:
+        per_event_keys.append((_codes(shards), None))
+    for codes, size in per_event_keys:
         combined = combined * (size or int(codes.max()) + 1) + codes
     if combined.min() == combined.max():
         unique_codes, event_code = combined[:1], np.zeros(len(combined), dtype=np.int64)
@@ -377,7 +376,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     base = row_lists.offsets[0].as_py() if len(row_lists) else 0
     for start, end in itertools.pairwise(bounds):
         first = int(ordered_event[start])
-        features, labels = column_names(_names(feature_ok, first), _names(label_ok, first), None)
+        features, labels = column_names(tuple(feature_ok[first].as_py()), tuple(label_ok[first].as_py()), None)
         columns = {name: fixed[name].slice(start, end - start) for name in FIXED_NAMES}
         if features:
             gather = value_offsets[start:end, None] - base + np.arange(len(features))

@@ -303,3 +303,14 @@ def test_one_bad_record_does_not_push_a_large_batch_off_the_fast_path(size):
     batch = _assert_same(records_from_event(kinesis_event(payloads)))
     assert batch.rows == size
     assert len(batch._slow) == 0  # every valid record went through the fast path
+
+
+def test_records_of_two_shards_are_grouped_apart():
+    events = [inference_event(when=T0, latency_us=i) for i in range(4)]
+    first = kinesis_event(events[:2], shard_id="shardId-000000000001")
+    second = kinesis_event(events[2:], shard_id="shardId-000000000002", start=2)
+    batch = _assert_same(records_from_event({"Records": first["Records"] + second["Records"]}))
+    assert [(g.shard_id, g.first_sequence, g.rows) for g in batch.groups] == [
+        ("shardId-000000000001", sequence_number(0), 2),
+        ("shardId-000000000002", sequence_number(2), 2),
+    ]
