@@ -10,6 +10,7 @@ GSI ``by-project`` (pk ``project``, sk ``endpoint_id``) holds only meta items (b
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,7 +116,7 @@ class Endpoints:
             ConsistentRead=True,
         )
 
-    def transact_write(self, updates: list[dict[str, Any]]) -> None:
+    def transact_write(self, updates: Sequence[Mapping[str, Any]]) -> None:
         """One ``TransactWriteItems`` of ``Update`` actions on this table (the stream's live figures): each
         update is an ``Update`` body without ``TableName`` (``Key``, ``UpdateExpression``, optional
         ``ConditionExpression``, names, values). Raises :class:`ConflictError` when a condition failed or a
