@@ -75,7 +75,7 @@ def decode_batch(records: Sequence[KinesisRecord], *, fast: bool = True) -> Deco
     else:
         fast_result = FastResult()
         slow_positions = decodable
-    slow = [(batch[i], payloads[i]) for i in slow_positions]
+    slow = [(batch[i], payload) for i in slow_positions if (payload := payloads[i]) is not None]
 
     decoded: list[tuple[KinesisRecord, InferenceEvent]] = []
     for record, payload in slow:

@@ -130,7 +130,7 @@ def decode_fast(source: FastInput, positions: Sequence[int]) -> FastResult:
     result = FastResult()
     positions = list(positions)
     payloads = source.payloads
-    if not all(map(_STARTS_OBJECT, [payloads[i] for i in positions])):  # type: ignore[arg-type]
+    if not all(map(_STARTS_OBJECT, [payloads[i] for i in positions])):
         result.rejected.extend(i for i in positions if not eligible(payloads[i]))  # type: ignore[arg-type]
         positions = [i for i in positions if eligible(payloads[i])]  # type: ignore[arg-type]
     if positions:
