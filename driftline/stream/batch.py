@@ -139,8 +139,8 @@ def _payloads(batch: KinesisBatch, poison: list[PoisonRecord]) -> list[bytes | N
             and all(batch.datas)
             and min(map(len, sequences)) > 0
             and max(map(len, sequences)) <= SEQUENCE_WIDTH
-            and "".join(sequences).isdigit()
-            and "".join(sequences).isascii()
+            and (joined := "".join(sequences)).isdigit()
+            and joined.isascii()
         ):
             return [a2b(data, strict_mode=True) for data in batch.datas]
     except (binascii.Error, ValueError, TypeError):  # bad base64, a non-string field

@@ -130,7 +130,8 @@ def decode_fast(source: FastInput, positions: Sequence[int]) -> FastResult:
     result = FastResult()
     positions = list(positions)
     payloads = source.payloads
-    if not all(map(_STARTS_OBJECT, [payloads[i] for i in positions])):
+    selected = payloads if len(positions) == len(payloads) else [payloads[i] for i in positions]
+    if not all(map(_STARTS_OBJECT, selected)):
         result.rejected.extend(i for i in positions if not eligible(payloads[i]))  # type: ignore[arg-type]
         positions = [i for i in positions if eligible(payloads[i])]  # type: ignore[arg-type]
     if positions:
@@ -139,7 +140,8 @@ def decode_fast(source: FastInput, positions: Sequence[int]) -> FastResult:
 
 
 def _attempt(source: FastInput, positions: list[int], result: FastResult, *, by_key: bool) -> None:
-    payloads = [source.payloads[i] for i in positions]
+    everything = len(positions) == len(source.payloads)  # then positions are 0..n-1: no copy of the list
+    payloads = source.payloads if everything else [source.payloads[i] for i in positions]
     try:
         table = _read(b"\n".join(payloads), len(positions), max(map(len, payloads)) + 1)  # type: ignore[arg-type]
         _accept(table, np.asarray(positions, dtype=np.int64), source, result)
