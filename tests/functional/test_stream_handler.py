@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from driftline.aws import events_store
 from driftline.aws.clients import Clients
+from driftline.aws.dead_letters import DeadLetters
 from driftline.aws.endpoints import Endpoints
 from driftline.errors import StorageError
 from driftline.observability import get_metrics
@@ -362,3 +363,19 @@ def test_clients_are_built_once_per_container(lambda_env):
     module = lambda_env("stream")
     assert isinstance(module.deps().clients, Clients)
     assert module.deps() is module.deps()
+
+
+def test_a_dead_letter_queue_failure_retries_the_batch_without_double_counting(
+    stream, clients, lambda_context, monkeypatch
+):
+    good = _traffic(2)
+    event = _batch([good[0], "@@@@", good[1]])
+
+    def unavailable(self, message):
+        raise StorageError("injected: SQS unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DeadLetters, "send", unavailable)
+        assert stream.handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": sequence_number(0)}]}
+    assert stream.handler(event, lambda_context) == {"batchItemFailures": []}
+    assert _totals(clients, good) == (2, 3)
