@@ -38,7 +38,13 @@ from driftline.errors import ApplicationError, DriftlineError, InvalidRequestErr
 from driftline.observability import get_logger
 from driftline.records import EndpointRecord, ModelRecord
 from driftline.schemas import AppOutputs, to_iso
-from driftline.stats.reference import Reference, compute_reference_profile, merge_sketches, window_sketches
+from driftline.stats.reference import (
+    Reference,
+    compute_reference_profile,
+    merge_sketches,
+    window_sketch,
+    window_sketches,
+)
 
 APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
 TIMESTAMP = "timestamp"
@@ -208,19 +214,25 @@ class Sample:
             return self.frame[(stamps >= pd.Timestamp(start)) & (stamps < pd.Timestamp(end))].reset_index(drop=True)
         return self.dataset.to_table(filter=self._filter(start, end)).to_pandas()
 
-    def batches(self, start: datetime | None, end: datetime | None, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
-        """The window's rows, ``chunk_rows`` at a time, only ``columns``."""
+    def sketches(self, start: datetime | None, end: datetime | None, references: Mapping[str, Reference]) -> dict:
+        """The window's sketches. A DataFrame: ``chunk_rows`` rows at a time. Parquet: one row group and one
+        column at a time (sketches are per column), so memory stays at about one column chunk whatever the
+        window's size; the parts merge exactly."""
+        parts: list[Mapping[str, Any]] = []
         if self.frame is not None:
             frame = self.window_frame(start, end)
             for offset in range(0, len(frame), self.chunk_rows):
-                yield frame.iloc[offset : offset + self.chunk_rows]
-            return
-        present = [c for c in columns if c in self.dataset.schema.names]
-        for batch in self.dataset.to_batches(
-            columns=present, filter=self._filter(start, end), batch_size=self.chunk_rows
-        ):
-            if batch.num_rows:
-                yield batch.to_pandas()
+                parts.append(window_sketches(frame.iloc[offset : offset + self.chunk_rows], references))
+            return merge_sketches(parts)
+        condition = self._filter(start, end)
+        present = [name for name in references if name in self.dataset.schema.names]
+        for fragment in self.dataset.get_fragments(filter=condition):
+            for piece in fragment.split_by_row_group(filter=condition, schema=self.dataset.schema):
+                for name in present:
+                    column = piece.to_table(columns=[name], filter=condition, schema=self.dataset.schema).column(0)
+                    if len(column):
+                        parts.append({name: window_sketch(column.to_pandas(), references[name])})
+        return merge_sketches(parts)
 
     def row_count(self, start: datetime | None, end: datetime | None) -> int:
         if self.frame is not None:
@@ -340,12 +352,10 @@ class OfflineContext(MonitoringApplicationContext):
         return (start, end) if self._bounded else (None, None)
 
     def window_sketches(self, references: Mapping[str, Reference]) -> dict[str, Any]:
-        """The window's sketches, built batch by batch when the rows are not loaded yet (merged exactly)."""
+        """The window's sketches, built piece by piece when the rows are not loaded yet (merged exactly)."""
         if self.sample_df_loaded:
             return window_sketches(self.sample_df, references)
-        bounds = self._bounds(self.start_infer_time, self.end_infer_time)
-        parts = [window_sketches(batch, references) for batch in self._sample.batches(*bounds, list(references))]
-        return merge_sketches(parts)
+        return self._sample.sketches(*self._bounds(self.start_infer_time, self.end_infer_time), references)
 
 
 # ------------------------------------------------------------------------------------------------- evaluation
