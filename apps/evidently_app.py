@@ -9,6 +9,7 @@ kept with :meth:`log_evidently_object`.
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -66,7 +67,16 @@ class EvidentlyDataDriftApplication(EvidentlyModelMonitoringApplicationBase):
                     "training set> in the app's kwargs"
                 )
             path = self.reference_data
-            self._reference = pd.read_csv(path) if path.endswith(".csv") else pd.read_parquet(path)
+            source: Any = path
+            if path.startswith("s3://"):  # the installation's bucket, through the artifact adapter
+                from driftline.applications.evidently import _artifacts
+
+                store = _artifacts()
+                bucket, _, key = path[len("s3://") :].partition("/")
+                if bucket != store.bucket:
+                    raise ApplicationError(f"reference_data {path!r}: expected an object in s3://{store.bucket}/")
+                source = io.BytesIO(store.get(key))
+            self._reference = pd.read_csv(source) if path.endswith(".csv") else pd.read_parquet(source)
         return self._reference
 
     def do_tracking(self, monitoring_context: Any) -> list[Any]:

@@ -193,3 +193,57 @@ def test_model_performance_without_labels_yet_reports_coverage_only(app, registe
     outputs = run(app, "model-performance", lambda_context)
     assert outputs.results == ()
     assert {m.name: m.value for m in outputs.metrics} == {"labelled_rows": 0, "label_coverage": 0}
+
+
+def test_model_performance_with_a_label_delay_reads_the_earlier_window(app, registered, clients, lambda_context):
+    earlier = START - timedelta(minutes=10)
+    predictions = np.array([1, 0] * 50)
+    put_events(clients, events(100, RNG.normal(0, 1, 100), ["red"] * 100, predictions, start=earlier), start=earlier)
+    labels = pd.DataFrame({"request_id": [f"req-{i}" for i in range(100)], "label": predictions})
+    ingest(clients, PROJECT, ENDPOINT_ID, labels, received=START)
+    registered.put_app(
+        AppRecord(
+            PROJECT,
+            "model-performance",
+            "ModelPerformanceApplication",
+            {"kind": "builtin", "name": "model_performance"},
+            {"label_delay_minutes": 10},
+            deployed=True,
+        )
+    )
+    put_events(clients, events(10, RNG.normal(0, 1, 10), ["red"] * 10, np.ones(10, dtype=int)))  # this window's
+    outputs = run(app, "model-performance", lambda_context)
+    results = {r.name: r for r in outputs.results}
+    assert results["accuracy"].value == 1.0
+    assert results["accuracy"].extra_data["predictions_start"] == earlier.isoformat()
+    assert {m.name: m.value for m in outputs.metrics}["labelled_rows"] == 100
+
+
+def test_evidently_app_in_the_lambda_keeps_its_report_in_s3(app, registered, clients, lambda_context, monkeypatch):
+    from driftline.applications.evidently import _artifacts
+    from tests.unit.test_evaluate import fake_evidently
+
+    _artifacts.cache_clear()  # built once per container: this test's moto, not an earlier one's
+    fake_evidently(monkeypatch)
+    buffer = io.BytesIO()
+    TRAIN[["x"]].to_parquet(buffer)
+    clients.s3.put_object(Bucket=clients.settings.bucket, Key="reference/train.parquet", Body=buffer.getvalue())
+    registered.put_app(
+        AppRecord(
+            PROJECT,
+            "evidently",
+            "EvidentlyDataDriftApplication",
+            {"kind": "builtin", "name": "evidently_app"},
+            {"reference_data": f"s3://{clients.settings.bucket}/reference/train.parquet"},
+            deployed=True,
+        )
+    )
+    n = 300
+    put_events(clients, events(n, RNG.normal(2.0, 1, n), ["red"] * n, np.ones(n, dtype=int)))
+    outputs = run(app, "evidently", lambda_context)
+    results = {r.name: r for r in outputs.results}
+    assert results["x_evidently_drift"].status == ResultStatus.detected
+    assert results["evidently_dataset_drift"].extra_data["drifted_features"] == ["x"]
+    key = f"artifacts/{PROJECT}/monitoring/evidently/{ENDPOINT_ID}/data_drift_report-20261126T170000Z.html"
+    body = clients.s3.get_object(Bucket=clients.settings.bucket, Key=key)["Body"].read()
+    assert body == b"<html>report</html>"
