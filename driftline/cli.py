@@ -577,6 +577,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--metrics", action="store_true", help="also emit the handlers' CloudWatch metrics")
     up.set_defaults(raw_handler=cmd_local_up)
 
+    # evaluate: its own parser (driftline.applications.evaluate.build_parser) fills this subcommand
+    from driftline.applications.evaluate import build_parser as evaluate_parser
+
+    evaluate_parser(
+        groups.add_parser(
+            "evaluate",
+            help="run a monitoring application offline on a sample (no AWS, no running stack)",
+            description="Run a monitoring application offline on a sample (no AWS, no running stack).",
+        )
+    ).set_defaults(raw_handler=cmd_evaluate)
+
     demo = sub(groups, "demo", "run the seed's user flow end to end and write an offline HTML report")
     demo.add_argument("--out", default="./driftline-demo", help="output folder (default ./driftline-demo)")
     demo.add_argument("--no-pause", action="store_true", help="do not sleep between requests")
@@ -730,12 +741,20 @@ def _aws_errors() -> tuple[type[BaseException], ...]:
     return (BotoCoreError, ClientError)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from driftline.applications.evaluate import evaluate_main
+
+    argv = sys.argv[1:] if args._argv is None else list(args._argv)
+    return evaluate_main(argv[argv.index("evaluate") + 1 :])
+
+
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args._argv = argv
     except SystemExit as exc:  # --help, --version, usage errors (argparse already printed)
         return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_ERROR
 

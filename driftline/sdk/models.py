@@ -152,11 +152,13 @@ def log_model(
     label_stats: dict[str, Any] = {}
     training_rows = 0
     if training_set is not None:
-        from driftline.stats.profile import compute_feature_stats
+        # MLRun's feature_stats plus, per feature, the fine reference the drift tests need (issue 4): computed
+        # once here so a window only bins its own rows
+        from driftline.stats.reference import compute_reference_profile
 
         features, labels, feature_names, label_names = split_training_set(training_set, label_column, feature_columns)
-        feature_stats = compute_feature_stats(features)
-        label_stats = compute_feature_stats(labels) if labels is not None else {}
+        feature_stats = compute_reference_profile(features)
+        label_stats = compute_reference_profile(labels) if labels is not None else {}
         training_rows = len(features)
     else:
         if label_column is not None:

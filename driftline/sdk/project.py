@@ -667,6 +667,30 @@ class Project:
     def _time_arg(value: Any, name: str) -> datetime | None:
         return None if value is None else parse_time(value, name)
 
+    def log_ground_truth(
+        self,
+        df: pd.DataFrame,
+        endpoint: str | ModelEndpoint,
+        *,
+        label_columns: Sequence[str] | None = None,
+    ) -> int:
+        """Store true labels that arrived after the predictions, keyed by the ``request_id`` the serving
+        function returned (and ``row_index`` for multi-row requests); the model-performance app joins them
+        to its windows. Returns the number of label rows stored."""
+        from driftline.ground_truth import ingest
+
+        record = self._endpoint_record(endpoint)
+        return ingest(self._clients, self.name, record.endpoint_id, df, label_columns=label_columns)
+
+    def evaluate(self, app: Any, sample: Any, reference: Any = None, *, model: str | None = None, **kwargs: Any) -> Any:
+        """Run a monitoring application offline on a DataFrame or parquet (no stack needed). Without an explicit
+        ``reference``, the named logged ``model``'s reference statistics are used."""
+        from driftline.applications.evaluate import evaluate
+
+        if reference is None and model is not None:
+            reference = self.get_model(model)
+        return evaluate(app, sample, reference, **kwargs)
+
     def get_results(
         self,
         endpoint: str | ModelEndpoint,

@@ -22,12 +22,13 @@ from driftline.config import Settings
 from driftline.errors import DriftlineError, ModelError
 from driftline.observability import get_logger, get_metrics
 from driftline.records import FunctionSpec
-from driftline.schemas import InferenceEvent, to_iso
-from driftline.serving.models import ModelStore, ServedModel
+from driftline.schemas import InferenceEvent, endpoint_id_for, to_iso
+from driftline.serving.models import ModelStore, ServedModel, ServiceUnavailableError
 from driftline.serving.protocol import (
     DEFAULT_OUTPUT_NAME,
     InferRequest,
     Prediction,
+    decode_body,
     infer_response,
     parse_infer_request,
     shape_prediction,
@@ -50,6 +51,7 @@ ROUTES = (
     "GET /v2/models/{name}/versions/{version}",
     "GET /v2/models/{name}/versions/{version}/ready",
     "POST /v2/models/{name}/versions/{version}/infer",
+    "POST /v2/models/{name}/ground-truth",
 )
 
 
@@ -67,8 +69,10 @@ class ServingService:
         tracker: Tracker,
         *,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        clients: Clients | None = None,
     ) -> None:
         self.settings = settings
+        self.clients = clients  # for ground truth storage
         self.models = models
         self.tracker = tracker
         self._new_id = new_id
@@ -76,7 +80,20 @@ class ServingService:
     @classmethod
     def create(cls, settings: Settings, clients: Clients) -> ServingService:
         store = ModelStore(settings, Registry(clients), Artifacts(clients))
-        return cls(settings, store, Tracker(clients, settings.stream_name))
+        return cls(settings, store, Tracker(clients, settings.stream_name), clients=clients)
+
+    def ground_truth(self, name: str, body: str | bytes | None, is_base64: bool = False) -> dict[str, Any]:
+        """Store labels that arrived after the predictions: ``{"labels": [{"request_id", "row_index", "<label>":
+        value}, ...]}``, keyed by the request id this function answered with."""
+        from driftline.ground_truth import ingest_records
+
+        if self.clients is None:
+            raise ServiceUnavailableError("ground truth storage is not configured for this serving function")
+        self.models.route(name)  # an unknown model is a 404 before anything is stored
+        document = decode_body(body, is_base64=is_base64, max_bytes=self.settings.max_request_bytes)
+        endpoint_id = endpoint_id_for(self.settings.project, self.settings.serving_function, name)
+        stored = ingest_records(self.clients, self.settings.project, endpoint_id, document)
+        return {"model_name": name, "stored": stored}
 
     # -------------------------------------------------------------------------------------------- health
 

@@ -85,6 +85,12 @@ def infer(name: str) -> Response:
     return _json(deps().service.infer(name, None, event.body, event.is_base64_encoded))
 
 
+@app.post("/v2/models/<name>/ground-truth")
+def ground_truth(name: str) -> Response:
+    event = app.current_event
+    return _json(deps().service.ground_truth(name, event.body, event.is_base64_encoded))
+
+
 @app.get("/v2/models/<name>/versions/<version>")
 def version_metadata(name: str, version: str) -> Response:
     return _json(deps().service.model_metadata(name, version))

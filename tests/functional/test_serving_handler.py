@@ -87,6 +87,23 @@ def deploy(clients, models: list[str], tracking: bool = True, sampling: float = 
     Registry(clients).put_function(
         FunctionSpec(project=PROJECT, name=FUNCTION, models=routes, tracking=tracking, sampling_percentage=sampling)
     )
+    from driftline.aws.endpoints import Endpoints
+    from driftline.records import EndpointRecord
+    from driftline.schemas import endpoint_id_for
+
+    for m in models:  # what the SDK's deploy_function writes beside the spec
+        record = Registry(clients).get_model(PROJECT, m)
+        Endpoints(clients).put_identity(
+            EndpointRecord(
+                endpoint_id_for(PROJECT, FUNCTION, m),
+                PROJECT,
+                m,
+                FUNCTION,
+                record.uri,
+                feature_names=record.feature_names,
+                label_names=record.label_names,
+            )
+        )
 
 
 def http_event(method: str, path: str, body: str | None = None, *, encode: bool = False) -> dict:
@@ -475,6 +492,8 @@ def test_every_listed_route_is_served(serving):
         method, path = route.split(" ")
         path = path.replace("{name}", MODEL).replace("{version}", "1")
         body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]} if method == "POST" else None
+        if path.endswith("/ground-truth"):
+            body = {"labels": [{"request_id": "r-1", "row_index": 0, "label": 0}]}
         status, answer = serving.call(method, path, body)
         assert status == 200, (route, answer)
 
@@ -486,3 +505,30 @@ def test_function_not_deployed_is_404(lambda_env, clients, lambda_context, monke
     assert status == 404
     assert "serving function 'serving' is not deployed in project 'empty'" in body["error"]
     assert serving.call("GET", "/v2/health/ready")[0] == 404
+
+
+def test_ground_truth_route_stores_labels_keyed_by_the_answered_request_id(serving, clients):
+    from datetime import timedelta
+
+    from driftline import clock
+    from driftline.ground_truth import load
+    from driftline.schemas import endpoint_id_for
+
+    started = clock.now() - timedelta(seconds=1)
+    status, answer = serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]})
+    assert status == 200
+    rid = answer["id"]
+    labels = {
+        "labels": [{"request_id": rid, "row_index": 0, "label": 0}, {"request_id": rid, "row_index": 1, "label": 2}]
+    }
+    status, stored = serving.call("POST", f"/v2/models/{MODEL}/ground-truth", labels)
+    assert (status, stored["stored"]) == (200, 2)
+    got = load(clients, endpoint_id_for(PROJECT, FUNCTION, MODEL), started)
+    assert sorted(zip(got["row_index"], got["label"], strict=True)) == [(0, 0), (1, 2)]
+    assert set(got["request_id"]) == {rid}
+
+    status, body = serving.call("POST", "/v2/models/nope/ground-truth", labels)
+    assert status == 404
+    status, body = serving.call("POST", f"/v2/models/{MODEL}/ground-truth", {"labels": []})
+    assert status == 400
+    assert "label" in body["error"]
