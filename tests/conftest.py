@@ -25,6 +25,8 @@ for key, value in {
     "POWERTOOLS_METRICS_NAMESPACE": "driftline",
     "POWERTOOLS_SERVICE_NAME": "driftline-tests",
     "POWERTOOLS_DEV": "false",
+    # the SDK's discovery would otherwise look for a deployed stack in SSM with these fake credentials
+    "DRIFTLINE_NO_DEPLOYED_LOOKUP": "1",
 }.items():
     os.environ[key] = value
 for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):

@@ -2,8 +2,10 @@
 
 Order: settings passed explicitly; ``DRIFTLINE_*`` environment variables (if ``DRIFTLINE_ENDPOINT_URL`` or
 ``DRIFTLINE_BUCKET`` is set); a running local stack (its state file, written by ``driftline local up`` and
-removed when it stops; a stale file whose process is gone is ignored); otherwise the defaults, which address
-real AWS with the default credential chain.
+removed when it stops; a stale file whose process is gone is ignored); a deployed stack, found by the SSM
+parameter ``/driftline/{stack}/settings`` the CDK stack writes (stack name from ``DRIFTLINE_STACK_NAME``, default
+``driftline``; looked up only when AWS credentials are available, skipped with ``DRIFTLINE_NO_DEPLOYED_LOOKUP=1``);
+otherwise the defaults.
 """
 
 from __future__ import annotations
@@ -84,4 +86,29 @@ def resolve_settings(settings: Settings | None = None, environ: dict[str, str] |
     local = read_local_state()
     if local is not None:
         return local
+    deployed = _deployed(env)
+    if deployed is not None:
+        return deployed
     return Settings.from_env(env)
+
+
+def _deployed(env: dict[str, str]) -> Settings | None:
+    if env.get("DRIFTLINE_NO_DEPLOYED_LOOKUP", "").lower() in {"1", "true", "yes"}:
+        return None
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from driftline.sdk.deployed import read_deployed_settings
+
+    session = boto3.session.Session()
+    if session.get_credentials() is None:
+        return None
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or session.region_name or "us-east-1"
+    ssm = session.client(
+        "ssm", region_name=region, config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
+    )
+    try:
+        return read_deployed_settings(env.get("DRIFTLINE_STACK_NAME", "driftline"), ssm)
+    except (BotoCoreError, ClientError):
+        return None  # no reachable stack: fall back to the defaults
