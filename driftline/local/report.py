@@ -112,6 +112,15 @@ def _figures(events: pd.DataFrame, results: pd.DataFrame, label_columns: list[st
     return figures
 
 
+def _kind_name(value: Any) -> str:
+    from driftline.schemas import ResultKind
+
+    try:
+        return ResultKind(int(value)).name.replace("_", " ")
+    except ValueError:
+        return str(value)
+
+
 def _fmt_time(value: Any) -> str:
     return pd.Timestamp(value).strftime("%H:%M:%S")
 
@@ -145,7 +154,7 @@ def _results_table(results: pd.DataFrame) -> str:
             f"<td>{html.escape(str(row.result_name))}</td>"
             f"<td>{row.result_value:.4f}</td>"
             f"<td style='color:{colour};font-weight:600'>{STATUS_NAMES.get(int(row.result_status), '?')}</td>"
-            f"<td>{int(row.result_kind)}</td>"
+            f"<td>{_kind_name(row.result_kind)}</td>"
             "</tr>"
         )
     return f"<table class='results'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
