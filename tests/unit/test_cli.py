@@ -168,3 +168,15 @@ def test_local_up_and_demo_delegate_with_their_options(monkeypatch):
     assert seen == {"up": (0, False), "demo": ("/tmp/x", True)}
     assert run(["demo"])[0] == 3
     assert run(["local", "up", "--port", "70000"])[0] == 2
+
+
+def test_requests_to_a_deployed_http_api_are_sigv4_signed():
+    from driftline.sdk.http import execute_api_region, signed_headers
+
+    url = "https://abc123.execute-api.eu-west-1.amazonaws.com/v2/models/m/infer"
+    assert execute_api_region(url) == "eu-west-1"
+    assert execute_api_region("http://127.0.0.1:8780/v2/models/m/infer") is None
+    headers = signed_headers(url, "POST", b"{}", {"Content-Type": "application/json"}, "eu-west-1")
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert "/eu-west-1/execute-api/aws4_request" in headers["Authorization"]
+    assert headers["Content-Type"] == "application/json"
