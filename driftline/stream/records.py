@@ -198,6 +198,8 @@ def decode_payload(payload: bytes) -> InferenceEvent:
         raise InvalidRequestError(f"inference event: expected UTF-8 JSON ({exc.reason} at byte {exc.start})") from exc
     except ValueError as exc:
         raise InvalidRequestError(f"inference event: expected a JSON object, got invalid JSON ({exc})") from exc
+    except RecursionError as exc:  # "[[[[..." deeper than the decoder's stack: a poison record, not a retry
+        raise InvalidRequestError("inference event: expected a JSON object, got JSON nested too deeply") from exc
     if b"\\u" in payload or b"\\U" in payload:
         # JSON escapes can encode lone surrogates, which no parquet string or DynamoDB attribute can hold.
         try:
