@@ -3,10 +3,15 @@
 
 Every change is conditional on the value the caller last read, so two overlapping controller runs cannot both
 move the same pair: the second one's :meth:`Checkpoints.advance` returns False and it leaves the pair alone.
+
+Each update also writes a fresh ``claim`` token. When DynamoDB applied an update but its answer was lost (a 5xx
+or a timeout after the write), botocore's retry fails the condition on the run's *own* write; the token tells
+the two apart, so that run still owns the window instead of leaving it claimed and never sent.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from botocore.exceptions import ClientError
@@ -52,7 +57,12 @@ class Checkpoints:
         Returns False when another run changed it first; the caller then leaves the pair to that run. Also used
         backwards, to hand a claimed window back (``previous`` = the claimed end, ``new`` = its start).
         """
-        values = {":new": to_value(to_iso(new)), ":at": to_value(to_iso(updated_at or new))}
+        claim = uuid.uuid4().hex
+        values = {
+            ":new": to_value(to_iso(new)),
+            ":at": to_value(to_iso(updated_at or new)),
+            ":claim": to_value(claim),
+        }
         if previous is None:
             condition = "attribute_not_exists(pk)"
         else:
@@ -62,12 +72,20 @@ class Checkpoints:
             self._db.update_item(
                 TableName=self._table,
                 Key=checkpoint_key(endpoint_id, application_name),
-                UpdateExpression="SET last_analyzed = :new, updated_at = :at",
+                UpdateExpression="SET last_analyzed = :new, updated_at = :at, claim = :claim",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return self._claimed_by(endpoint_id, application_name, claim, new)
             raise
         return True
+
+    def _claimed_by(self, endpoint_id: str, application_name: str, claim: str, new: datetime) -> bool:
+        """Whether the failed condition met this very update, applied by an attempt whose answer was lost."""
+        response = self._db.get_item(
+            TableName=self._table, Key=checkpoint_key(endpoint_id, application_name), ConsistentRead=True
+        )
+        item = from_item(response.get("Item")) or {}
+        return item.get("claim") == claim and item.get("last_analyzed") == to_iso(new)
