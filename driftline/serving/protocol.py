@@ -96,7 +96,13 @@ def decode_body(body: str | bytes | None, *, is_base64: bool = False, max_bytes:
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidRequestError("request body: marked base64-encoded but is not valid base64") from exc
-    size = len(body) if isinstance(body, bytes) or body.isascii() else len(body.encode())
+    if isinstance(body, bytes) or body.isascii():
+        size = len(body)
+    else:
+        try:
+            size = len(body.encode())
+        except UnicodeEncodeError as exc:  # a lone surrogate (an escaped "\ud800" in the event's JSON)
+            raise InvalidRequestError("request body: expected UTF-8 encoded JSON, got an unpaired surrogate") from exc
     if size > max_bytes:
         raise PayloadTooLargeError(
             f"request body is {size} bytes, over the limit of {max_bytes}; split the request into smaller ones"
@@ -110,6 +116,12 @@ def decode_body(body: str | bytes | None, *, is_base64: bool = False, max_bytes:
             f"request body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
             f"expected a JSON object such as {_SEED_EXAMPLE}"
         ) from exc
+    except RecursionError as exc:
+        raise InvalidRequestError(
+            f"request body is nested too deeply; expected a JSON object such as {_SEED_EXAMPLE}"
+        ) from exc
+    except ValueError as exc:  # e.g. an integer literal beyond Python's 4300-digit conversion limit
+        raise InvalidRequestError(f"request body: {exc}; expected finite numbers of ordinary size") from exc
 
 
 # ---------------------------------------------------------------------------------------------------- request
