@@ -67,11 +67,13 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
         if key in {"controller", "writer"}:  # the zip functions; images carry their own runtime
             acknowledge(function.function, "L1", RUNTIME)
     acknowledge(_policy(stack.api.serving), object_prefix("artifacts/"), PREFIX + ": model files")
+    acknowledge(_policy(stack.api.serving), object_prefix("ground-truth/"), PREFIX + ": labels posted to its route")
     acknowledge(_policy(stack.stream_processor.function), object_prefix("events/"), PREFIX + ": its parquet files")
     for app in stack.monitoring.apps.values():
         policy = _policy(app)
         acknowledge(policy, object_prefix("events/"), PREFIX + ": reads the window's inference rows")
         acknowledge(policy, object_prefix("artifacts/"), PREFIX + ": reads user application sources")
+        acknowledge(policy, object_prefix("ground-truth/"), PREFIX + ": reads labels for performance apps")
     controller = _policy(stack.monitoring.controller)
     acknowledge(
         controller,
@@ -88,8 +90,8 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
     sdk = stack.discovery.sdk_policy.node.default_child
     assert sdk is not None
     acknowledge(sdk, "IAM5[Resource::*]", "scheduler:ListSchedules has no resource-level permissions")
-    for prefix in ("artifacts/", "events/"):
-        acknowledge(sdk, object_prefix(prefix), PREFIX + ": the SDK logs models and reads the datasets")
+    for prefix in ("artifacts/", "events/", "ground-truth/"):
+        acknowledge(sdk, object_prefix(prefix), PREFIX + ": the SDK logs models and labels and reads the datasets")
     acknowledge(
         sdk,
         f"IAM5[Resource::{endpoints_arn}/index/*]",

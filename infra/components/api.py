@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra.components.assets import Packager
 from infra.components.function import DriftlineFunction
-from infra.components.storage import ARTIFACTS_PREFIX, Storage
+from infra.components.storage import ARTIFACTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
 from infra.config import StackConfig
 
 # (method, path): the Open Inference Protocol (v2) routes the serving function answers
@@ -33,6 +33,7 @@ ROUTES = (
     ("GET", "/v2/models/{name}/versions/{version}"),
     ("GET", "/v2/models/{name}/versions/{version}/ready"),
     ("POST", "/v2/models/{name}/versions/{version}/infer"),
+    ("POST", "/v2/models/{name}/ground-truth"),
 )
 # One JSON line per request (API Gateway's $context variables).
 ACCESS_LOG_FORMAT = (
@@ -77,6 +78,9 @@ class InferenceApi(Construct):
                 actions=["dynamodb:GetItem", "dynamodb:Query"],
                 resources=[registry.table_arn],
             ),
+            # the ground-truth route: checks the endpoint's label names, stores the labels
+            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[storage.tables["endpoints"].table_arn]),
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[storage.object_arn(GROUND_TRUTH_PREFIX)]),
             iam.PolicyStatement(
                 actions=["kinesis:PutRecord", "kinesis:PutRecords"],
                 resources=[stream.stream_arn],

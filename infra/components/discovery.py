@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, Storage
+from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
 from infra.config import StackConfig
 
 
@@ -69,7 +69,8 @@ class Discovery(Construct):
                     resources=[p.parameter_arn for p in parameters],
                 ),
                 iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject"], resources=[storage.object_arn(ARTIFACTS_PREFIX)]
+                    actions=["s3:GetObject", "s3:PutObject"],
+                    resources=[storage.object_arn(ARTIFACTS_PREFIX), storage.object_arn(GROUND_TRUTH_PREFIX)],
                 ),
                 iam.PolicyStatement(
                     actions=["s3:GetObject"],

@@ -18,7 +18,7 @@ from constructs import Construct
 from infra.components.assets import Packager
 from infra.components.function import DriftlineFunction, powertools_layer
 from infra.components.messaging import Messaging
-from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, Storage
+from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
 from infra.config import StackConfig
 
 SCHEDULE_SOURCE = "driftline.schedule"  # driftline.aws.schedules.SCHEDULE_SOURCE
@@ -154,12 +154,16 @@ class Monitoring(Construct):
             function.add_to_policy(
                 iam.PolicyStatement(
                     actions=["s3:GetObject"],
-                    resources=[storage.object_arn(EVENTS_PREFIX), storage.object_arn(ARTIFACTS_PREFIX)],
+                    resources=[
+                        storage.object_arn(EVENTS_PREFIX),
+                        storage.object_arn(ARTIFACTS_PREFIX),
+                        storage.object_arn(GROUND_TRUTH_PREFIX),
+                    ],
                 ),
                 iam.PolicyStatement(
                     actions=["s3:ListBucket"],
                     resources=[storage.bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{EVENTS_PREFIX}*"]}},
+                    conditions={"StringLike": {"s3:prefix": [f"{EVENTS_PREFIX}*", f"{GROUND_TRUTH_PREFIX}*"]}},
                 ),
                 iam.PolicyStatement(
                     actions=["dynamodb:GetItem", "dynamodb:Query"],

@@ -24,6 +24,7 @@ TABLES = (
 EVENTS_PREFIX = "events/"
 RESULTS_PREFIX = "results/"
 ARTIFACTS_PREFIX = "artifacts/"
+GROUND_TRUTH_PREFIX = "ground-truth/"  # labels keyed by request id (serving route, SDK)
 
 
 class Storage(Construct):

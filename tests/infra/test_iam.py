@@ -146,7 +146,8 @@ DLQ = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 EXPECTED_ACTIONS = {
     "driftline-serving": LOGS
     | XRAY
-    | {"s3:GetObject", "dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecord", "kinesis:PutRecords"},
+    | {"s3:GetObject", "dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecord", "kinesis:PutRecords"}
+    | {"s3:PutObject"},  # ground truth
     "driftline-stream": LOGS
     | {"s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage"}
     # the event source mapping reads the stream with the function's role
