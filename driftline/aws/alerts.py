@@ -17,6 +17,8 @@ from driftline.errors import StorageError
 from driftline.schemas import AppOutputs, AppResult, ResultKind, ResultStatus
 
 SOURCE = "driftline"
+LAG_DETECTED = "mm-lag-detected"  # monitoring fell behind traffic (MLRun's lag alert)
+APP_FAILED = "mm-app-failed"  # a window's application could not run; the window is retried
 MAX_PUT_EVENTS = 10  # PutEvents takes at most 10 entries
 SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
 
@@ -111,3 +113,21 @@ class Alerts:
                 "result_status": {"DataType": "Number", "StringValue": str(alert["result_status"])},
             },
         )
+
+    def raise_operational(self, alert_type: str, detail: dict[str, Any]) -> None:
+        """One operational alert (``mm-lag-detected``, ``mm-app-failed``) on the bus and the topic, in the same
+        shapes as result alerts; ``detail`` carries at least project, endpoint_id and application_name."""
+        alert = {"alert_type": alert_type, **detail}
+        self._put_events([alert])
+        if self._settings.alerts_topic_arn:
+            subject = f"driftline {alert_type}: {detail.get('application_name', '')}"
+            self._clients.sns.publish(
+                TopicArn=self._settings.alerts_topic_arn,
+                Subject=subject[:SUBJECT_LIMIT],
+                Message=json.dumps(alert),
+                MessageAttributes={
+                    "alert_type": {"DataType": "String", "StringValue": alert_type},
+                    "project": {"DataType": "String", "StringValue": str(detail.get("project", ""))},
+                    "endpoint_id": {"DataType": "String", "StringValue": str(detail.get("endpoint_id", ""))},
+                },
+            )

@@ -12,6 +12,12 @@ in order. Only if another run moved the pair in between does the hand-back fail;
 naming the window.
 
 Windows without predictions in the endpoint's minute buckets advance the checkpoint without an app call.
+
+Operational alerts (:mod:`driftline.aws.alerts`): ``mm-app-failed`` when a window's invoke failed after the
+client's retries (the window is handed back and retried by the next run); ``mm-lag-detected`` when, after the
+run, a pair's checkpoint is further behind the endpoint's last request than one base period plus
+``Settings.lag_alert_seconds`` (MLRun's lag alert; raised on every run while it lasts). An alert that cannot
+be sent is logged; it never stops the run.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from driftline.aws.alerts import APP_FAILED, LAG_DETECTED, Alerts
 from driftline.aws.checkpoints import Checkpoints
 from driftline.aws.clients import Clients
 from driftline.aws.endpoints import BUCKET_PREFIX, Endpoints
@@ -56,6 +63,8 @@ class PairReport:
     conflict: bool = False  # another run moved the checkpoint first
     last_analyzed: str | None = None  # the checkpoint after this run (None: unchanged)
     error: str | None = None
+    lag_seconds: float | None = None  # last_request - checkpoint after this run (None: not known)
+    lag_alert: bool = False  # mm-lag-detected raised for this pair
 
     @property
     def windows(self) -> int:
@@ -105,6 +114,7 @@ class ControllerReport:
             "ignored_projects": dict(self.ignored_projects),
             "windows": {"sent": self.sent, "empty": self.empty, "skipped": self.skipped, "failed": self.failed},
             "errors": self.errors,
+            "lag_alerts": sum(1 for p in self.pairs if p.lag_alert),
             "pairs": [asdict(p) for p in self.pairs],
         }
 
@@ -113,7 +123,7 @@ def run_controller(clients: Clients, invoker: Invoker, project: str | None, now:
     """Run the controller once for ``project`` (None: every project with monitoring enabled) at ``now``."""
     registry = Registry(clients)
     report = ControllerReport(now=to_iso(now))
-    run = _Run(clients.settings, Endpoints(clients), Checkpoints(clients), invoker, now, report)
+    run = _Run(clients.settings, Endpoints(clients), Checkpoints(clients), invoker, now, report, Alerts(clients))
     for config in _projects(registry, project, report):
         report.projects.append(config.name)
         apps = sorted((a for a in registry.list_apps(config.name) if a.deployed), key=lambda a: a.name)
@@ -176,7 +186,9 @@ class _Run:
         invoker: Invoker,
         now: datetime,
         report: ControllerReport,
+        alerts: Alerts | None = None,
     ) -> None:
+        self.alerts = alerts
         self.settings = settings
         self.endpoints = endpoints
         self.checkpoints = checkpoints
@@ -188,6 +200,7 @@ class _Run:
         s = self.settings
         step = timedelta(minutes=config.base_period_minutes)
         plans: list[_Plan] = []
+        read: list[tuple[PairReport, datetime | None, datetime | None]] = []  # pair, checkpoint, last request
         for app in apps:
             pair = PairReport(config.name, endpoint.endpoint_id, app.name)
             self.report.pairs.append(pair)
@@ -195,6 +208,7 @@ class _Run:
                 first = parse_time(endpoint.first_request, "endpoint first_request")
                 last = parse_time(endpoint.last_request, "endpoint last_request") if endpoint.last_request else None
                 checkpoint = self.checkpoints.get(endpoint.endpoint_id, app.name)
+                read.append((pair, checkpoint or first, last))
                 windows = complete_windows(
                     first_request=first,
                     last_request=last,
@@ -210,6 +224,13 @@ class _Run:
                 continue
             if windows:
                 plans.append(_Plan(app, pair, checkpoint, windows))
+        try:
+            self._plan_pairs(config, endpoint, plans)
+        finally:
+            for pair, checkpoint, last in read:
+                self._check_lag(config, pair, checkpoint, last, step)
+
+    def _plan_pairs(self, config: ProjectConfig, endpoint: EndpointRecord, plans: list[_Plan]) -> None:
         if not plans:
             return
         # one bucket query per endpoint, shared by its apps
@@ -262,6 +283,46 @@ class _Run:
                 pair.empty += 1
             previous = end
 
+    def _check_lag(
+        self,
+        config: ProjectConfig,
+        pair: PairReport,
+        checkpoint: datetime | None,
+        last: datetime | None,
+        step: timedelta,
+    ) -> None:
+        if pair.last_analyzed:
+            checkpoint = parse_time(pair.last_analyzed, "last_analyzed")
+        if checkpoint is None or last is None:
+            return
+        pair.lag_seconds = max(0.0, (last - checkpoint).total_seconds())
+        threshold = self.settings.lag_alert_seconds
+        if threshold <= 0 or pair.lag_seconds <= step.total_seconds() + threshold:
+            return
+        pair.lag_alert = self._alert(
+            LAG_DETECTED,
+            {
+                "project": config.name,
+                "endpoint_id": pair.endpoint_id,
+                "application_name": pair.application_name,
+                "last_request": to_iso(last),
+                "last_analyzed": to_iso(checkpoint),
+                "lag_seconds": pair.lag_seconds,
+                "threshold_seconds": step.total_seconds() + threshold,
+            },
+        )
+
+    def _alert(self, alert_type: str, detail: dict[str, Any]) -> bool:
+        if self.alerts is None:
+            return False
+        try:
+            self.alerts.raise_operational(alert_type, detail)
+        except Exception:
+            logger.exception("operational alert not sent", extra={"alert_type": alert_type, "detail": detail})
+            return False
+        metrics.add_metric(name="OperationalAlerts", unit=MetricUnit.Count, value=1)
+        return True
+
     def _hand_back(self, pair: PairReport, start: datetime, end: datetime, exc: Exception) -> None:
         pair.failed += 1
         handed_back = self.checkpoints.advance(pair.endpoint_id, pair.application_name, end, start, updated_at=self.now)
@@ -273,6 +334,7 @@ class _Run:
             "end_infer_time": to_iso(end),
             "error": f"{type(exc).__name__}: {exc}",
         }
+        self._alert(APP_FAILED, {"project": pair.project, **keys, "handed_back": handed_back})
         if handed_back:
             logger.error("application invoke failed; the window is handed back for the next run", extra=keys)
         else:
