@@ -59,7 +59,7 @@ class Clients:
         with _lock:
             session = self._session or _session()
             created = session.client(
-                service,  # type: ignore[call-overload]
+                service,
                 region_name=self.settings.region,
                 endpoint_url=self._endpoint_for(service),
                 config=CLIENT_CONFIG,
@@ -74,7 +74,7 @@ class Clients:
             with _lock:
                 session = self._session or _session()
                 cached = session.resource(
-                    service,  # type: ignore[call-overload]
+                    service,
                     region_name=self.settings.region,
                     endpoint_url=self._endpoint_for(service),
                     config=CLIENT_CONFIG,

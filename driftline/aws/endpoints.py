@@ -10,6 +10,7 @@ GSI ``by-project`` (pk ``project``, sk ``endpoint_id``) holds only meta items (b
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,7 +102,7 @@ class Endpoints:
                 items.extend(from_item(i) or {} for i in page.get("Items", []))
         return sorted((EndpointRecord.from_dict(i) for i in items), key=lambda e: (e.project, e.name))
 
-    def minute_buckets(self, endpoint_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def minute_buckets(self, endpoint_id: str, start: datetime, end: datetime) -> builtins.list[dict[str, Any]]:
         """Buckets whose minute overlaps ``[start, end)`` (the minute of ``start`` included)."""
         last = end - timedelta(microseconds=1)
         return query_all(
