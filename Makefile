@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -c .bandit.yaml -b .bandit-baseline.json -r driftline lambdas apps infra
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)

@@ -209,6 +209,9 @@ class Monitoring(Construct):
                     function_arn(self, f"{names.app_function_prefix}-*"),
                 ],
             ),
+            # operational alerts (mm-lag-detected, mm-app-failed) go where the writer's go
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[messaging.topic.topic_arn]),
         )
         schedule.schedule.node.add_dependency(self.controller)
 

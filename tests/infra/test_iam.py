@@ -158,6 +158,7 @@ EXPECTED_ACTIONS = {
     | XRAY
     | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     | {"lambda:InvokeFunction"}
+    | {"events:PutEvents", "sns:Publish"}  # lag and app-failed alerts
     | DLQ,
     "driftline-app": LOGS
     | XRAY
