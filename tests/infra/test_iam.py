@@ -194,3 +194,18 @@ def test_each_function_may_do_exactly_what_its_part_needs(synth):
         assert not extra, (name, sorted(extra))
         missing = {a for a in expected - actual if not a.startswith(("kinesis:", "sqs:Get"))}
         assert not missing, (name, sorted(missing))
+
+
+def test_no_secrets_in_function_environments(synth):
+    """Configuration only: resource names and ARNs. Credentials come from the execution role, never the env."""
+    import re
+
+    suspicious_key = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|ACCESS_KEY|PRIVATE", re.IGNORECASE)
+    aws_key_id = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
+    functions = synth.resources("AWS::Lambda::Function")
+    assert functions
+    for logical_id, function in functions.items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        for key, value in variables.items():
+            assert not suspicious_key.search(key), (logical_id, key)
+            assert not (isinstance(value, str) and aws_key_id.search(value)), (logical_id, key)
