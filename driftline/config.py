@@ -57,6 +57,9 @@ class Settings:
     flush_grace_seconds: int = 30  # MLRun: stop = last_request - 30 s
     max_lateness_seconds: int = 120  # a window this far behind the clock is closed even with no new traffic
     max_backfill_seconds: int = 86_400  # first run looks back at most one day
+    # a window claimed but not confirmed sent for this long belongs to a run that died (the controller's timeout
+    # is 5 minutes; Lambda's maximum is 15): the next run sends it
+    stale_claim_seconds: int = 900
     # mm-lag-detected when a pair's checkpoint is this far behind the endpoint's last request, beyond the one
     # window still filling (last_request - last_analyzed > base_period + this); 0 turns the lag alert off
     lag_alert_seconds: int = 3_600

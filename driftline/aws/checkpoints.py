@@ -12,6 +12,7 @@ the two apart, so that run still owns the window instead of leaving it claimed a
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.exceptions import ClientError
@@ -23,6 +24,15 @@ from driftline.schemas import parse_time, to_iso
 
 def checkpoint_key(endpoint_id: str, application_name: str) -> dict[str, dict[str, str]]:
     return {"pk": to_value(f"endpoint#{endpoint_id}"), "sk": to_value(f"app#{application_name}")}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A window claimed for an app call that has not been confirmed sent (``pending_*`` attributes)."""
+
+    start: datetime
+    end: datetime
+    since: datetime
 
 
 class Checkpoints:
@@ -51,11 +61,17 @@ class Checkpoints:
         previous: datetime | None,
         new: datetime,
         updated_at: datetime | None = None,
+        *,
+        pending_start: datetime | None = None,
+        drop_pending: bool = False,
     ) -> bool:
         """Set ``last_analyzed = new`` only if it still equals ``previous`` (or, for None, no checkpoint exists).
 
         Returns False when another run changed it first; the caller then leaves the pair to that run. Also used
         backwards, to hand a claimed window back (``previous`` = the claimed end, ``new`` = its start).
+
+        ``pending_start`` marks the claimed window ``[pending_start, new)`` as pending until :meth:`clear_pending`
+        confirms its app call went out; ``drop_pending`` removes a pending mark (a hand-back).
         """
         claim = uuid.uuid4().hex
         values = {
@@ -68,11 +84,17 @@ class Checkpoints:
         else:
             condition = "last_analyzed = :prev"
             values[":prev"] = to_value(to_iso(previous))
+        expression = "SET last_analyzed = :new, updated_at = :at, claim = :claim"
+        if pending_start is not None:
+            expression += ", pending_start = :ps, pending_end = :new, pending_since = :at"
+            values[":ps"] = to_value(to_iso(pending_start))
+        elif drop_pending:
+            expression += " REMOVE pending_start, pending_end, pending_since"
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=checkpoint_key(endpoint_id, application_name),
-                UpdateExpression="SET last_analyzed = :new, updated_at = :at, claim = :claim",
+                UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
@@ -89,3 +111,51 @@ class Checkpoints:
         )
         item = from_item(response.get("Item")) or {}
         return item.get("claim") == claim and item.get("last_analyzed") == to_iso(new)
+
+    def pending(self, endpoint_id: str, application_name: str) -> Pending | None:
+        """The pair's pending window, if a run claimed one and did not confirm its app call."""
+        response = self._db.get_item(
+            TableName=self._table, Key=checkpoint_key(endpoint_id, application_name), ConsistentRead=True
+        )
+        item = from_item(response.get("Item")) or {}
+        if not item.get("pending_end"):
+            return None
+        return Pending(
+            start=parse_time(item["pending_start"], "checkpoint pending_start"),
+            end=parse_time(item["pending_end"], "checkpoint pending_end"),
+            since=parse_time(item["pending_since"], "checkpoint pending_since"),
+        )
+
+    def clear_pending(self, endpoint_id: str, application_name: str, end: datetime) -> None:
+        """The app call for the pending window ending at ``end`` went out: drop the mark (if it is still that one)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=checkpoint_key(endpoint_id, application_name),
+                UpdateExpression="REMOVE pending_start, pending_end, pending_since",
+                ConditionExpression="pending_end = :end",
+                ExpressionAttributeValues={":end": to_value(to_iso(end))},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def take_over_pending(self, endpoint_id: str, application_name: str, pending: Pending, now: datetime) -> bool:
+        """Take a stale pending window over (only one run can: conditional on the ``pending_since`` it read)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=checkpoint_key(endpoint_id, application_name),
+                UpdateExpression="SET pending_since = :now",
+                ConditionExpression="pending_end = :end AND pending_since = :since",
+                ExpressionAttributeValues={
+                    ":now": to_value(to_iso(now)),
+                    ":end": to_value(to_iso(pending.end)),
+                    ":since": to_value(to_iso(pending.since)),
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

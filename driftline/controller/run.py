@@ -251,10 +251,21 @@ class _Run:
     def pair(self, config: ProjectConfig, plan: _Plan, minutes: Sequence[datetime]) -> None:
         pair, app = plan.pair, plan.app
         function = app.function_name or self.settings.app_function
+        if not self._settle_pending(config, pair, function):
+            pair.skipped += len(plan.windows)
+            return
         previous = plan.checkpoint
         for i, (start, end) in enumerate(plan.windows):
             has_data = _has_predictions(minutes, start, end)
-            if not self.checkpoints.advance(pair.endpoint_id, app.name, previous, end, updated_at=self.now):
+            claimed = self.checkpoints.advance(
+                pair.endpoint_id,
+                app.name,
+                previous,
+                end,
+                updated_at=self.now,
+                pending_start=start if has_data else None,
+            )
+            if not claimed:
                 pair.conflict = True
                 pair.skipped += len(plan.windows) - i
                 logger.info(
@@ -278,6 +289,7 @@ class _Run:
                     self._hand_back(pair, start, end, exc)
                     pair.skipped += len(plan.windows) - i - 1
                     return
+                self.checkpoints.clear_pending(pair.endpoint_id, app.name, end)
                 pair.sent += 1
             else:
                 pair.empty += 1
@@ -323,9 +335,44 @@ class _Run:
         metrics.add_metric(name="OperationalAlerts", unit=MetricUnit.Count, value=1)
         return True
 
+    def _settle_pending(self, config: ProjectConfig, pair: PairReport, function: str) -> bool:
+        """A window claimed by an earlier run and never confirmed sent: if that run is surely gone (claimed longer
+        ago than ``stale_claim_seconds``, beyond the controller's timeout), send it now (the writer stores a
+        repeated window once); if it may still be running, leave the pair to it. True: go on with the pair."""
+        pending = self.checkpoints.pending(pair.endpoint_id, pair.application_name)
+        if pending is None:
+            return True
+        if (self.now - pending.since).total_seconds() < self.settings.stale_claim_seconds:
+            logger.info("a recent claim is still pending: another run owns the pair", extra={"pair": pair.endpoint_id})
+            return False
+        if not self.checkpoints.take_over_pending(pair.endpoint_id, pair.application_name, pending, self.now):
+            return False
+        request = WindowRequest(
+            project=config.name,
+            endpoint_id=pair.endpoint_id,
+            application_name=pair.application_name,
+            start_infer_time=to_iso(pending.start),
+            end_infer_time=to_iso(pending.end),
+            base_period_minutes=config.base_period_minutes,
+        )
+        logger.warning(
+            "re-sending a window whose claiming run died before its app call",
+            extra={
+                "endpoint_id": pair.endpoint_id,
+                "application_name": pair.application_name,
+                "start_infer_time": request.start_infer_time,
+            },
+        )
+        self.invoker.invoke_async(function, request.to_dict())
+        self.checkpoints.clear_pending(pair.endpoint_id, pair.application_name, pending.end)
+        pair.sent += 1
+        return True
+
     def _hand_back(self, pair: PairReport, start: datetime, end: datetime, exc: Exception) -> None:
         pair.failed += 1
-        handed_back = self.checkpoints.advance(pair.endpoint_id, pair.application_name, end, start, updated_at=self.now)
+        handed_back = self.checkpoints.advance(
+            pair.endpoint_id, pair.application_name, end, start, updated_at=self.now, drop_pending=True
+        )
         pair.last_analyzed = to_iso(start) if handed_back else pair.last_analyzed
         keys = {
             "endpoint_id": pair.endpoint_id,

@@ -170,8 +170,8 @@ def test_each_app_gets_its_own_function_and_checkpoint(seeded):
 
 
 def test_overlapping_runs_never_send_a_window_twice(seeded):
-    """Run B starts while run A is between its first claim and its first invoke's return: B sees A's claim,
-    takes the remaining windows, and A stops at its next claim."""
+    """Run B starts while run A is between its first claim and its first invoke's return: B sees A's pending
+    claim and leaves the pair to A, which sends the remaining windows itself."""
     calls: list[tuple[str, dict]] = []
 
     class Concurrent(RecordingInvoker):
@@ -190,9 +190,10 @@ def test_overlapping_runs_never_send_a_window_twice(seeded):
     assert starts == [to_iso(at("10:00:07")), to_iso(at("10:10:07")), to_iso(at("10:30:07"))]
     assert len(set(starts)) == len(starts)
     a, b = run_a.pair("e1", "drift"), run_b[0].pair("e1", "drift")
-    assert (a.sent, a.conflict, a.skipped) == (1, True, 3)
-    assert (b.sent, b.empty, b.conflict) == (2, 1, False)
+    assert (a.sent, a.empty, a.conflict) == (3, 1, False)
+    assert (b.sent, b.empty, b.skipped) == (0, 0, 3)  # the windows after the one A had claimed
     assert Checkpoints(seeded).get("e1", "drift") == at("10:40:07")
+    assert Checkpoints(seeded).pending("e1", "drift") is None  # every claim confirmed
 
 
 def test_a_run_that_read_a_stale_checkpoint_stops_at_its_first_claim(seeded, monkeypatch):
