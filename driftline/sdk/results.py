@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from driftline.aws import results as _stored
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RESULT_COLUMNS = [
-    "endpoint_id",
-    "application_name",
-    "result_name",
-    "result_value",
-    "result_kind",
-    "result_status",
-    "result_extra_data",
-    "start_infer_time",
-    "end_infer_time",
-]
-METRIC_COLUMNS = [
-    "endpoint_id",
-    "application_name",
-    "metric_name",
-    "metric_value",
-    "start_infer_time",
-    "end_infer_time",
-]
+
+# MLRun's column names, defined once where the rows are stored (lists: what DataFrame.columns compares to)
+RESULT_COLUMNS = list(_stored.RESULT_COLUMNS)
+METRIC_COLUMNS = list(_stored.METRIC_COLUMNS)
 TIME_COLUMNS = ("start_infer_time", "end_infer_time")
 
 
@@ -40,13 +27,13 @@ def _extra(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def frame(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
+def frame(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     """Rows to a frame with exactly ``columns`` (in that order, present even when there are no rows), sorted by
     window start, then application and name."""
     import pandas as pd
 
     records = [{c: row.get(c) for c in columns} for row in rows]
-    df = pd.DataFrame.from_records(records, columns=columns)
+    df = pd.DataFrame.from_records(records, columns=list(columns))
     for column in TIME_COLUMNS:
         df[column] = pd.to_datetime(df[column], utc=True, format="ISO8601")
     if "result_extra_data" in df.columns:
