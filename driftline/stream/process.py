@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from driftline.aws import events_store
 from driftline.aws.clients import Clients
@@ -143,14 +143,11 @@ def _count_rows(batch: DecodedBatch) -> None:
     for group in batch.groups:
         per_endpoint[group.endpoint_id] = per_endpoint.get(group.endpoint_id, 0) + group.rows
     for endpoint_id, rows in per_endpoint.items():
-        with single_metric(
-            name="RowsWritten",
-            unit=MetricUnit.Count,
-            value=rows,
-            namespace=NAMESPACE,
-            default_dimensions={"service": SERVICE, "endpoint_id": endpoint_id},
-        ):
-            pass
+        # an isolated metric set per endpoint; unlike single_metric its flush honours POWERTOOLS_METRICS_DISABLED
+        per = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        per.add_dimension(name="endpoint_id", value=endpoint_id)
+        per.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=rows)
+        per.flush_metrics()
 
 
 def _count_outcome(outcome: BatchOutcome) -> None:
