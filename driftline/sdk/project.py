@@ -412,16 +412,9 @@ class Project:
         of ``ModelMonitoringApplicationBase``); ``application_kwargs`` go to its constructor. The name defaults
         to the class name, normalised to lowercase letters, digits and '-' (``myApp`` -> ``myapp``).
         Monitoring does not start until the function is deployed: ``project.deploy_function(app)``."""
-        record = prepare_application(
-            self._clients,
-            self.name,
-            func=func,
-            application_class=application_class,
-            name=name,
-            requirements=requirements,
-            application_kwargs=application_kwargs,
-            created=_now_iso(),
-        )
+        record = self.create_model_monitoring_function(
+            func, application_class, name, requirements, **application_kwargs
+        ).record
         registry = self.registry
         try:
             current = registry.get_app(self.name, record.name)
