@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from botocore.exceptions import ClientError
-
-from driftline.aws.clients import Clients
-from driftline.errors import NotFoundError
+from driftline.aws.artifacts import Artifacts
 
 PREFIX = "ground-truth"
 SUFFIXES = (".parquet", ".jsonl.gz")
@@ -27,14 +24,8 @@ def object_key(endpoint_id: str, date: str, digest: str, suffix: str) -> str:
     return f"{partition_prefix(endpoint_id, date)}{digest}{suffix}"
 
 
-class GroundTruthStore:
-    def __init__(self, clients: Clients) -> None:
-        self._s3 = clients.s3
-        self.bucket = clients.settings.bucket
-
-    def put(self, key: str, body: bytes, content_type: str) -> str:
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
-        return f"s3://{self.bucket}/{key}"
+class GroundTruthStore(Artifacts):
+    """Objects in the bucket like any artifact (same put/get), plus listing by endpoint and day."""
 
     def keys(self, endpoint_id: str, dates: Iterable[str]) -> list[str]:
         """Every ground-truth object of the endpoint on those days, in key order."""
@@ -44,11 +35,3 @@ class GroundTruthStore:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=partition_prefix(endpoint_id, date)):
                 found += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(SUFFIXES)]
         return sorted(found)
-
-    def get(self, key: str) -> bytes:
-        try:
-            return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in {"NoSuchKey", "404"}:
-                raise NotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
-            raise
