@@ -577,8 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--metrics", action="store_true", help="also emit the handlers' CloudWatch metrics")
     up.set_defaults(raw_handler=cmd_local_up)
 
-    # evaluate: its own parser (driftline.applications.evaluate.build_parser) fills this subcommand
-    from driftline.applications.evaluate import build_parser as evaluate_parser
+    # evaluate: its own parser (driftline.applications.evaluate_cli) fills this subcommand
+    from driftline.applications.evaluate_cli import build_parser as evaluate_parser
 
     evaluate_parser(
         groups.add_parser(
