@@ -60,6 +60,9 @@ class Settings:
     # a window claimed but not confirmed sent for this long belongs to a run that died (the controller's timeout
     # is 5 minutes; Lambda's maximum is 15): the next run sends it
     stale_claim_seconds: int = 900
+    # the stream recognises a request put twice on Kinesis (a retried put whose answer was lost) when the copy
+    # comes within this many seconds of the newest request it stored; twice the serving timeout (29 s)
+    duplicate_window_seconds: int = 60
     # mm-lag-detected when a pair's checkpoint is this far behind the endpoint's last request, beyond the one
     # window still filling (last_request - last_analyzed > base_period + this); 0 turns the lag alert off
     lag_alert_seconds: int = 3_600

@@ -9,7 +9,7 @@ record of a group is the first record *with rows* of that group in batch order.
 from __future__ import annotations
 
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ _HOUR_US = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 GroupKey = tuple[str, int, str]  # endpoint_id, hour start (µs since epoch), shard_id
+Exclude = Callable[[pa.Table], Collection[int]]
 
 
 @dataclass
@@ -44,6 +45,7 @@ class DecodedBatch:
     poison: list[PoisonRecord]
     events: pa.Table  # EVENT_SCHEMA, one row per accepted record, batch order
     groups: list[RowGroup]  # batch order of their first record
+    duplicates: list[int] = field(default_factory=list)  # positions left out as repeats of a stored request
     _slow: dict[int, InferenceEvent] = field(default_factory=dict, repr=False)
     _fast: FastResult | None = field(default=None, repr=False)
 
@@ -61,9 +63,13 @@ class DecodedBatch:
         return self._fast.last_row(position) if self._fast is not None else None
 
 
-def decode_batch(records: Sequence[KinesisRecord], *, fast: bool = True) -> DecodedBatch:
+def decode_batch(
+    records: Sequence[KinesisRecord], *, fast: bool = True, exclude: Exclude | None = None
+) -> DecodedBatch:
     """Decode and group a batch. Never raises for bad data: what cannot be stored becomes a poison record.
-    ``fast=False`` forces the reference path (tests compare the two)."""
+    ``fast=False`` forces the reference path (tests compare the two). ``exclude`` is shown the accepted
+    records (``EVENT_SCHEMA``) and names the positions to leave out of the events and the rows (duplicates,
+    :mod:`driftline.stream.dedup`); what it raises propagates."""
     batch = records if isinstance(records, KinesisBatch) else KinesisBatch.of(records)
     poison: list[PoisonRecord] = []
     payloads = _payloads(batch, poison)
@@ -96,11 +102,17 @@ def decode_batch(records: Sequence[KinesisRecord], *, fast: bool = True) -> Deco
     if len(order) > 1 and (np.diff(order) < 0).any():
         events = events.take(pc.sort_indices(events, sort_keys=[("position", "ascending")]))
 
+    duplicates = sorted(exclude(events)) if exclude is not None and events.num_rows else []
+    dropped = pa.array(duplicates, type=pa.int32()) if duplicates else None
+    if dropped is not None:
+        events = _without(events, "position", dropped)
+
     parts: dict[GroupKey, list[pa.Table]] = {}
-    for key, table in fast_result.parts:
-        parts.setdefault(key, []).append(table)
-    for key, table in slow_tables:
-        parts.setdefault(key, []).append(table)
+    for key, table in (*fast_result.parts, *slow_tables):
+        if dropped is not None:
+            table = _without(table, POSITION, dropped)
+        if table.num_rows:
+            parts.setdefault(key, []).append(table)
     groups = []
     for (endpoint_id, hour_us, shard_id), tables in parts.items():
         position = min(t.column(POSITION)[0].as_py() for t in tables)  # each part is in batch order
@@ -120,9 +132,14 @@ def decode_batch(records: Sequence[KinesisRecord], *, fast: bool = True) -> Deco
         poison=poison,
         events=events,
         groups=groups,
+        duplicates=duplicates,
         _slow={record.position: event for record, event in decoded},
         _fast=fast_result,
     )
+
+
+def _without(table: pa.Table, column: str, dropped: pa.Array) -> pa.Table:
+    return table.filter(pc.invert(pc.is_in(table.column(column), value_set=dropped)))
 
 
 def _payloads(batch: KinesisBatch, poison: list[PoisonRecord]) -> list[bytes | None]:
@@ -203,6 +220,7 @@ def _events_table(decoded: list[tuple[KinesisRecord, InferenceEvent]]) -> pa.Tab
         columns["position"].append(record.position)
         columns["shard_id"].append(record.shard_id)
         columns["sequence_number"].append(record.sequence_number)
+        columns["request_id"].append(event.request_id)
         columns["endpoint_id"].append(event.endpoint_id)
         columns["project"].append(event.project)
         columns["function_name"].append(event.function_name)

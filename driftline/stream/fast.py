@@ -312,6 +312,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         "position": pa.array(positions),
         "shard_id": shards,
         "sequence_number": source.array("sequence_numbers").take(take_positions),
+        "request_id": per_event["request_id"],
         "endpoint_id": endpoint_ok,
         "project": pick(_column(table, "project")),
         "function_name": pick(_column(table, "function_name")),

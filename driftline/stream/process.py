@@ -10,19 +10,23 @@ block the shard; they are logged, counted and dead-lettered. Nothing here raises
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import pyarrow as pa
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from driftline.aws import events_store
+from driftline.aws import events_store, recent_requests
 from driftline.aws.clients import Clients
 from driftline.aws.dead_letters import DeadLetters, poison_message
+from driftline.errors import InvalidRequestError
 from driftline.observability import NAMESPACE, get_logger, get_metrics
 from driftline.stream import SERVICE
 from driftline.stream.batch import DecodedBatch, decode_batch
+from driftline.stream.dedup import RecentRequests, candidates_of, decide
 from driftline.stream.live import LiveOutcome, apply_live_figures
 from driftline.stream.records import KinesisRecord, PoisonRecord
 from driftline.stream.rows import RowGroup
@@ -31,6 +35,8 @@ logger = get_logger(SERVICE)
 metrics = get_metrics(SERVICE)
 
 MAX_PARALLEL_WRITES = 8
+T = TypeVar("T")
+R = TypeVar("R")
 _LOG_DATA_CHARS = 4096  # poison data in the log when a queue holds the full copy
 
 
@@ -38,6 +44,7 @@ _LOG_DATA_CHARS = 4096  # poison data in the log when a queue holds the full cop
 class BatchOutcome:
     received: int
     poison: list[PoisonRecord] = field(default_factory=list)
+    duplicates: int = 0  # records left out: a request already stored (a Kinesis put applied twice)
     keys: list[str] = field(default_factory=list)
     rows_written: int = 0
     live: LiveOutcome | None = None
@@ -50,19 +57,64 @@ class BatchOutcome:
         return {"batchItemFailures": failures}
 
 
-def write_groups(clients: Clients, groups: Sequence[RowGroup]) -> list[str]:
-    """Each group to its object, in parallel (S3 latency, not CPU, is what a batch waits for); returns the keys
-    in group order. The first failure is raised once every write has finished."""
+class Deduplication:
+    """The ``exclude`` of :func:`decode_batch`: loads what each (endpoint, shard) of the batch stored recently,
+    names the records repeating a stored request (:mod:`driftline.stream.dedup`) and keeps the memory to save
+    once the rows are written."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        self.window_seconds = clients.settings.duplicate_window_seconds
+        self.to_save: dict[tuple[str, str], bytes] = {}
+
+    def __call__(self, events: pa.Table) -> list[int]:
+        streams = candidates_of(events)
+        stored = _parallel(lambda key: recent_requests.load(self.clients, *key), list(streams))
+        duplicates: list[int] = []
+        for key, data in zip(streams, stored, strict=True):
+            decision = decide(self._memory(key, data), streams[key], window_seconds=self.window_seconds)
+            if decision.forgotten:
+                logger.warning(
+                    "recent-requests memory full: forgot the oldest request ids",
+                    extra={"endpoint_id": key[0], "shard_id": key[1], "forgotten": decision.forgotten},
+                )
+            duplicates.extend(decision.duplicates)
+            self.to_save[key] = decision.recent.encode()
+        return duplicates
+
+    def _memory(self, key: tuple[str, str], data: bytes | None) -> RecentRequests:
+        try:
+            return RecentRequests.decode(data)
+        except InvalidRequestError as exc:  # never block the shard on our own state: start it afresh
+            logger.error("recent-requests state unreadable; starting it afresh", extra={"error": str(exc)})
+            metrics.add_metric(name="DedupStateResets", unit=MetricUnit.Count, value=1)
+            return RecentRequests()
+
+    def save(self, key: tuple[str, str]) -> str:
+        return recent_requests.save(self.clients, *key, self.to_save[key])
+
+
+def write_groups(clients: Clients, groups: Sequence[RowGroup], dedup: Deduplication | None = None) -> list[str]:
+    """Each group to its object, and the deduplication memory after them, in parallel (S3 latency, not CPU, is
+    what a batch waits for); returns the groups' keys in group order. The first failure is raised once every
+    write has finished."""
 
     def write(group: RowGroup) -> str:
         return events_store.write_group(
             clients, group.endpoint_id, group.hour_start, group.shard_id, group.first_sequence, group.table
         )
 
-    if len(groups) <= 1:
-        return [write(group) for group in groups]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(groups))) as pool:
-        return list(pool.map(write, groups))
+    tasks: list[Callable[[], str]] = [functools.partial(write, group) for group in groups]
+    if dedup is not None:
+        tasks += [functools.partial(dedup.save, key) for key in dedup.to_save]
+    return _parallel(lambda task: task(), tasks)[: len(groups)]
+
+
+def _parallel(call: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    if len(items) <= 1:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(items))) as pool:
+        return list(pool.map(call, items))
 
 
 def process_records(records: Sequence[KinesisRecord], clients: Clients) -> BatchOutcome:
@@ -73,8 +125,15 @@ def process_records(records: Sequence[KinesisRecord], clients: Clients) -> Batch
         _count_outcome(outcome)
         return outcome
     try:
-        batch = decode_batch(records)
+        dedup = Deduplication(clients)
+        batch = decode_batch(records, exclude=dedup)
         outcome.poison = batch.poison
+        outcome.duplicates = len(batch.duplicates)
+        if batch.duplicates:
+            logger.warning(
+                "records repeating a stored request left out",
+                extra={"event_ids": [batch.records[p].event_id for p in batch.duplicates]},
+            )
         for poison in batch.poison:
             logger.warning(
                 "poison record",
@@ -84,7 +143,7 @@ def process_records(records: Sequence[KinesisRecord], clients: Clients) -> Batch
                     "data_chars": len(poison.record.data),
                 },
             )
-        outcome.keys = write_groups(clients, batch.groups)
+        outcome.keys = write_groups(clients, batch.groups, dedup)
         outcome.rows_written = batch.rows
         _count_rows(batch)
         outcome.live = apply_live_figures(clients, batch)
@@ -102,6 +161,7 @@ def process_records(records: Sequence[KinesisRecord], clients: Clients) -> Batch
         extra={
             "records": outcome.received,
             "poison": len(outcome.poison),
+            "duplicates": outcome.duplicates,
             "rows_written": outcome.rows_written,
             "objects": len(outcome.keys),
             "counted": outcome.live.applied if outcome.live else 0,
@@ -152,4 +212,5 @@ def _count_rows(batch: DecodedBatch) -> None:
 
 def _count_outcome(outcome: BatchOutcome) -> None:
     metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=len(outcome.poison))
+    metrics.add_metric(name="DuplicateRecords", unit=MetricUnit.Count, value=outcome.duplicates)
     metrics.add_metric(name="BatchFailures", unit=MetricUnit.Count, value=int(outcome.failed_sequence is not None))

@@ -260,6 +260,7 @@ EVENT_SCHEMA = pa.schema(
         ("position", pa.int32()),
         ("shard_id", pa.string()),
         ("sequence_number", pa.string()),
+        ("request_id", pa.string()),
         ("endpoint_id", pa.string()),
         ("project", pa.string()),
         ("function_name", pa.string()),

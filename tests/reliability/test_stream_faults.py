@@ -14,10 +14,11 @@ from driftline.aws.dead_letters import DeadLetters
 from driftline.observability import get_metrics
 from driftline.schemas import InferenceEvent
 from driftline.stream import SERVICE
-from driftline.stream.testing import kinesis_event, kinesis_record, sequence_number, sub_batch
+from driftline.stream.testing import inference_event, kinesis_event, kinesis_record, sequence_number, sub_batch
 from tests.conftest import load_event
 from tests.reliability.conftest import diff_counts
 from tests.reliability.helpers import (
+    T0,
     ProcessDied,
     accepted_rows,
     bucket_requests,
@@ -70,7 +71,8 @@ def _failed(response) -> list[str]:
 @pytest.mark.parametrize("reached", [False, True], ids=["not-reached", "answer-lost"])
 @pytest.mark.parametrize("kind", ["throttle", "5xx"])
 @pytest.mark.parametrize(
-    ("service", "operation"), [("s3", "PutObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")]
+    ("service", "operation"),
+    [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")],
 )
 def test_transient_faults_are_absorbed_by_retries(
     stream, clients, faults, lambda_context, check, kind, service, operation, reached
@@ -85,7 +87,7 @@ def test_transient_faults_are_absorbed_by_retries(
 
 @pytest.mark.parametrize(
     ("service", "operation"),
-    [("s3", "PutObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")],
+    [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")],
 )
 def test_a_service_down_fails_the_batch_from_its_first_record_and_the_redelivery_is_exact(
     stream, clients, faults, lambda_context, check, service, operation
@@ -252,3 +254,34 @@ def _dead_letters(clients) -> list[dict]:
         if not got.get("Messages"):
             return out
         out.extend(json.loads(m["Body"]) for m in got["Messages"])
+
+
+def _shard_with_copies(events, copies: dict[int, int]) -> list:
+    """The shard's records: ``events`` in order, plus for each ``i: j`` a second put of ``events[i]`` right
+    after ``events[j]`` (a retried put whose first answer was lost)."""
+    out = []
+    for j, event in enumerate(events):
+        out.append(event)
+        out += [events[i] for i, after in copies.items() if after == j]
+    return out
+
+
+def test_requests_put_twice_are_stored_and_counted_once_across_batches_and_redeliveries(
+    stream, clients, faults, lambda_context, check
+):
+    """Copies in the same batch, in the next batch, of an error event, and in a batch that fails half-way
+    and is bisected: every request is stored and counted once. A request every 2 s: each copy comes within the
+    serving timeout of its request, as a retried put does."""
+    events = traffic(24, spread_seconds=2)
+    events.insert(5, inference_event(model_name="a", when=T0, error={"type": "ValueError", "message": "bad input"}))
+    shard = _shard_with_copies(events, {2: 3, 5: 9, 8: 16, 20: 20, 22: 24})
+    assert len(shard) == len(events) + 5
+    first, second = _batch(shard[:12]), _batch(shard[12:], start=12)
+    assert stream.handler(first, lambda_context) == {"batchItemFailures": []}
+    faults.inject(clients.dynamodb, "TransactWriteItems", "5xx", times=None, after=1)
+    assert _failed(stream.handler(second, lambda_context)) == [sequence_number(12)]
+    faults.clear()
+    middle = len(second["Records"]) // 2
+    for part in (sub_batch(second, 0, middle), sub_batch(second, middle), sub_batch(second, middle)):
+        assert stream.handler(part, lambda_context) == {"batchItemFailures": []}
+    check(events, injected=5)

@@ -1,0 +1,45 @@
+"""The stream's memory of recently stored request ids, one S3 object per endpoint and shard:
+``state/recent-requests/endpoint_id={id}/{shardId}.bin`` (format and rules: :mod:`driftline.stream.dedup`).
+
+S3 rather than DynamoDB: the object is rewritten after every batch and grows with traffic (16 bytes per
+request in the last minute); an S3 PUT costs the same at 1 KB or 900 KB, a DynamoDB write costs a unit per
+KB and stops at 400 KB. Only the endpoint's own stream processor writes it (one per shard,
+``parallelization_factor=1``), so no conditional write is needed.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from driftline.aws.clients import Clients
+from driftline.errors import StorageError
+
+PREFIX = "state/recent-requests/"
+
+
+def state_key(endpoint_id: str, shard_id: str) -> str:
+    return f"{PREFIX}endpoint_id={endpoint_id}/{shard_id}.bin"
+
+
+def load(clients: Clients, endpoint_id: str, shard_id: str) -> bytes | None:
+    """The stored bytes, or ``None`` when this endpoint has stored nothing from this shard yet."""
+    key = state_key(endpoint_id, shard_id)
+    try:
+        return bytes(clients.s3.get_object(Bucket=clients.settings.bucket, Key=key)["Body"].read())
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            return None
+        raise StorageError(f"reading s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"reading s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
+
+
+def save(clients: Clients, endpoint_id: str, shard_id: str, data: bytes) -> str:
+    key = state_key(endpoint_id, shard_id)
+    try:
+        clients.s3.put_object(
+            Bucket=clients.settings.bucket, Key=key, Body=data, ContentType="application/octet-stream"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"writing s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
+    return key
