@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
+from infra.components.storage import RECENT_REQUESTS_PREFIX
+
 if TYPE_CHECKING:
     from infra.stack import DriftlineStack
 
@@ -69,6 +71,11 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
     acknowledge(_policy(stack.api.serving), object_prefix("artifacts/"), PREFIX + ": model files")
     acknowledge(_policy(stack.api.serving), object_prefix("ground-truth/"), PREFIX + ": labels posted to its route")
     acknowledge(_policy(stack.stream_processor.function), object_prefix("events/"), PREFIX + ": its parquet files")
+    acknowledge(
+        _policy(stack.stream_processor.function),
+        object_prefix(RECENT_REQUESTS_PREFIX),
+        PREFIX + ": its memory of recent request ids, one object per endpoint and shard",
+    )
     for app in stack.monitoring.apps.values():
         policy = _policy(app)
         acknowledge(policy, object_prefix("events/"), PREFIX + ": reads the window's inference rows")

@@ -25,6 +25,7 @@ EVENTS_PREFIX = "events/"
 RESULTS_PREFIX = "results/"
 ARTIFACTS_PREFIX = "artifacts/"
 GROUND_TRUTH_PREFIX = "ground-truth/"  # labels keyed by request id (serving route, SDK)
+RECENT_REQUESTS_PREFIX = "state/recent-requests/"  # the stream's memory of stored request ids (rewritten per batch)
 
 
 class Storage(Construct):
@@ -64,6 +65,14 @@ class Storage(Construct):
                     id="expire-results",
                     prefix=RESULTS_PREFIX,
                     expiration=Duration.days(config.events_retention_days),
+                ),
+                s3.LifecycleRule(
+                    # rewritten after every batch and read only by the next one: an idle endpoint's memory and
+                    # every overwritten version go after a day (the memory spans a minute)
+                    id="expire-stream-memory",
+                    prefix=RECENT_REQUESTS_PREFIX,
+                    expiration=Duration.days(1),
+                    noncurrent_version_expiration=Duration.days(1),
                 ),
                 s3.LifecycleRule(
                     # a redelivered stream batch overwrites its parquet file: the old version is not data

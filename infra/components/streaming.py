@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra.components.assets import Packager
 from infra.components.function import DriftlineFunction
-from infra.components.storage import EVENTS_PREFIX, Storage
+from infra.components.storage import EVENTS_PREFIX, RECENT_REQUESTS_PREFIX, Storage
 from infra.config import StackConfig
 
 
@@ -67,6 +67,16 @@ class StreamProcessor(Construct):
         endpoints = storage.tables["endpoints"]
         self.function.add_to_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[storage.object_arn(EVENTS_PREFIX)]),
+            # the request ids it stored recently, to leave out a request put twice (docs/architecture.md)
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"], resources=[storage.object_arn(RECENT_REQUESTS_PREFIX)]
+            ),
+            # without ListBucket, S3 answers 403 instead of 404 for a memory not written yet
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[storage.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{RECENT_REQUESTS_PREFIX}*"]}},
+            ),
             iam.PolicyStatement(
                 # live figures and minute buckets: one conditional transaction per endpoint and batch that also
                 # advances the shard's sequence guard on the meta item (docs/architecture.md, delivery semantics)

@@ -75,7 +75,16 @@ def test_star_resources_only_where_no_resource_level_permissions_exist(any_synth
 
 def test_wildcards_inside_resources_are_scoped_prefixes(any_synth):
     """A `*` inside an ARN must follow a fixed prefix: an object prefix, a table's indexes, a name prefix."""
-    allowed_suffixes = ("/artifacts/*", "/events/*", "/index/*", "-app-*", "/*/*/*", "/*", ":*")
+    allowed_suffixes = (
+        "/artifacts/*",
+        "/events/*",
+        "/state/recent-requests/*",
+        "/index/*",
+        "-app-*",
+        "/*/*/*",
+        "/*",
+        ":*",
+    )
     for logical_id, statement in statements(any_synth.template):
         for resource in _listed(statement["Resource"]):
             rendered = str(resource)
@@ -150,6 +159,7 @@ EXPECTED_ACTIONS = {
     | {"s3:PutObject"},  # ground truth
     "driftline-stream": LOGS
     | {"s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage"}
+    | {"s3:GetObject", "s3:ListBucket"}  # its memory of recent request ids (duplicate puts)
     # the event source mapping reads the stream with the function's role
     | {"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator"}
     | {"kinesis:ListShards", "kinesis:SubscribeToShard", "kinesis:ListStreams", "kinesis:DescribeStreamConsumer"}
@@ -209,3 +219,13 @@ def test_no_secrets_in_function_environments(synth):
         for key, value in variables.items():
             assert not suspicious_key.search(key), (logical_id, key)
             assert not (isinstance(value, str) and aws_key_id.search(value)), (logical_id, key)
+
+
+def test_the_stream_memory_prefix_is_the_one_the_code_writes(synth):
+    from driftline.aws.recent_requests import PREFIX, state_key
+    from infra.components.storage import RECENT_REQUESTS_PREFIX
+
+    assert PREFIX == RECENT_REQUESTS_PREFIX
+    assert state_key("e", "shardId-0").startswith(RECENT_REQUESTS_PREFIX)
+    listing = [s for _, s in statements(synth.template) if "s3:ListBucket" in _listed(s["Action"]) and "Condition" in s]
+    assert {"StringLike": {"s3:prefix": [f"{RECENT_REQUESTS_PREFIX}*"]}} in [s["Condition"] for s in listing]

@@ -116,6 +116,13 @@ def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, te
                 "Rules": Match.array_with(
                     [
                         Match.object_like({"Prefix": "events/", "ExpirationInDays": 400, "Status": "Enabled"}),
+                        Match.object_like(
+                            {
+                                "Prefix": "state/recent-requests/",
+                                "ExpirationInDays": 1,
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                            }
+                        ),
                         Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}}),
                     ]
                 )
