@@ -109,6 +109,14 @@ def service_metric(service: str, metric: str, statistic: str = "Sum", ref: str =
     return cloudwatch(metric, {"service": SERVICE[service]}, statistic, ref, label=f"{metric} ({statistic})")
 
 
+def api_metric(metric: str, statistic: str = "Sum", ref: str = "A") -> dict[str, Any]:
+    """The inference HTTP API's own metrics (Count, Latency, IntegrationLatency, 4xx, 5xx): the serving function
+    publishes no per-request metric of its own."""
+    return cloudwatch(
+        metric, {"ApiId": "$api"}, statistic, ref, namespace="AWS/ApiGateway", label=f"API {metric} ({statistic})"
+    )
+
+
 def lambda_metric(function_role: str, metric: str, statistic: str, ref: str = "A") -> dict[str, Any]:
     return cloudwatch(
         metric,
@@ -234,6 +242,12 @@ def common_variables(with_endpoint: bool) -> list[dict[str, Any]]:
         datasource_variable("cloudwatch", "cloudwatch", "CloudWatch"),
         textbox("database", "Timestream database", "driftline", "The stack's database (context stack_name)"),
         textbox("stack", "Stack", "driftline", "The CDK stack name: prefixes function names"),
+        textbox(
+            "api",
+            "HTTP API id",
+            "",
+            "The stack's ApiId output: the inference API whose AWS/ApiGateway metrics are charted",
+        ),
     ]
     if with_endpoint:
         variables.append(
@@ -295,10 +309,8 @@ def overview() -> dict[str, Any]:
             width=6,
             height=5,
         ),
-        Panel("Predictions", "stat", [service_metric("serving", "Requests")], width=6, height=5, unit="short"),
-        Panel(
-            "Average latency", "stat", [service_metric("serving", "Latency", "Average")], width=6, height=5, unit="ms"
-        ),
+        Panel("Requests", "stat", [api_metric("Count")], width=6, height=5, unit="short"),
+        Panel("Average latency", "stat", [api_metric("Latency", "Average")], width=6, height=5, unit="ms"),
         Panel("Errors", "stat", [service_metric("serving", "Errors")], width=6, height=5, unit="short"),
         Panel(
             "Endpoints by drift status (newest window)",
@@ -328,13 +340,23 @@ def overview() -> dict[str, Any]:
         Panel(
             "Requests",
             "timeseries",
-            [service_metric("serving", "Requests"), lambda_metric("serving", "Invocations", "Sum", "B")],
+            [
+                api_metric("Count"),
+                lambda_metric("serving", "Invocations", "Sum", "B"),
+                api_metric("4xx", ref="C"),
+                api_metric("5xx", ref="D"),
+            ],
             width=12,
         ),
         Panel(
             "Latency",
             "timeseries",
-            [service_metric("serving", "Latency", "Average"), service_metric("serving", "Latency", "p99", "B")],
+            [
+                api_metric("Latency", "Average"),
+                api_metric("Latency", "p99", "B"),
+                api_metric("IntegrationLatency", "p99", "C"),
+                lambda_metric("serving", "Duration", "p99", "D"),
+            ],
             width=12,
             unit="ms",
         ),
@@ -470,8 +492,8 @@ def performance() -> dict[str, Any]:
             "Latency",
             "timeseries",
             [
-                service_metric("serving", "Latency", "Average"),
-                service_metric("serving", "Latency", "p99", "B"),
+                api_metric("Latency", "Average"),
+                api_metric("Latency", "p99", "B"),
                 lambda_metric("serving", "Duration", "p99", "C"),
             ],
             width=12,
@@ -480,7 +502,7 @@ def performance() -> dict[str, Any]:
         Panel(
             "Predictions",
             "timeseries",
-            [service_metric("serving", "Requests"), service_metric("stream", "RowsWritten", ref="B")],
+            [api_metric("Count"), service_metric("stream", "RowsWritten", ref="B")],
             width=12,
         ),
         Panel(

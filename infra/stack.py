@@ -106,6 +106,7 @@ class DriftlineStack(Stack):
             "Observability",
             config=config,
             functions={k: f.function for k, f in self.functions.items()},
+            api=self.api.api,
             queues=self.messaging.queues,
             topic=self.messaging.topic,
             bus=self.messaging.bus,
@@ -125,6 +126,7 @@ class DriftlineStack(Stack):
             schedule_arn_pattern=self.schedule.schedule_arn_pattern(),
             outputs={
                 "ApiUrl": (self.api.url, "Inference API base URL (POST /v2/models/{name}/infer)"),
+                "ApiId": (self.api.api.api_id, "Inference API id (the ApiId of its AWS/ApiGateway metrics)"),
                 "BucketName": (self.storage.bucket.bucket_name, "Artifacts, events parquet and results"),
                 "StreamName": (self.events.stream.stream_name, "Kinesis stream of inference events"),
                 "AlertsTopicArn": (self.messaging.topic.topic_arn, "SNS topic for alerts and alarms"),

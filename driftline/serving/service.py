@@ -12,15 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from driftline import __version__, clock
 from driftline.aws.artifacts import Artifacts
 from driftline.aws.clients import Clients
 from driftline.aws.registry import Registry
 from driftline.config import Settings
 from driftline.errors import DriftlineError, ModelError
-from driftline.observability import get_logger, get_metrics
+from driftline.observability import get_logger
 from driftline.records import FunctionSpec
 from driftline.schemas import InferenceEvent, endpoint_id_for, to_iso
 from driftline.serving.models import ModelStore, ServedModel, ServiceUnavailableError
@@ -36,7 +34,6 @@ from driftline.serving.protocol import (
 from driftline.serving.tracking import Tracker, encode_event
 
 logger = get_logger("serving")
-metrics = get_metrics("serving")
 
 SERVER_NAME = "driftline"
 
@@ -160,8 +157,6 @@ class ServingService:
         outcome = self._predict(model, request)
         if spec.tracking:
             self._track(spec, model, request, outcome, when, started)
-        latency_us = int((time.perf_counter() - started) * 1_000_000)
-        metrics.add_metric(name="Latency", unit=MetricUnit.Microseconds, value=latency_us)
         if outcome.error is not None:
             raise ModelError(f"model {name!r} version {model.version} failed: {outcome.error['message']}")
         assert outcome.prediction is not None

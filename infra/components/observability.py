@@ -1,10 +1,16 @@
 """The CloudWatch dashboard and alarms. Figures come from the functions' Powertools EMF metrics (namespace
-``driftline``, dimension ``service``), Lambda's own metrics and the queues'; drift statuses per endpoint come
-from the writer's structured logs. Every alarm notifies the alerts topic."""
+``driftline``, dimension ``service``), Lambda's own metrics, the HTTP API's (``AWS/ApiGateway``, dimension
+``ApiId``) and the queues'; drift statuses per endpoint come from the writer's structured logs. Every alarm
+notifies the alerts topic.
+
+Serving traffic (requests, latency, 4xx/5xx) is charted from API Gateway's and Lambda's own metrics, which AWS
+publishes for free: the serving function emits EMF metrics only for rare events (``Errors``,
+``TrackingEventsLost``), so its hot path pays for no metric."""
 
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -19,7 +25,7 @@ from infra.config import METRICS_NAMESPACE, SERVICES, StackConfig
 PERIOD = Duration.minutes(5)
 # Metric names each function emits (Powertools EMF)
 METRICS = {
-    "serving": ("Requests", "Errors", "Latency", "TrackingEventsLost"),
+    "serving": ("Errors", "TrackingEventsLost"),
     "stream": ("RecordsReceived", "RowsWritten", "PoisonRecords", "BatchFailures"),
     "app": ("AppFailures",),
     "writer": ("ResultsWritten", "AlertsRaised"),
@@ -52,6 +58,7 @@ class Observability(Construct):
         *,
         config: StackConfig,
         functions: dict[str, lambda_.Function],
+        api: apigw.IHttpApi,
         queues: dict[str, sqs.IQueue],
         topic: sns.ITopic,
         bus: events.IEventBus,
@@ -180,21 +187,27 @@ class Observability(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Requests",
-                left=[driftline_metric("serving", "Requests"), serving.metric_invocations(period=PERIOD)],
+                left=[
+                    api.metric_count(statistic="Sum", period=PERIOD, label="API requests"),
+                    serving.metric_invocations(period=PERIOD, label="serving invocations"),
+                ],
                 width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Latency (model, ms)",
+                title="Latency (ms)",
                 left=[
-                    driftline_metric("serving", "Latency", "Average"),
-                    driftline_metric("serving", "Latency", "p99"),
+                    api.metric_latency(statistic="Average", period=PERIOD, label="API latency (average)"),
+                    api.metric_latency(statistic="p99", period=PERIOD, label="API latency (p99)"),
+                    api.metric_integration_latency(statistic="p99", period=PERIOD, label="integration latency (p99)"),
+                    serving.metric_duration(statistic="p99", period=PERIOD, label="serving duration (p99)"),
                 ],
-                right=[serving.metric_duration(statistic="p99", period=PERIOD)],
                 width=8,
             ),
             cloudwatch.GraphWidget(
                 title="Errors",
                 left=[
+                    api.metric_client_error(period=PERIOD, label="API 4xx"),
+                    api.metric_server_error(period=PERIOD, label="API 5xx"),
                     driftline_metric("serving", "Errors"),
                     driftline_metric("serving", "TrackingEventsLost"),
                     serving.metric_errors(period=PERIOD),

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from driftline.aws.clients import Clients
 from driftline.config import Settings
 from driftline.errors import DriftlineError
-from driftline.observability import get_logger, get_metrics
+from driftline.observability import get_logger, get_metrics, log_metrics_if_any
 from driftline.serving.protocol import error_body
 from driftline.serving.service import ROUTES, ServingService
 
@@ -129,8 +129,10 @@ def on_error(exc: Exception) -> Response:
     return _json(error_body(f"internal error ({type(exc).__name__}); see the function's log"), 500)
 
 
+# Request counts and latencies are API Gateway's and Lambda's own metrics (Count, Latency, 4xx, 5xx; Invocations,
+# Duration): the EMF metrics here are the rare events only (Errors, TrackingEventsLost), published when some were
+# added, so the hot path pays for none.
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics_if_any(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     return app.resolve(event, context)

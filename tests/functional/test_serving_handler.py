@@ -380,15 +380,19 @@ def test_failed_kinesis_put_still_answers_and_counts_the_loss(serving, capsys, m
     assert serving.events() == []
 
 
-def test_request_metrics_are_published(serving, capsys):
+def test_only_rare_events_publish_metrics(serving, capsys):
+    """Request counts and latencies are API Gateway's and Lambda's own metrics: a served request publishes no EMF
+    blob (and warns nothing: warnings fail the tests), a refused one publishes ``Errors``."""
     capsys.readouterr()
-    serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]})
-    serving.infer({"inputs": [[5.1, 3.5]]})
+    assert serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]})[0] == 200
+    assert capsys.readouterr().out.count('{"_aws"') == 0
+    assert serving.infer({"inputs": [[5.1, 3.5]]})[0] == 400
+    assert serving.call("GET", "/v3/models")[0] == 404
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    assert [m.get("Requests") for m in emf] == [[1.0], [1.0]]  # one EMF blob per invocation
-    assert [m.get("Errors") for m in emf] == [None, [1.0]]
-    assert emf[0]["Latency"][0] > 0
+    assert [m.get("Errors") for m in emf] == [[1.0], [1.0]]  # one EMF blob per invocation that added a metric
+    assert not any("Requests" in m or "Latency" in m for m in emf)
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "driftline"
+    assert emf[0]["service"] == "serving"
 
 
 def test_sampling_zero_sends_an_event_without_rows(serving, clients):

@@ -109,6 +109,18 @@ def test_cloudwatch_queries_use_the_emitted_names_and_services():
     assert used <= emitted, used - emitted
 
 
+def test_serving_traffic_comes_from_the_http_apis_own_metrics():
+    """Requests and latency are API Gateway's metrics of the stack's HTTP API (chosen by the `api` variable)."""
+    api_targets = []
+    for name in FILES:
+        board = json.loads((DASHBOARDS / name).read_text())
+        assert "api" in {v["name"] for v in board["templating"]["list"]}
+        for panel in board["panels"]:
+            api_targets += [t for t in panel.get("targets", []) if t.get("namespace") == "AWS/ApiGateway"]
+    assert {t["metricName"] for t in api_targets} == {"Count", "Latency", "IntegrationLatency", "4xx", "5xx"}
+    assert all(t["dimensions"] == {"ApiId": "$api"} for t in api_targets)
+
+
 def test_readme_explains_the_import():
     readme = (DASHBOARDS / "README.md").read_text()
     for needle in ("Amazon Managed Grafana", "Timestream", "CloudWatch", "build.py", "Import"):

@@ -353,6 +353,8 @@ def test_dashboard_shows_what_the_issue_lists(synth):
         "Requests",
         "Latency",
         "Errors",
+        "TrackingEventsLost",
+        "Duration",
         "IteratorAge",
         "AppFailures",
         "AlertsRaised",
@@ -372,6 +374,20 @@ def test_dashboard_shows_what_the_issue_lists(synth):
     assert json.dumps({"Ref": alert_log}) in body  # the status widget reads that log group
     (policy,) = synth.resources("AWS::Logs::ResourcePolicy").values()
     assert "events.amazonaws.com" in json.dumps(policy["Properties"]["PolicyDocument"])
+
+
+def test_dashboard_charts_serving_traffic_from_the_api_and_lambda_metrics(synth):
+    """The serving function publishes no per-request metric: requests, latency and 4xx/5xx are API Gateway's own
+    metrics of the stack's HTTP API (and Lambda's Invocations and Duration)."""
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    api = next(iter(synth.resources("AWS::ApiGatewayV2::Api")))
+    for metric in ("Count", "Latency", "IntegrationLatency", "4xx", "5xx"):
+        assert f'\\"AWS/ApiGateway\\",\\"{metric}\\",\\"ApiId\\",\\"", {json.dumps({"Ref": api})}' in body, metric
+    for metric in ("Invocations", "Duration"):
+        assert f'\\"AWS/Lambda\\",\\"{metric}\\"' in body, metric
+    for gone in ("Requests", "Latency"):  # the EMF metrics the serving function no longer publishes
+        assert f'\\"driftline\\",\\"{gone}\\"' not in body, gone
 
 
 def test_service_dimensions_match_the_handlers():
@@ -402,6 +418,7 @@ def test_discovery_parameters_and_outputs(synth):
     assert set(text_keys) <= known
     assert set(synth.template["Outputs"]) >= {
         "ApiUrl",
+        "ApiId",
         "BucketName",
         "StreamName",
         "AlertsTopicArn",
