@@ -20,7 +20,7 @@ from driftline.config import Settings
 from driftline.errors import DriftlineError, ModelError
 from driftline.observability import get_logger
 from driftline.records import FunctionSpec
-from driftline.schemas import InferenceEvent, endpoint_id_for, to_iso
+from driftline.schemas import endpoint_id_for, to_iso
 from driftline.serving.models import ModelStore, ServedModel, ServiceUnavailableError
 from driftline.serving.protocol import (
     DEFAULT_OUTPUT_NAME,
@@ -31,11 +31,12 @@ from driftline.serving.protocol import (
     parse_infer_request,
     shape_prediction,
 )
-from driftline.serving.tracking import Tracker, encode_event
+from driftline.serving.tracking import EventEncoder, Tracker
 
 logger = get_logger("serving")
 
 SERVER_NAME = "driftline"
+_MAX_ENCODERS = 64  # (model, version) pairs whose event encoders are kept
 
 # Every route the handler serves, for the 404 answer (the handler registers exactly these).
 ROUTES = (
@@ -73,6 +74,7 @@ class ServingService:
         self.models = models
         self.tracker = tracker
         self._new_id = new_id
+        self._encoders: dict[tuple[str, str], tuple[FunctionSpec, ServedModel, EventEncoder]] = {}
 
     @classmethod
     def create(cls, settings: Settings, clients: Clients) -> ServingService:
@@ -182,12 +184,13 @@ class ServingService:
         when: Any,
         started: float,
     ) -> None:
+        encoder = self._encoder(spec, model)
         per_row = outcome.prediction.per_row if outcome.prediction is not None else []
         rows, outputs = self.tracker.sample(request.rows, per_row, spec.sampling_percentage)
-        event = self._event(spec, model, request, outcome, when, started, rows, outputs)
-        data = encode_event(event)
+        moment = to_iso(when)
+        data = self._encode(encoder, request, outcome, moment, started, rows, outputs)
         try:
-            self.tracker.check_size(event, data)
+            self.tracker.check_size(encoder.endpoint_id, data, request.n_rows)
         except DriftlineError:
             if outcome.error is None:
                 raise  # 413: the caller splits the request; nothing was answered, nothing is tracked
@@ -196,36 +199,53 @@ class ServingService:
                 "error event too large; sending it without its input rows",
                 extra={"request_id": request.request_id, "rows": request.n_rows},
             )
-            event = self._event(spec, model, request, outcome, when, started, [], [])
-            data = encode_event(event)
-        self.tracker.send(event, data)
+            data = self._encode(encoder, request, outcome, moment, started, [], [])
+        self.tracker.send(
+            data,
+            endpoint_id=encoder.endpoint_id,
+            request_id=request.request_id,
+            model_name=model.name,
+            rows=request.n_rows,
+        )
 
-    def _event(
+    def _encode(
         self,
-        spec: FunctionSpec,
-        model: ServedModel,
+        encoder: EventEncoder,
         request: InferRequest,
         outcome: _Outcome,
-        when: Any,
+        when: str,
         started: float,
         rows: list[Any],
         outputs: list[Any],
-    ) -> InferenceEvent:
-        return InferenceEvent(
+    ) -> bytes:
+        return encoder.encode(
             request_id=request.request_id,
+            when=when,
+            # the whole request so far, in microseconds (MLRun reported timedelta.microseconds: modulo 1 s)
+            latency_us=int((time.perf_counter() - started) * 1_000_000),
+            inputs=rows,
+            outputs=outputs if outcome.error is None else [],
+            effective_sample_count=request.n_rows,
+            error=outcome.error,
+        )
+
+    def _encoder(self, spec: FunctionSpec, model: ServedModel) -> EventEncoder:
+        """The model's event encoder, built again when the spec or the model was re-read from the registry."""
+        key = (model.name, model.version)
+        entry = self._encoders.get(key)
+        if entry is not None and entry[0] is spec and entry[1] is model:
+            return entry[2]
+        encoder = EventEncoder(
             endpoint_id=model.endpoint_id,
             project=spec.project,
             function_name=spec.name,
             model_name=model.name,
             model_version=model.version,
-            when=to_iso(when),
-            # the whole request so far, in microseconds (MLRun reported timedelta.microseconds: modulo 1 s)
-            latency_us=int((time.perf_counter() - started) * 1_000_000),
-            inputs=rows,
-            outputs=outputs if outcome.error is None else [],
-            feature_names=list(model.signature.feature_names),
+            feature_names=model.signature.feature_names,
             label_names=model.event_label_names,
-            sampling_percentage=float(spec.sampling_percentage),
-            effective_sample_count=request.n_rows,
-            error=outcome.error,
+            sampling_percentage=spec.sampling_percentage,
         )
+        if len(self._encoders) >= _MAX_ENCODERS:
+            self._encoders.clear()
+        self._encoders[key] = (spec, model, encoder)
+        return encoder

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,12 +21,11 @@ from driftline.aws import kinesis
 from driftline.aws.clients import Clients
 from driftline.errors import PayloadTooLargeError
 from driftline.observability import get_logger, get_metrics
-from driftline.schemas import InferenceEvent
+from driftline.schemas import SCHEMA_VERSION, InferenceEvent
 
 logger = get_logger("serving")
 metrics = get_metrics("serving")
 
-_EVENT_FIELDS = tuple(f.name for f in fields(InferenceEvent))
 # One encoder for every event: json.dumps with non-default options builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
@@ -35,11 +33,12 @@ PutEvent = Callable[[Clients, str, str, bytes], Any]
 
 
 def sample_rows(
-    rows: Sequence[Any], outputs: Sequence[Any], percentage: float, rng: random.Random
+    rows: list[Any], outputs: list[Any], percentage: float, rng: random.Random
 ) -> tuple[list[Any], list[Any]]:
-    """Keep each row (and its output, when there are outputs) with probability ``percentage`` / 100."""
+    """Keep each row (and its output, when there are outputs) with probability ``percentage`` / 100.
+    At 100 % the lists themselves are returned: the event is encoded at once, nothing mutates them."""
     if percentage >= 100:
-        return list(rows), list(outputs)
+        return rows, outputs
     if percentage <= 0:
         return [], []
     threshold = percentage / 100.0
@@ -47,9 +46,93 @@ def sample_rows(
     return [rows[i] for i in keep], ([outputs[i] for i in keep] if outputs else [])
 
 
+class EventEncoder:
+    """One served model's :class:`InferenceEvent` records as compact JSON, the way the stream reads them.
+
+    Half of an event's fields are the same for every request to the model (endpoint, project, function, model,
+    version, feature and label names, sampling percentage, schema version): they are encoded once, here, and
+    each request encodes only its own fields. The record is the same JSON object as ``InferenceEvent.to_json``
+    (its keys in another order), without building the dataclass or ``asdict``'s deep copy of every row.
+    """
+
+    __slots__ = ("_shared", "endpoint_id", "model_name")
+
+    def __init__(
+        self,
+        *,
+        endpoint_id: str,
+        project: str,
+        function_name: str,
+        model_name: str,
+        model_version: str,
+        feature_names: Sequence[str],
+        label_names: Sequence[str],
+        sampling_percentage: float,
+    ) -> None:
+        self.endpoint_id = endpoint_id
+        self.model_name = model_name
+        shared = {
+            "endpoint_id": endpoint_id,
+            "project": project,
+            "function_name": function_name,
+            "model_name": model_name,
+            "model_version": model_version,
+            "feature_names": list(feature_names),
+            "label_names": list(label_names),
+            "sampling_percentage": float(sampling_percentage),
+            "schema_version": SCHEMA_VERSION,
+        }
+        self._shared = "," + _encode(shared)[1:]  # the object's members after the request's own, and its "}"
+
+    @classmethod
+    def for_event(cls, event: InferenceEvent) -> EventEncoder:
+        return cls(
+            endpoint_id=event.endpoint_id,
+            project=event.project,
+            function_name=event.function_name,
+            model_name=event.model_name,
+            model_version=event.model_version,
+            feature_names=event.feature_names,
+            label_names=event.label_names,
+            sampling_percentage=event.sampling_percentage,
+        )
+
+    def encode(
+        self,
+        *,
+        request_id: str,
+        when: str,
+        latency_us: int,
+        inputs: list[Any],
+        outputs: list[Any],
+        effective_sample_count: int,
+        error: dict[str, str] | None,
+    ) -> bytes:
+        own = _encode(
+            {
+                "request_id": request_id,
+                "when": when,
+                "latency_us": latency_us,
+                "inputs": inputs,
+                "outputs": outputs,
+                "effective_sample_count": effective_sample_count,
+                "error": error,
+            }
+        )
+        return (own[:-1] + self._shared).encode()
+
+
 def encode_event(event: InferenceEvent) -> bytes:
-    """The event as compact JSON: ``InferenceEvent.to_json`` without ``asdict``'s deep copy of every row."""
-    return _encode({name: getattr(event, name) for name in _EVENT_FIELDS}).encode()
+    """An event built elsewhere, encoded as the serving function encodes its own (tests, tools)."""
+    return EventEncoder.for_event(event).encode(
+        request_id=event.request_id,
+        when=event.when,
+        latency_us=event.latency_us,
+        inputs=event.inputs,
+        outputs=event.outputs,
+        effective_sample_count=event.effective_sample_count,
+        error=event.error,
+    )
 
 
 class Tracker:
@@ -66,30 +149,31 @@ class Tracker:
         self._put = put
         self.rng = rng or random.Random()  # sampling, not security
 
-    def sample(self, rows: Sequence[Any], outputs: Sequence[Any], percentage: float) -> tuple[list[Any], list[Any]]:
+    def sample(self, rows: list[Any], outputs: list[Any], percentage: float) -> tuple[list[Any], list[Any]]:
         return sample_rows(rows, outputs, percentage, self.rng)
 
-    def check_size(self, event: InferenceEvent, data: bytes) -> None:
-        size = kinesis.record_size(event.endpoint_id, data)
+    def check_size(self, endpoint_id: str, data: bytes, rows: int) -> None:
+        """Refuse (413) an event over Kinesis's record limit; ``rows`` is the request's row count."""
+        size = kinesis.record_size(endpoint_id, data)
         if size > kinesis.MAX_RECORD_BYTES:
             raise PayloadTooLargeError(
                 f"the request's tracking event would be {size} bytes, over Kinesis's {kinesis.MAX_RECORD_BYTES}-byte "
-                f"record limit ({event.effective_sample_count} rows); split the request into smaller ones"
+                f"record limit ({rows} rows); split the request into smaller ones"
             )
 
-    def send(self, event: InferenceEvent, data: bytes) -> bool:
-        """Put the event; ``False`` (logged and counted) if it could not be written."""
+    def send(self, data: bytes, *, endpoint_id: str, request_id: str, model_name: str, rows: int) -> bool:
+        """Put the encoded event, keyed by its endpoint; ``False`` (logged and counted) if it could not be written."""
         put = self._put or kinesis.put_event
         try:
-            put(self._clients, self.stream_name, event.endpoint_id, data)
+            put(self._clients, self.stream_name, endpoint_id, data)
         except Exception as exc:
             logger.error(
                 "tracking event lost",
                 extra={
-                    "request_id": event.request_id,
-                    "endpoint_id": event.endpoint_id,
-                    "model_name": event.model_name,
-                    "rows": event.effective_sample_count,
+                    "request_id": request_id,
+                    "endpoint_id": endpoint_id,
+                    "model_name": model_name,
+                    "rows": rows,
                     "error": f"{type(exc).__name__}: {exc}",
                 },
             )

@@ -438,6 +438,19 @@ def test_tracking_off_sends_nothing_and_a_redeploy_is_picked_up_after_the_ttl(se
         clock.reset()
 
 
+def test_a_redeployed_sampling_percentage_reaches_the_events_after_the_ttl(serving, clients):
+    assert serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]]})[0] == 200
+    deploy(clients, [MODEL], sampling=0.0)
+    clock.advance(31)
+    try:
+        assert serving.infer({"inputs": [[5.1, 3.5, 1.4, 0.2]] * 3})[0] == 200
+    finally:
+        clock.reset()
+    before, after = serving.events()  # one endpoint, one shard: in order
+    assert (before["sampling_percentage"], len(before["inputs"]), before["effective_sample_count"]) == (100.0, 1, 1)
+    assert (after["sampling_percentage"], after["inputs"], after["effective_sample_count"]) == (0.0, [], 3)
+
+
 def test_latency_is_the_true_wall_time(serving, clients):
     log_model(clients, "slow", SlowModel())
     deploy(clients, [MODEL, "slow"])

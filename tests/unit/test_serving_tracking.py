@@ -11,7 +11,7 @@ from driftline.aws import kinesis
 from driftline.errors import PayloadTooLargeError, StorageError
 from driftline.schemas import InferenceEvent
 from driftline.serving import tracking
-from driftline.serving.tracking import Tracker, encode_event, sample_rows
+from driftline.serving.tracking import EventEncoder, Tracker, encode_event, sample_rows
 
 
 class FixedRandom:
@@ -55,18 +55,37 @@ def test_sampling_edges_draw_nothing():
     assert sample_rows([1, 2], [], 50.0, FixedRandom([0.2, 0.9])) == ([1], [])  # an error event has no outputs
 
 
-def test_encoding_matches_the_schema_serialisation():
-    e = event()
-    assert encode_event(e) == e.to_json()
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"error": {"type": "ValueError", "message": 'bad "row"'}, "outputs": []},
+        {"inputs": [], "outputs": [], "sampling_percentage": 0.0, "effective_sample_count": 7},
+        {"inputs": [["a", 1], ["b", 2.5]], "outputs": [[0.1, 0.9], [None, 1.0]], "label_names": ["x", "y"]},
+    ],
+)
+def test_encoding_is_the_schema_serialisation(changes):
+    e = event(**changes)
+    assert json.loads(encode_event(e)) == json.loads(e.to_json())  # the same object, every field
     assert InferenceEvent.from_dict(json.loads(encode_event(e))) == e
+
+
+def test_one_encoder_serves_every_request_of_its_model():
+    encoder = EventEncoder.for_event(event())
+    first = event(request_id="r1", inputs=[[1.0, 2.0]], outputs=[0], latency_us=5)
+    second = event(request_id="r2", inputs=[[3.0, 4.0], [5.0, 6.0]], outputs=[1, 2], effective_sample_count=2)
+    for e in (first, second):
+        own = {k: getattr(e, k) for k in ("inputs", "outputs", "latency_us", "effective_sample_count", "error")}
+        data = encoder.encode(request_id=e.request_id, when=e.when, **own)
+        assert InferenceEvent.from_dict(json.loads(data)) == e
 
 
 def test_size_check_names_the_limit():
     tracker = Tracker(SimpleNamespace(), "s")
     small = event()
-    tracker.check_size(small, encode_event(small))
-    with pytest.raises(PayloadTooLargeError, match="split the request"):
-        tracker.check_size(small, b"x" * kinesis.MAX_RECORD_BYTES)
+    tracker.check_size(small.endpoint_id, encode_event(small), 1)
+    with pytest.raises(PayloadTooLargeError, match=r"\(3 rows\); split the request"):
+        tracker.check_size(small.endpoint_id, b"x" * kinesis.MAX_RECORD_BYTES, 3)
 
 
 def test_a_failed_put_is_logged_and_counted_not_raised(monkeypatch):
@@ -79,9 +98,17 @@ def test_a_failed_put_is_logged_and_counted_not_raised(monkeypatch):
         raise StorageError("put_record failed after 3 attempts")
 
     e = event()
-    assert Tracker(SimpleNamespace(), "s", put=failing).send(e, encode_event(e)) is False
+    sent = Tracker(SimpleNamespace(), "s", put=failing).send(
+        encode_event(e), endpoint_id=e.endpoint_id, request_id="r1", model_name="m", rows=4
+    )
+    assert sent is False
     assert logged[0][0] == "tracking event lost"
-    assert logged[0][1]["request_id"] == "r1"
+    assert {k: logged[0][1][k] for k in ("request_id", "endpoint_id", "model_name", "rows")} == {
+        "request_id": "r1",
+        "endpoint_id": e.endpoint_id,
+        "model_name": "m",
+        "rows": 4,
+    }
     assert "after 3 attempts" in logged[0][1]["error"]
     assert [(c["name"], c["value"]) for c in counted] == [("TrackingEventsLost", 1)]
 
@@ -89,7 +116,9 @@ def test_a_failed_put_is_logged_and_counted_not_raised(monkeypatch):
 def test_a_put_goes_to_the_stream_keyed_by_endpoint():
     calls = []
     e = event()
-    ok = Tracker("clients", "stream", put=lambda *a: calls.append(a)).send(e, b"data")
+    ok = Tracker("clients", "stream", put=lambda *a: calls.append(a)).send(
+        b"data", endpoint_id=e.endpoint_id, request_id="r1", model_name="m", rows=1
+    )
     assert ok is True
     assert calls == [("clients", "stream", e.endpoint_id, b"data")]
 
