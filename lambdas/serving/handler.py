@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from driftline.aws.clients import Clients
 from driftline.config import Settings
 from driftline.errors import DriftlineError
-from driftline.observability import get_logger, get_metrics, log_metrics_if_any
+from driftline.observability import get_logger, get_metrics, inject_lambda_context, log_metrics_if_any
 from driftline.serving.protocol import error_body
 from driftline.serving.service import ROUTES, ServingService
 
@@ -131,8 +131,9 @@ def on_error(exc: Exception) -> Response:
 
 # Request counts and latencies are API Gateway's and Lambda's own metrics (Count, Latency, 4xx, 5xx; Invocations,
 # Duration): the EMF metrics here are the rare events only (Errors, TrackingEventsLost), published when some were
-# added, so the hot path pays for none.
-@logger.inject_lambda_context
+# added, so the hot path pays for none. The log keys are Powertools' inject_lambda_context's, set per container
+# once and per request only where they change.
+@inject_lambda_context(logger)
 @log_metrics_if_any(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

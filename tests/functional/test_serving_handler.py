@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -393,6 +394,37 @@ def test_only_rare_events_publish_metrics(serving, capsys):
     assert not any("Requests" in m or "Latency" in m for m in emf)
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "driftline"
     assert emf[0]["service"] == "serving"
+
+
+def test_log_lines_carry_the_invocation(serving, clients):
+    from driftline.local.lambda_context import LocalLambdaContext
+
+    log_model(clients, "broken", RaisingModel())
+    deploy(clients, [MODEL, "broken"])
+    serving.handler.deps.cache_clear()
+    logger = serving.handler.logger
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)  # the function's own JSON formatter, into a buffer of this test's
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        for request_id in ("req-1", "req-2", "req-3"):
+            serving.context = LocalLambdaContext(function_name="fn", memory_limit_in_mb=512, aws_request_id=request_id)
+            assert serving.infer({"inputs": [[1, 2, 3, 4]]}, model="broken")[0] == 500  # logs "model raised"
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in output.getvalue().splitlines()]
+    assert len(lines) >= 6  # each request: "model raised", "request failed"
+    raised = [line for line in lines if line["message"] == "model raised"]
+    assert [(line["function_request_id"], line["cold_start"]) for line in raised] == [
+        ("req-1", True),
+        ("req-2", False),
+        ("req-3", False),
+    ]
+    for line in lines:
+        assert (line["function_name"], line["function_memory_size"]) == ("fn", 512)
+        assert line["function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:fn"
+        assert line["service"] == "serving"
 
 
 def test_sampling_zero_sends_an_event_without_rows(serving, clients):
