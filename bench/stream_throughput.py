@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import io
 import random
 import time
@@ -26,6 +27,7 @@ import pyarrow.json as pj
 from driftline.aws.events_store import to_parquet_bytes
 from driftline.schemas import InferenceEvent, endpoint_id_for
 from driftline.stream.batch import decode_batch
+from driftline.stream.dedup import RecentRequests, candidates_of, decide
 from driftline.stream.records import records_from_event
 
 SHARD = "shardId-000000000006"
@@ -89,9 +91,27 @@ def realistic_batch(n_records: int, seed: int = 7, spacing_ms: int = 20) -> dict
     return {"Records": records}
 
 
-def driftline_path(event: dict, fast: bool = True) -> int:
-    batch = decode_batch(records_from_event(event), fast=fast)
+def driftline_path(event: dict, fast: bool = True, memory: dict | None = None) -> int:
+    """What the stream function computes for a batch; with ``memory`` (the shard's recent requests, as the
+    previous batch left them) also the duplicate check and the memory's new bytes."""
+    exclude = None if memory is None else functools.partial(_duplicates, memory)
+    batch = decode_batch(records_from_event(event), fast=fast, exclude=exclude)
     return sum(len(to_parquet_bytes(group.table)) for group in batch.groups)
+
+
+def _duplicates(memory: dict, events: pa.Table) -> list[int]:
+    found: list[int] = []
+    for shard_id, candidates in candidates_of(events).items():
+        decision = decide(memory.get(shard_id, RecentRequests()), candidates)
+        decision.recent.encode()
+        found += decision.duplicates
+    return found
+
+
+def previous_memory(n: int, spacing_ms: int) -> dict:
+    """The memory a batch finds: the previous batch's requests (another seed), decided once."""
+    previous = decode_batch(records_from_event(realistic_batch(n, seed=8, spacing_ms=spacing_ms)))
+    return {shard: decide(RecentRequests(), c).recent for shard, c in candidates_of(previous.events).items()}
 
 
 def floor_path(lines: bytes, outputs: list[pa.Table]) -> int:
@@ -119,12 +139,14 @@ def run(n: int, repeat: int, spacing_ms: int) -> None:
     lines = b"\n".join(base64.b64decode(r["kinesis"]["data"]) for r in event["Records"])
     batch = decode_batch(records_from_event(event))
     outputs = [group.table for group in batch.groups]
+    memory = previous_memory(n, spacing_ms)
     calls: dict[str, Callable[[], object]] = {
         "floor": lambda: floor_path(lines, outputs),
         "floor_b64": lambda: floor_path(
             b"\n".join(base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]), outputs
         ),
-        "driftline": lambda: driftline_path(event),
+        "driftline": lambda: driftline_path(event, memory=memory),
+        "no_dedup": lambda: driftline_path(event),
         "reference": lambda: driftline_path(event, fast=False),
     }
     t = timed(calls, repeat)
@@ -135,7 +157,8 @@ def run(n: int, repeat: int, spacing_ms: int) -> None:
     rows = [
         ("floor: pyarrow read_json + same parquet", "floor"),
         ("  same, base64 decoding included", "floor_b64"),
-        ("driftline: decode + rows + parquet", "driftline"),
+        ("driftline: decode + dedup + rows + parquet", "driftline"),
+        ("  same without the duplicate check", "no_dedup"),
         ("  reference path only (fast path off)", "reference"),
     ]
     for label, name in rows:

@@ -1,9 +1,9 @@
-"""The stream's memory of recently stored request ids, one S3 object per endpoint and shard:
-``state/recent-requests/endpoint_id={id}/{shardId}.bin`` (format and rules: :mod:`driftline.stream.dedup`).
+"""The stream's memory of recently stored requests, one S3 object per shard:
+``state/recent-requests/{shardId}.bin`` (format and rules: :mod:`driftline.stream.dedup`).
 
 S3 rather than DynamoDB: the object is rewritten after every batch and grows with traffic (16 bytes per
 request in the last minute); an S3 PUT costs the same at 1 KB or 900 KB, a DynamoDB write costs a unit per
-KB and stops at 400 KB. Only the endpoint's own stream processor writes it (one per shard,
+KB and stops at 400 KB. Only the shard's stream processor writes it (one per shard,
 ``parallelization_factor=1``), so no conditional write is needed.
 """
 
@@ -17,13 +17,13 @@ from driftline.errors import StorageError
 PREFIX = "state/recent-requests/"
 
 
-def state_key(endpoint_id: str, shard_id: str) -> str:
-    return f"{PREFIX}endpoint_id={endpoint_id}/{shard_id}.bin"
+def state_key(shard_id: str) -> str:
+    return f"{PREFIX}{shard_id}.bin"
 
 
-def load(clients: Clients, endpoint_id: str, shard_id: str) -> bytes | None:
-    """The stored bytes, or ``None`` when this endpoint has stored nothing from this shard yet."""
-    key = state_key(endpoint_id, shard_id)
+def load(clients: Clients, shard_id: str) -> bytes | None:
+    """The stored bytes, or ``None`` when nothing was stored from this shard yet."""
+    key = state_key(shard_id)
     try:
         return bytes(clients.s3.get_object(Bucket=clients.settings.bucket, Key=key)["Body"].read())
     except ClientError as exc:
@@ -34,8 +34,8 @@ def load(clients: Clients, endpoint_id: str, shard_id: str) -> bytes | None:
         raise StorageError(f"reading s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
 
 
-def save(clients: Clients, endpoint_id: str, shard_id: str, data: bytes) -> str:
-    key = state_key(endpoint_id, shard_id)
+def save(clients: Clients, shard_id: str, data: bytes) -> str:
+    key = state_key(shard_id)
     try:
         clients.s3.put_object(
             Bucket=clients.settings.bucket, Key=key, Body=data, ContentType="application/octet-stream"

@@ -1,16 +1,21 @@
 """Duplicate inference events: one request put on Kinesis twice is stored and counted once.
 
 Kinesis ``PutRecord`` is not idempotent. When a put is applied but its answer is lost (a read timeout, a 5xx
-after the write), the serving function's retry writes the same event again under a new sequence number: same
-``request_id``, same bytes, same shard (the partition key is the endpoint id), a later position. Sequence
-guards cannot see this (the copy is a new record), so the stream remembers the request ids it has stored.
+after the write), the serving function's retry writes the same event again under a new sequence number: the
+same bytes, the same shard (the partition key is the endpoint id), a later position. Sequence guards cannot
+see this (the copy is a new record), so the stream remembers the requests it has stored.
 
-Memory, per endpoint and shard (:class:`RecentRequests`): one entry per request, 16 bytes: an 8-byte hash of
-the request id, a 4-byte tag of the record that carried it first (a hash of its sequence number) and the
-request's time in whole seconds. A record is a duplicate when its request id is known under *another*
-record's tag. Because the tag names the owner, the decision does not depend on whether this batch's own
-entries were saved already: a redelivered (or bisected) batch keeps and drops exactly what the first
-delivery did, which is what keeps its deterministic parquet keys exact.
+A served request is named by its ``request_id`` *and* its start time and latency in microseconds (its
+:func:`request_keys`): the request id alone will not do, because a client may send its own ``id`` and reuse
+it (OIP clients often send a constant or a counter); two distinct requests never share all three.
+
+Memory, per shard (:class:`RecentRequests`; the shard's one stream processor reads and writes it): one entry
+per request, 16 bytes: its 64-bit key, a 32-bit tag of the record that carried it first (a hash of its
+sequence number) and the request's time in whole seconds. A record is a duplicate when its request is known
+under *another* record's tag. Because the tag names the owner, the decision does not depend on whether this
+batch's own entries were saved already: a redelivered (or bisected) batch keeps and drops exactly what the
+first delivery did, which is what keeps its deterministic parquet keys exact, and the live figures' sequence
+guard then counts each kept record once.
 
 How long it remembers (:data:`WINDOW_SECONDS`): a batch forgets the entries whose request time is more than
 the window before the request time of its own first record. The copy of a request is put by the invocation
@@ -24,16 +29,13 @@ records/s) the memory holds about 60,000 entries plus the batch (under 1.2 MB); 
 newest 131,072 whatever happens (the one case where a decision could change between deliveries).
 
 What it does not catch: a copy that reaches the stream after the window (impossible for the serving
-function's own retries; possible for a client that replays an old request id by hand, which is then a new
-request for monitoring), and a copy on another shard (a resharding between the two puts).
+function's own retries) and a copy on another shard (a resharding between the two puts). A client that sends
+the same request twice gets two served requests, and both are monitored: only Kinesis's copies are removed.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -45,31 +47,123 @@ WINDOW_SECONDS = 60
 MAX_ENTRIES = 131_072
 ENTRY = np.dtype([("request", "<u8"), ("record", "<u4"), ("when", "<u4")])
 MAGIC = b"driftline-recent-requests/1\n"
+_U32_MAX = 2**32 - 1
 
 
-def request_hash(request_id: str) -> int:
-    """64 bits of BLAKE2b of the request id (two distinct ids in a window collide with p < 1e-10)."""
-    return int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest(), "little")
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: every input bit flips each output bit with probability ~1/2 (uint64, wrapping)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
-def record_tag(sequence_number: str) -> int:
-    """32 bits naming the record that first carried a request (within one shard)."""
-    return int.from_bytes(hashlib.blake2b(sequence_number.encode(), digest_size=4).digest(), "little")
+def string_hashes(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each string's UTF-8 bytes, for the whole array at once (uint64). Not cryptographic:
+    it tells apart what a batch holds, with collisions as rare as a random 64-bit value's."""
+    strings = _string_array(strings)
+    n = len(strings)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    lengths = np.diff(np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + n + 1])
+    width = max(8, int(-(-lengths.max() // 8) * 8))
+    offsets, data = _buffers(strings, pad=width)
+    length = int(lengths[0])
+    if length and (lengths == length).all():
+        # all the same length (uuids, sequence numbers): read the words in place, zero what follows each string
+        padded = np.lib.stride_tricks.as_strided(data, shape=(n, width), strides=(length, 1)).copy()
+        padded[:, length:] = 0
+    else:
+        columns = np.arange(width)
+        starts: np.ndarray = offsets[:-1].reshape(-1, 1)
+        padded = data[starts + columns]
+        padded *= columns < lengths[:, None]  # zero what belongs to the next strings
+    words = padded.view("<u8")
+    hashes = _mix(lengths.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+    for j in range(words.shape[1]):
+        hashes = _mix(hashes ^ words[:, j])
+    return hashes
 
 
-class Candidate(NamedTuple):
-    """One accepted record, as deduplication sees it."""
+def request_keys(request_ids: pa.Array, when_us: np.ndarray, latency_us: np.ndarray) -> np.ndarray:
+    """What names one served request (uint64 per record; see the module doc)."""
+    keys = _mix(string_hashes(request_ids) ^ np.asarray(when_us).astype(np.uint64))
+    return _mix(keys ^ np.asarray(latency_us).astype(np.uint64))
 
-    position: int  # in the batch
-    sequence: int
-    sequence_number: str
-    request_id: str
-    when_seconds: int  # the request's time, seconds since the epoch
+
+def record_tags(sequence_numbers: pa.Array) -> np.ndarray:
+    """32 bits naming each record within its shard (uint32), from the last 16 digits of its sequence number:
+    two records of a shard share them only if their sequence numbers differ by a multiple of 10**16."""
+    strings = _string_array(sequence_numbers)
+    n = len(strings)
+    if n == 0:
+        return np.empty(0, dtype=np.uint32)
+    offsets, data = _buffers(strings, pad=16)
+    columns = np.arange(-16, 0)
+    at = offsets[1:].reshape(-1, 1) + columns
+    tail = data[np.maximum(at, 0)]
+    tail *= at >= offsets[:-1].reshape(-1, 1)  # zeros before a short number's first digit
+    words = tail.view("<u8")
+    return (_mix(_mix(words[:, 0] ^ np.uint64(0x9E3779B97F4A7C15)) ^ words[:, 1]) >> np.uint64(32)).astype(np.uint32)
+
+
+def _string_array(strings: pa.Array | pa.ChunkedArray) -> pa.Array:
+    strings = pc.cast(strings, pa.string()).fill_null("")
+    return strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
+
+
+def _buffers(strings: pa.Array, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets rebased to 0 as int64, the UTF-8 bytes followed by ``pad`` zeros) of a string array."""
+    n = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    data_buffer = strings.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.empty(0, np.uint8)
+    data = np.concatenate([data[offsets[0] : offsets[-1]], np.zeros(pad, dtype=np.uint8)])
+    return offsets - offsets[0], data
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The accepted records of one shard in one batch, in sequence order (batch order)."""
+
+    positions: np.ndarray  # in the batch
+    requests: np.ndarray  # request_keys
+    records: np.ndarray  # record_tags
+    when_seconds: np.ndarray  # the requests' times, seconds since the epoch
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def take(self, index: np.ndarray) -> Candidates:
+        return Candidates(self.positions[index], self.requests[index], self.records[index], self.when_seconds[index])
+
+    @classmethod
+    def of(cls, events: pa.Table) -> Candidates:
+        """From ``EVENT_SCHEMA`` rows (one shard, in sequence order)."""
+        when_us = pc.cast(events.column("when"), pa.int64()).to_numpy()
+        return cls(
+            positions=events.column("position").to_numpy().astype(np.int64),
+            requests=request_keys(events.column("request_id"), when_us, events.column("latency_us").to_numpy()),
+            records=record_tags(events.column("sequence_number")),
+            when_seconds=np.clip(when_us // 1_000_000, 0, _U32_MAX),
+        )
+
+
+def candidates_of(events: pa.Table) -> dict[str, Candidates]:
+    """The accepted records of a batch (``EVENT_SCHEMA``, batch order) per shard (a Lambda batch holds one)."""
+    if events.num_rows == 0:
+        return {}
+    everything = Candidates.of(events)
+    shards = events.column("shard_id")
+    if pc.count_distinct(shards).as_py() == 1:
+        return {shards[0].as_py(): everything}
+    shard_ids = np.asarray(shards.to_pylist())
+    return {shard_id: everything.take(np.flatnonzero(shard_ids == shard_id)) for shard_id in dict.fromkeys(shard_ids)}
 
 
 @dataclass
 class RecentRequests:
-    """The request ids one endpoint stored from one shard in the last window (see the module doc)."""
+    """The requests stored lately from one shard (see the module doc)."""
 
     entries: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=ENTRY))
 
@@ -102,52 +196,39 @@ class Decision:
 
 def decide(
     recent: RecentRequests,
-    candidates: Iterable[Candidate],
+    candidates: Candidates,
     *,
     window_seconds: int = WINDOW_SECONDS,
     max_entries: int = MAX_ENTRIES,
 ) -> Decision:
-    """Which of one endpoint's records on one shard repeat a request already stored, in sequence order
-    (the first record carrying a request id owns it), and the memory to keep. Pure."""
-    ordered = sorted(candidates, key=lambda c: c.sequence)
+    """Which of one shard's records repeat a request already stored (the first record carrying
+    a request owns it), and the memory to keep. Pure; vectorised."""
     entries = recent.entries
-    owners: dict[int, int] = dict(zip(entries["request"].tolist(), entries["record"].tolist(), strict=True))
-    duplicates: list[int] = []
-    added: list[tuple[int, int, int]] = []
-    for candidate in ordered:
-        request = request_hash(candidate.request_id)
-        tag = record_tag(candidate.sequence_number)
-        owner = owners.get(request)
-        if owner is None:
-            owners[request] = tag
-            added.append((request, tag, _seconds(candidate.when_seconds)))
-        elif owner != tag:
-            duplicates.append(candidate.position)
-    if added:
-        entries = np.concatenate([entries, np.array(added, dtype=ENTRY)])
+    if len(candidates) == 0:
+        return Decision(duplicates=[], recent=recent)
+    requests, records = candidates.requests, candidates.records
+    # the owner each request already has in memory, if any
+    order = np.argsort(entries["request"], kind="stable")
+    known = entries["request"][order]
+    at = np.minimum(np.searchsorted(known, requests), max(len(known) - 1, 0))
+    in_memory = (known[at] == requests) if len(known) else np.zeros(len(requests), dtype=bool)
+    owner = entries["record"][order][at] if len(known) else np.zeros(len(requests), dtype=np.uint32)
+    # among the batch's records, the first carrying each request
+    first = np.zeros(len(requests), dtype=bool)
+    first[np.unique(requests, return_index=True)[1]] = True
+    duplicate = np.where(in_memory, owner != records, ~first)
+    new = ~in_memory & first
+    added = np.empty(int(new.sum()), dtype=ENTRY)
+    added["request"], added["record"], added["when"] = requests[new], records[new], candidates.when_seconds[new]
+    entries = np.concatenate([entries, added]) if len(added) else entries
+    # Forget relative to this delivery's FIRST record, never its newest: a copy in this batch or any later
+    # delivery was put after that record, so its request time is at most the serving timeout before it.
+    cutoff = int(candidates.when_seconds[0]) - window_seconds
+    entries = entries[entries["when"].astype(np.int64) >= cutoff]
     forgotten = 0
-    if ordered:
-        # Forget relative to this delivery's FIRST record, never its newest: a copy in this batch or any later
-        # delivery was put after that record, so its request time is at most the serving timeout before it.
-        cutoff = _seconds(ordered[0].when_seconds) - window_seconds
-        entries = entries[entries["when"].astype(np.int64) >= cutoff]
-        if len(entries) > max_entries:
-            forgotten = len(entries) - max_entries
-            entries = entries[np.argsort(entries["when"], kind="stable")[forgotten:]]
-    return Decision(duplicates=sorted(duplicates), recent=RecentRequests(entries), forgotten=forgotten)
-
-
-def _seconds(when_seconds: int) -> int:
-    return max(0, min(int(when_seconds), 2**32 - 1))
-
-
-def candidates_of(events: pa.Table) -> dict[tuple[str, str], list[Candidate]]:
-    """The accepted records of a batch (``EVENT_SCHEMA``) per (endpoint, shard), in batch order."""
-    seconds = pc.divide(pc.cast(events.column("when"), pa.int64()), 1_000_000).to_pylist()
-    columns = [events.column(name).to_pylist() for name in ("position", "sequence_number", "request_id")]
-    keys = zip(events.column("endpoint_id").to_pylist(), events.column("shard_id").to_pylist(), strict=True)
-    streams: dict[tuple[str, str], list[Candidate]] = {}
-    for key, position, sequence_number, request_id, when in zip(keys, *columns, seconds, strict=True):
-        candidate = Candidate(position, int(sequence_number), sequence_number, request_id, when)
-        streams.setdefault(key, []).append(candidate)
-    return streams
+    if len(entries) > max_entries:
+        forgotten = len(entries) - max_entries
+        entries = entries[np.argsort(entries["when"], kind="stable")[forgotten:]]
+    return Decision(
+        duplicates=candidates.positions[duplicate].tolist(), recent=RecentRequests(entries), forgotten=forgotten
+    )

@@ -58,40 +58,41 @@ class BatchOutcome:
 
 
 class Deduplication:
-    """The ``exclude`` of :func:`decode_batch`: loads what each (endpoint, shard) of the batch stored recently,
-    names the records repeating a stored request (:mod:`driftline.stream.dedup`) and keeps the memory to save
-    once the rows are written."""
+    """The ``exclude`` of :func:`decode_batch`: loads what the batch's shard stored recently, names the records
+    repeating a stored request (:mod:`driftline.stream.dedup`) and keeps the memory to save once the rows are
+    written."""
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
         self.window_seconds = clients.settings.duplicate_window_seconds
-        self.to_save: dict[tuple[str, str], bytes] = {}
+        self.to_save: dict[str, bytes] = {}
 
     def __call__(self, events: pa.Table) -> list[int]:
-        streams = candidates_of(events)
-        stored = _parallel(lambda key: recent_requests.load(self.clients, *key), list(streams))
         duplicates: list[int] = []
-        for key, data in zip(streams, stored, strict=True):
-            decision = decide(self._memory(key, data), streams[key], window_seconds=self.window_seconds)
+        for shard_id, candidates in candidates_of(events).items():
+            memory = self._memory(shard_id, recent_requests.load(self.clients, shard_id))
+            decision = decide(memory, candidates, window_seconds=self.window_seconds)
             if decision.forgotten:
                 logger.warning(
-                    "recent-requests memory full: forgot the oldest request ids",
-                    extra={"endpoint_id": key[0], "shard_id": key[1], "forgotten": decision.forgotten},
+                    "recent-requests memory full: forgot the oldest requests",
+                    extra={"shard_id": shard_id, "forgotten": decision.forgotten},
                 )
             duplicates.extend(decision.duplicates)
-            self.to_save[key] = decision.recent.encode()
+            self.to_save[shard_id] = decision.recent.encode()
         return duplicates
 
-    def _memory(self, key: tuple[str, str], data: bytes | None) -> RecentRequests:
+    def _memory(self, shard_id: str, data: bytes | None) -> RecentRequests:
         try:
             return RecentRequests.decode(data)
         except InvalidRequestError as exc:  # never block the shard on our own state: start it afresh
-            logger.error("recent-requests state unreadable; starting it afresh", extra={"error": str(exc)})
+            logger.error(
+                "recent-requests memory unreadable; starting it afresh", extra={"shard_id": shard_id, "error": str(exc)}
+            )
             metrics.add_metric(name="DedupStateResets", unit=MetricUnit.Count, value=1)
             return RecentRequests()
 
-    def save(self, key: tuple[str, str]) -> str:
-        return recent_requests.save(self.clients, *key, self.to_save[key])
+    def save(self, shard_id: str) -> str:
+        return recent_requests.save(self.clients, shard_id, self.to_save[shard_id])
 
 
 def write_groups(clients: Clients, groups: Sequence[RowGroup], dedup: Deduplication | None = None) -> list[str]:

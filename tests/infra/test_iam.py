@@ -226,6 +226,6 @@ def test_the_stream_memory_prefix_is_the_one_the_code_writes(synth):
     from infra.components.storage import RECENT_REQUESTS_PREFIX
 
     assert PREFIX == RECENT_REQUESTS_PREFIX
-    assert state_key("e", "shardId-0").startswith(RECENT_REQUESTS_PREFIX)
+    assert state_key("shardId-0").startswith(RECENT_REQUESTS_PREFIX)
     listing = [s for _, s in statements(synth.template) if "s3:ListBucket" in _listed(s["Action"]) and "Condition" in s]
     assert {"StringLike": {"s3:prefix": [f"{RECENT_REQUESTS_PREFIX}*"]}} in [s["Condition"] for s in listing]
