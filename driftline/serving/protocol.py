@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from driftline.errors import InvalidRequestError, PayloadTooLargeError
 
@@ -84,6 +85,22 @@ def _reject_constant(token: str) -> Any:
 
 # One decoder for every request (json.loads builds a new one whenever an option is given).
 _decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+# What orjson refuses goes through the standard library (which refuses NaN and infinities, as JSON does).
+_encode_std = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact JSON, for answers and tracking events: orjson, about ten times the standard library's speed on the
+    rows of numbers a request carries. The few values orjson refuses (integers beyond 64 bits, strings with a lone
+    surrogate) are encoded by the standard library instead. Both write the same JSON values; orjson writes
+    non-ASCII characters as UTF-8 rather than escapes. NaN and infinities never get here: requests are refused
+    with them, and a model's non-finite outputs are already null."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return _encode_std(value).encode()
 
 
 def decode_body(body: str | bytes | None, *, is_base64: bool = False, max_bytes: int) -> Any:

@@ -10,7 +10,6 @@ as an error with the request id and counted in the ``TrackingEventsLost`` metric
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,12 +21,10 @@ from driftline.aws.clients import Clients
 from driftline.errors import PayloadTooLargeError
 from driftline.observability import get_logger, get_metrics
 from driftline.schemas import SCHEMA_VERSION, InferenceEvent
+from driftline.serving.protocol import encode_json
 
 logger = get_logger("serving")
 metrics = get_metrics("serving")
-
-# One encoder for every event: json.dumps with non-default options builds a new one per call.
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 PutEvent = Callable[[Clients, str, str, bytes], Any]
 
@@ -82,7 +79,7 @@ class EventEncoder:
             "sampling_percentage": float(sampling_percentage),
             "schema_version": SCHEMA_VERSION,
         }
-        self._shared = "," + _encode(shared)[1:]  # the object's members after the request's own, and its "}"
+        self._shared = b"," + encode_json(shared)[1:]  # the object's members after the request's own, and its "}"
 
     @classmethod
     def for_event(cls, event: InferenceEvent) -> EventEncoder:
@@ -108,7 +105,7 @@ class EventEncoder:
         effective_sample_count: int,
         error: dict[str, str] | None,
     ) -> bytes:
-        own = _encode(
+        own = encode_json(
             {
                 "request_id": request_id,
                 "when": when,
@@ -119,7 +116,7 @@ class EventEncoder:
                 "error": error,
             }
         )
-        return (own[:-1] + self._shared).encode()
+        return own[:-1] + self._shared
 
 
 def encode_event(event: InferenceEvent) -> bytes:

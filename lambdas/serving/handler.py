@@ -8,7 +8,6 @@ the :mod:`driftline.errors` exception.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +20,12 @@ from driftline.aws.clients import Clients
 from driftline.config import Settings
 from driftline.errors import DriftlineError
 from driftline.observability import get_logger, get_metrics, inject_lambda_context, log_metrics_if_any
-from driftline.serving.protocol import error_body
+from driftline.serving.protocol import encode_json, error_body
 from driftline.serving.service import ROUTES, ServingService
 
 logger = get_logger("serving")
 metrics = get_metrics("serving")
 app = APIGatewayHttpResolver()
-# json.dumps with non-default options builds a new encoder per call; answers reuse this one.
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=_encode(body),
+        body=encode_json(body).decode(),  # text: Powertools sends a bytes body base64-encoded
     )
 
 

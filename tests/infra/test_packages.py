@@ -67,6 +67,9 @@ def test_scientific_functions_are_images_with_small_build_contexts(synth):
         assert (context / "driftline" / "__init__.py").is_file()
         assert not (context / "driftline" / "local").exists()
         assert directory_size(context) < 10 * 1024 * 1024, "the build context picked up more than the code"
+    serving = (_asset_dir(synth, _functions(synth)["driftline-serving"][0]) / "Dockerfile").read_text()
+    for package in ("aws-lambda-powertools", "numpy", "orjson", "scikit-learn"):  # what the serving path imports
+        assert f" {package} " in serving, package
     app_context = _asset_dir(synth, _functions(synth)["driftline-app"][0])
     assert (app_context / "histogram_data_drift.py").is_file()  # built-in apps sit beside the handler
 

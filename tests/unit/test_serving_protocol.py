@@ -11,6 +11,7 @@ from driftline.serving.protocol import (
     Signature,
     datatype_of,
     decode_body,
+    encode_json,
     infer_response,
     parse_infer_request,
     shape_prediction,
@@ -219,3 +220,19 @@ def test_infer_response_shape():
         "id": "r",
         "outputs": [{"name": "y", "shape": [1], "datatype": "INT64", "data": [1]}],
     }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"inputs": [[5.1, 3.5, 1e-300, 1.7976931348623157e308, -0.0, 10**18]], "outputs": [0, None], "id": "r"},
+        {"inputs": [[10**30, 2]], "error": None},  # a request may carry integers orjson cannot write
+        {"inputs": [["caf\u00e9", "\U0001f600", "lone \ud800"]]},  # ... or strings with a lone surrogate
+        {"nested": {"a": [True, False, None, ""]}, "big": -(10**25)},
+    ],
+)
+def test_encoded_json_decodes_to_the_same_values(value):
+    data = encode_json(value)
+    assert isinstance(data, bytes)
+    assert json.loads(data) == value
+    assert b" " not in data.replace(b"lone ", b"")  # compact
