@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
@@ -9,7 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from driftline.aws import kinesis
 from driftline.errors import PayloadTooLargeError, StorageError
-from driftline.schemas import InferenceEvent
+from driftline.schemas import InferenceEvent, to_iso
 from driftline.serving import tracking
 from driftline.serving.tracking import EventEncoder, Tracker, encode_event, sample_rows
 
@@ -41,6 +42,18 @@ def event(**changes: Any) -> InferenceEvent:
         "effective_sample_count": 1,
     }
     return InferenceEvent(**(values | changes))
+
+
+def test_event_times_are_utc_iso_with_microseconds_from_any_zone():
+    moment = datetime(2026, 11, 26, 17, 0, 0, tzinfo=UTC)
+    assert to_iso(moment) == "2026-11-26T17:00:00.000000+00:00"
+    assert to_iso(moment.astimezone(timezone(timedelta(hours=2)))) == "2026-11-26T17:00:00.000000+00:00"
+    assert to_iso(moment.replace(microsecond=7)) == "2026-11-26T17:00:00.000007+00:00"
+    assert to_iso(datetime(2026, 11, 26, 12, 0, 0, 7, tzinfo=timezone(timedelta(hours=-5)))) == to_iso(
+        moment.replace(microsecond=7)
+    )
+    with pytest.raises(ValueError, match="naive datetime"):
+        to_iso(moment.replace(tzinfo=None))
 
 
 def test_sampling_keeps_rows_whose_draw_is_under_the_percentage():
