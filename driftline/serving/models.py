@@ -178,8 +178,11 @@ class ModelStore:
     # ------------------------------------------------------------------------------------------------ spec
 
     def spec(self) -> FunctionSpec:
+        return self._spec_at(self._now())
+
+    def _spec_at(self, now: datetime) -> FunctionSpec:
         entry = self._spec
-        if entry is not None and self._now() < entry.expires:
+        if entry is not None and now < entry.expires:
             return entry.value
         with self._lock:
             entry = self._refresh(
@@ -191,7 +194,9 @@ class ModelStore:
             return entry.value
 
     def route(self, name: str) -> ModelRoute:
-        spec = self.spec()
+        return self._route(self.spec(), name)
+
+    def _route(self, spec: FunctionSpec, name: str) -> ModelRoute:
         route = spec.models.get(name)
         if route is None:
             served = ", ".join(sorted(spec.models)) or "none"
@@ -208,16 +213,23 @@ class ModelStore:
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
         """The model routed as ``name`` (its current version, or ``version`` of the same model)."""
-        route = self.route(name)
+        return self.serve(name, version)[1]
+
+    def serve(self, name: str, version: str | None = None) -> tuple[FunctionSpec, ServedModel]:
+        """The function's spec and the model routed as ``name``, both checked against one reading of the clock
+        (the hot path reads it once instead of three times)."""
+        now = self._now()
+        spec = self._spec_at(now)
+        route = self._route(spec, name)
         key = (name, route.model_path, version)
         entry = self._served.get(key)
-        if entry is not None and self._now() < entry.expires:
-            return entry.value
+        if entry is not None and now < entry.expires:
+            return spec, entry.value
         with self._lock:
             what = f"model {name!r}" + (f" version {version}" if version else "")
             entry = self._refresh(self._served.get(key), lambda: self._resolve(name, route, version), what)
             self._served[key] = entry
-            return entry.value
+            return spec, entry.value
 
     def versions(self, name: str) -> list[str]:
         """Every logged version of the model routed as ``name`` (metadata; not on the hot path)."""

@@ -146,8 +146,7 @@ class ServingService:
         """
         started = time.perf_counter()
         when = clock.now()
-        spec = self.models.spec()
-        model = self.models.get(name, version)
+        spec, model = self.models.serve(name, version)
         request = parse_infer_request(
             body,
             model.signature,

@@ -127,6 +127,23 @@ def test_spec_and_resolution_are_read_once_per_ttl(parts):
     assert len(artifacts.gets) == 1  # the same version is never loaded twice
 
 
+def test_serve_gives_the_spec_and_the_model_on_one_reading_of_the_clock(parts):
+    store, registry, _, now = parts
+    readings: list[datetime] = []
+    store._now = lambda: readings.append(now()) or now()
+    spec, served = store.serve("m")
+    assert (spec, served) == (store.spec(), store.get("m"))
+    readings.clear()
+    assert store.serve("m") == (spec, served)
+    assert len(readings) == 1  # warm: one reading for both entries (spec() then get() took three)
+    registry.latest = "2"
+    now.advance(31)
+    spec, served = store.serve("m")
+    assert (spec.tracking, served.version) == (True, "2")
+    with pytest.raises(NotFoundError, match="served models: m"):
+        store.serve("other")
+
+
 def test_a_moved_latest_tag_is_picked_up_after_the_ttl(parts):
     store, registry, _, now = parts
     assert store.get("m").version == "1"
