@@ -3,10 +3,11 @@
 Both answer the same API Gateway HTTP API v2 event in the same process and run: ours through the real
 ``lambdas/serving/handler.py`` (decorators, routing, validation, response, event building, metrics) with a
 trivial model and a no-op Kinesis put; the baseline is an ``APIGatewayHttpResolver`` whose one route parses
-the JSON body and returns a JSON body. Prints medians in microseconds and their ratio (target: <= 2x).
+the JSON body and returns a JSON body. Prints medians in microseconds and their ratio (target: <= 2x), over
+several rounds of interleaved requests, with each round's ratio so the machine's noise shows.
 No AWS and no moto: the registry and the bucket are in-memory fakes behind the real ModelStore.
 
-    .venv/bin/python bench/serving_overhead.py [--requests 3000] [--rows 1]
+    .venv/bin/python bench/serving_overhead.py [--requests 3000] [--rounds 5] [--rows 1]
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ def http_event(rows: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the figures pool them all")
     parser.add_argument("--rows", type=int, default=1)
     args = parser.parse_args()
 
@@ -154,39 +156,45 @@ def main() -> None:
     baseline: list[float] = []
     observed: list[float] = []
     inside: list[float] = []
+    round_ratios: list[float] = []
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):  # EMF metrics and logs print to stdout
         for _ in range(200):  # warm-up: model load, caches, first-call costs
             assert handler.lambda_handler(event, context)["statusCode"] == 200
             bare.resolve(event, context)
             floor(event, context)
-        for i in range(args.requests):
-            if i % 100 == 0:
-                sink.seek(0)
-                sink.truncate()
-            start = time.perf_counter_ns()
-            bare.resolve(event, context)
-            baseline.append((time.perf_counter_ns() - start) / 1000)
-            start = time.perf_counter_ns()
-            floor(event, context)
-            observed.append((time.perf_counter_ns() - start) / 1000)
-            INSIDE_NS[0] = 0
-            start = time.perf_counter_ns()
-            answer = handler.lambda_handler(event, context)
-            elapsed = time.perf_counter_ns() - start
-            inside.append(INSIDE_NS[0] / 1000)
-            ours.append((elapsed - INSIDE_NS[0]) / 1000)
-            assert answer["statusCode"] == 200
+        for _ in range(args.rounds):
+            first = len(ours)
+            for i in range(args.requests):
+                if i % 100 == 0:
+                    sink.seek(0)
+                    sink.truncate()
+                start = time.perf_counter_ns()
+                bare.resolve(event, context)
+                baseline.append((time.perf_counter_ns() - start) / 1000)
+                start = time.perf_counter_ns()
+                floor(event, context)
+                observed.append((time.perf_counter_ns() - start) / 1000)
+                INSIDE_NS[0] = 0
+                start = time.perf_counter_ns()
+                answer = handler.lambda_handler(event, context)
+                elapsed = time.perf_counter_ns() - start
+                inside.append(INSIDE_NS[0] / 1000)
+                ours.append((elapsed - INSIDE_NS[0]) / 1000)
+                assert answer["statusCode"] == 200
+            round_ratios.append(statistics.median(ours[first:]) / statistics.median(baseline[first:]))
 
     ours_median = statistics.median(ours)
     base_median = statistics.median(baseline)
     floor_median = statistics.median(observed)
-    print(f"serving overhead, {args.requests} requests of {args.rows} row(s), same run, medians and p90 in us")
+    total = args.rounds * args.requests
+    print(f"serving overhead, {total} requests of {args.rows} row(s) in {args.rounds} rounds, medians and p90 in us")
     print(f"  bare APIGatewayHttpResolver (parse JSON, JSON answer) {base_median:8.1f}  p90 {_p90(baseline):8.1f}")
     print(f"  same + Powertools Logger/Metrics decorators, 1 metric {floor_median:8.1f}  p90 {_p90(observed):8.1f}")
     print(f"  driftline serving handler, outside model and put      {ours_median:8.1f}  p90 {_p90(ours):8.1f}")
     print(f"    (excluded: time inside the model and put fakes      {statistics.median(inside):8.1f})")
     print(f"  ratio ours / bare resolver                            {ours_median / base_median:8.2f}x  (target <= 2x)")
+    print(f"    per round: {' '.join(f'{r:.2f}' for r in round_ratios)}  (the spread is this machine's noise)")
     print(f"  ratio ours / resolver with the house observability    {ours_median / floor_median:8.2f}x")
     print(f"  observability decorators alone / bare resolver        {floor_median / base_median:8.2f}x")
 
