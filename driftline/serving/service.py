@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from driftline import __version__, clock
 from driftline.aws.artifacts import Artifacts
@@ -53,8 +52,7 @@ ROUTES = (
 )
 
 
-@dataclass(frozen=True)
-class _Outcome:
+class _Outcome(NamedTuple):
     prediction: Prediction | None
     error: dict[str, str] | None
 
