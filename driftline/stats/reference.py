@@ -79,7 +79,8 @@ class Binner:
         self.low = float(self.edges[0])
         span = float(self.edges[-1]) - self.low
         self.cells = 0
-        if not np.isfinite(span) or span <= 0:
+        # a span so small (subnormal) that cells / span overflows cannot hold a grid: binary search then
+        if not np.isfinite(span) or span <= 0 or not np.isfinite(max(self.GRIDS) / span):
             return
         best: tuple[int, int, np.ndarray] | None = None
         for cells in self.GRIDS:

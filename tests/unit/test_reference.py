@@ -179,6 +179,15 @@ def test_binner_is_exactly_searchsorted_left(training, values, split):
     assert merged.above == pytest.approx(direct.above)
 
 
+def test_binner_falls_back_when_the_span_is_too_small_for_a_grid():
+    """Found by hypothesis: training [0, 2.2e-313] has a subnormal span, and cells / span overflows."""
+    edges = numeric_reference(np.array([0.0, 2.2250738585e-313]), bins=20).edges
+    binner = Binner(edges)
+    assert binner.cells == 0
+    x = np.array([0.0, 1e-320, 1.0, -1.0])
+    assert binner(x).tolist() == np.searchsorted(edges, x, side="left").tolist()
+
+
 def test_binner_falls_back_when_edges_are_too_uneven_for_a_grid():
     edges = np.concatenate((np.linspace(0, 1, 99), [1e9]))
     binner = Binner(edges)
