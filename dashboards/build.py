@@ -513,6 +513,7 @@ def performance() -> dict[str, Any]:
                 service_metric("stream", "PoisonRecords", ref="B"),
                 service_metric("stream", "BatchFailures", ref="C"),
                 service_metric("serving", "TrackingEventsLost", ref="D"),
+                service_metric("stream", "DuplicateRecords", ref="E"),
             ],
             width=12,
         ),

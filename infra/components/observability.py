@@ -26,7 +26,7 @@ PERIOD = Duration.minutes(5)
 # Metric names each function emits (Powertools EMF)
 METRICS = {
     "serving": ("Errors", "TrackingEventsLost"),
-    "stream": ("RecordsReceived", "RowsWritten", "PoisonRecords", "BatchFailures"),
+    "stream": ("RecordsReceived", "RowsWritten", "PoisonRecords", "DuplicateRecords", "BatchFailures"),
     "app": ("AppFailures",),
     "writer": ("ResultsWritten", "AlertsRaised"),
 }
