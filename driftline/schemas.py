@@ -129,7 +129,9 @@ class InferenceEvent:
 
     ``inputs``/``outputs`` hold the *sampled* rows (``set_tracking(sampling_percentage=...)`` samples per row);
     ``effective_sample_count`` is the number of rows the request really had, so counts can be re-estimated.
-    ``error`` is set (and ``outputs`` empty) when the model raised.
+    ``row_indices`` gives each sampled row's position in the request when sampling left some out (absent or
+    null: the rows are the request's rows 0, 1, ...), so ``row_index`` downstream still names the request's row
+    that ground truth refers to. ``error`` is set (and ``outputs`` empty) when the model raised.
     """
 
     request_id: str
@@ -148,13 +150,17 @@ class InferenceEvent:
     effective_sample_count: int = 0
     error: dict[str, str] | None = None
     schema_version: int = SCHEMA_VERSION
+    row_indices: list[int] | None = None
 
     @property
     def kind(self) -> str:
         return "error" if self.error else "inference"
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False).encode()
+        data = asdict(self)
+        if data["row_indices"] is None:  # written only when sampling left rows out
+            del data["row_indices"]
+        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
     def from_dict(cls, data: Any) -> InferenceEvent:
@@ -185,6 +191,8 @@ class InferenceEvent:
             raise InvalidRequestError(f"{where}: latency_us must be >= 0, got {latency}")
         when = _require(data, "when", str, where)
         parse_time(when, f"{where}: when")
+        effective_sample_count = int(data.get("effective_sample_count", len(inputs)))
+        row_indices = _row_indices(data.get("row_indices"), len(inputs), effective_sample_count, where)
         return cls(
             request_id=_require(data, "request_id", str, where),
             endpoint_id=_require(data, "endpoint_id", str, where),
@@ -199,10 +207,27 @@ class InferenceEvent:
             feature_names=[str(n) for n in feature_names],
             label_names=[str(n) for n in label_names],
             sampling_percentage=_finite(data.get("sampling_percentage", 100.0), f"{where}: sampling_percentage"),
-            effective_sample_count=int(data.get("effective_sample_count", len(inputs))),
+            effective_sample_count=effective_sample_count,
             error=dict(error) if error is not None else None,
             schema_version=SCHEMA_VERSION,
+            row_indices=row_indices,
         )
+
+
+def _row_indices(value: Any, rows: int, request_rows: int, where: str) -> list[int] | None:
+    """``row_indices``: absent/null, or one increasing whole number per sampled row, each below the request's
+    row count."""
+    if value is None:
+        return None
+    expected = f"{where}: row_indices must be null or {rows} increasing whole numbers below {request_rows}"
+    if not isinstance(value, list) or len(value) != rows:
+        raise InvalidRequestError(f"{expected}, got {value!r:.80}")
+    previous = -1
+    for index in value:
+        if isinstance(index, bool) or not isinstance(index, int) or not previous < index < request_rows:
+            raise InvalidRequestError(f"{expected}, got {value!r:.80}")
+        previous = index
+    return list(value)
 
 
 @dataclass(frozen=True)

@@ -183,9 +183,9 @@ class ServingService:
     ) -> None:
         encoder = self._encoder(spec, model)
         per_row = outcome.prediction.per_row if outcome.prediction is not None else []
-        rows, outputs = self.tracker.sample(request.rows, per_row, spec.sampling_percentage)
+        rows, outputs, row_indices = self.tracker.sample(request.rows, per_row, spec.sampling_percentage)
         moment = to_iso(when)
-        data = self._encode(encoder, request, outcome, moment, started, rows, outputs)
+        data = self._encode(encoder, request, outcome, moment, started, rows, outputs, row_indices)
         try:
             self.tracker.check_size(encoder.endpoint_id, data, request.n_rows)
         except DriftlineError:
@@ -214,6 +214,7 @@ class ServingService:
         started: float,
         rows: list[Any],
         outputs: list[Any],
+        row_indices: list[int] | None = None,
     ) -> bytes:
         return encoder.encode(
             request_id=request.request_id,
@@ -224,6 +225,7 @@ class ServingService:
             outputs=outputs if outcome.error is None else [],
             effective_sample_count=request.n_rows,
             error=outcome.error,
+            row_indices=row_indices,
         )
 
     def _encoder(self, spec: FunctionSpec, model: ServedModel) -> EventEncoder:

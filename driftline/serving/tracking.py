@@ -31,16 +31,19 @@ PutEvent = Callable[[Clients, str, str, bytes], Any]
 
 def sample_rows(
     rows: list[Any], outputs: list[Any], percentage: float, rng: random.Random
-) -> tuple[list[Any], list[Any]]:
-    """Keep each row (and its output, when there are outputs) with probability ``percentage`` / 100.
+) -> tuple[list[Any], list[Any], list[int] | None]:
+    """Keep each row (and its output, when there are outputs) with probability ``percentage`` / 100; returns the
+    kept rows, their outputs and their positions in the request (``None`` when every row is kept, or none is).
     At 100 % the lists themselves are returned: the event is encoded at once, nothing mutates them."""
     if percentage >= 100:
-        return rows, outputs
+        return rows, outputs, None
     if percentage <= 0:
-        return [], []
+        return [], [], None
     threshold = percentage / 100.0
     keep = [i for i in range(len(rows)) if rng.random() < threshold]
-    return [rows[i] for i in keep], ([outputs[i] for i in keep] if outputs else [])
+    if not keep:
+        return [], [], None
+    return [rows[i] for i in keep], ([outputs[i] for i in keep] if outputs else []), keep
 
 
 class EventEncoder:
@@ -104,19 +107,20 @@ class EventEncoder:
         outputs: list[Any],
         effective_sample_count: int,
         error: dict[str, str] | None,
+        row_indices: list[int] | None = None,
     ) -> bytes:
-        own = encode_json(
-            {
-                "request_id": request_id,
-                "when": when,
-                "latency_us": latency_us,
-                "inputs": inputs,
-                "outputs": outputs,
-                "effective_sample_count": effective_sample_count,
-                "error": error,
-            }
-        )
-        return own[:-1] + self._shared
+        own: dict[str, Any] = {
+            "request_id": request_id,
+            "when": when,
+            "latency_us": latency_us,
+            "inputs": inputs,
+            "outputs": outputs,
+            "effective_sample_count": effective_sample_count,
+            "error": error,
+        }
+        if row_indices is not None:  # only when sampling left rows out
+            own["row_indices"] = row_indices
+        return encode_json(own)[:-1] + self._shared
 
 
 def encode_event(event: InferenceEvent) -> bytes:
@@ -129,6 +133,7 @@ def encode_event(event: InferenceEvent) -> bytes:
         outputs=event.outputs,
         effective_sample_count=event.effective_sample_count,
         error=event.error,
+        row_indices=event.row_indices,
     )
 
 
@@ -146,7 +151,9 @@ class Tracker:
         self._put = put
         self.rng = rng or random.Random()  # sampling, not security
 
-    def sample(self, rows: list[Any], outputs: list[Any], percentage: float) -> tuple[list[Any], list[Any]]:
+    def sample(
+        self, rows: list[Any], outputs: list[Any], percentage: float
+    ) -> tuple[list[Any], list[Any], list[int] | None]:
         return sample_rows(rows, outputs, percentage, self.rng)
 
     def check_size(self, endpoint_id: str, data: bytes, rows: int) -> None:

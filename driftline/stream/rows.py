@@ -164,7 +164,7 @@ def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | 
         when = parse_time(event.when)
         timestamps.extend([when] * n)
         request_ids.extend([event.request_id] * n)
-        row_index.extend(range(n))
+        row_index.extend(event.row_indices if event.row_indices is not None else range(n))
         latency.extend([event.latency_us] * n)
         versions.extend([event.model_version] * n)
         counts.extend([event.effective_sample_count] * n)

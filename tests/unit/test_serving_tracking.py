@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from driftline.aws import kinesis
-from driftline.errors import PayloadTooLargeError, StorageError
+from driftline.errors import InvalidRequestError, PayloadTooLargeError, StorageError
 from driftline.schemas import InferenceEvent, to_iso
 from driftline.serving import tracking
 from driftline.serving.tracking import EventEncoder, Tracker, encode_event, sample_rows
@@ -57,15 +57,16 @@ def test_event_times_are_utc_iso_with_microseconds_from_any_zone():
 
 
 def test_sampling_keeps_rows_whose_draw_is_under_the_percentage():
-    rows, outputs = sample_rows(["r0", "r1", "r2", "r3"], [0, 1, 2, 3], 50.0, FixedRandom([0.1, 0.6, 0.49, 0.5]))
-    assert (rows, outputs) == (["r0", "r2"], [0, 2])
+    rows, outputs, kept = sample_rows(["r0", "r1", "r2", "r3"], [0, 1, 2, 3], 50.0, FixedRandom([0.1, 0.6, 0.49, 0.5]))
+    assert (rows, outputs, kept) == (["r0", "r2"], [0, 2], [0, 2])  # kept: each row's position in the request
 
 
 def test_sampling_edges_draw_nothing():
     never = FixedRandom([])  # any draw would raise
-    assert sample_rows([1, 2], [3, 4], 100.0, never) == ([1, 2], [3, 4])
-    assert sample_rows([1, 2], [3, 4], 0.0, never) == ([], [])
-    assert sample_rows([1, 2], [], 50.0, FixedRandom([0.2, 0.9])) == ([1], [])  # an error event has no outputs
+    assert sample_rows([1, 2], [3, 4], 100.0, never) == ([1, 2], [3, 4], None)
+    assert sample_rows([1, 2], [3, 4], 0.0, never) == ([], [], None)
+    assert sample_rows([1, 2], [], 50.0, FixedRandom([0.2, 0.9])) == ([1], [], [0])  # an error event has no outputs
+    assert sample_rows([1, 2], [3, 4], 50.0, FixedRandom([0.9, 0.9])) == ([], [], None)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +76,7 @@ def test_sampling_edges_draw_nothing():
         {"error": {"type": "ValueError", "message": 'bad "row"'}, "outputs": []},
         {"inputs": [], "outputs": [], "sampling_percentage": 0.0, "effective_sample_count": 7},
         {"inputs": [["a", 1], ["b", 2.5]], "outputs": [[0.1, 0.9], [None, 1.0]], "label_names": ["x", "y"]},
+        {"sampling_percentage": 40.0, "effective_sample_count": 5, "row_indices": [3]},
     ],
 )
 def test_encoding_is_the_schema_serialisation(changes):
@@ -91,6 +93,24 @@ def test_one_encoder_serves_every_request_of_its_model():
         own = {k: getattr(e, k) for k in ("inputs", "outputs", "latency_us", "effective_sample_count", "error")}
         data = encoder.encode(request_id=e.request_id, when=e.when, **own)
         assert InferenceEvent.from_dict(json.loads(data)) == e
+
+
+@pytest.mark.parametrize(
+    ("row_indices", "problem"),
+    [
+        ([0], "1 values"),  # two rows, one index
+        ([1, 0], "decreasing"),
+        ([0, 0], "repeated"),
+        ([0, 5], "beyond the request"),
+        ([0, True], "a boolean"),
+        ("01", "not a list"),
+    ],
+)
+def test_row_indices_must_name_each_sampled_row_of_the_request(row_indices, problem):
+    data = json.loads(event(inputs=[[1.0, 2.0], [3.0, 4.0]], outputs=[0, 1], effective_sample_count=5).to_json())
+    data["row_indices"] = row_indices
+    with pytest.raises(InvalidRequestError, match=r"row_indices must be null or 2 increasing whole numbers below 5"):
+        InferenceEvent.from_dict(data)
 
 
 def test_size_check_names_the_limit():
