@@ -154,10 +154,10 @@ def _payloads(batch: KinesisBatch, poison: list[PoisonRecord]) -> list[bytes | N
             len(batch)
             and all(batch.shard_ids)
             and all(batch.datas)
-            and min(map(len, sequences)) > 0
+            and all(sequences)
             and max(map(len, sequences)) <= SEQUENCE_WIDTH
-            and (joined := "".join(sequences)).isdigit()
-            and joined.isascii()
+            and (joined := "".join(sequences)).isascii()
+            and joined.encode().isdigit()  # bytes.isdigit: a table look-up per byte, str.isdigit a Unicode one
         ):
             return [a2b(data, strict_mode=True) for data in batch.datas]
     except (binascii.Error, ValueError, TypeError):  # bad base64, a non-string field

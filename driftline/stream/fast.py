@@ -211,6 +211,8 @@ def _codes(array: pa.Array) -> np.ndarray:
 
 def _lengths(array: pa.Array) -> np.ndarray:
     """List lengths as int64 numpy (0 for a null list; callers check nulls separately)."""
+    if array.null_count == 0:  # then the offsets say it all (a null list's offsets may span values)
+        return np.diff(array.offsets.to_numpy()).astype(np.int64)
     return np.asarray(pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
@@ -224,20 +226,22 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         column = _column(table, name)
         if column.null_count:
             ok &= _mask(pc.is_valid(column))
+    # The numeric checks read the columns in place with numpy (no nulls: the explicit schema's types); only a
+    # column that fails them (or has nulls) is checked value by value.
     latency = _column(table, "latency_us")
     count = _column(table, "effective_sample_count")
     for column in (latency, count):
-        if column.null_count or pc.min(column).as_py() < 0:
+        if column.null_count or column.to_numpy().min() < 0:
             ok &= _mask(pc.greater_equal(column, 0))
     version = _column(table, "schema_version")
-    if version.null_count or pc.min_max(version).as_py() != {"min": 1, "max": 1}:
+    if version.null_count or (version.to_numpy() != 1).any():
         ok &= _mask(pc.equal(version, 1))  # null: missing or JSON null, which the reference treats differently
     sampling = _column(table, "sampling_percentage")
-    finite = pc.is_finite(sampling)
-    if sampling.null_count or finite.false_count:
-        ok &= _mask(finite)
+    if sampling.null_count or not np.isfinite(sampling.to_numpy()).all():
+        ok &= _mask(pc.is_finite(sampling))
     endpoint = _column(table, "endpoint_id")
-    bad_ids = [e for e in pc.unique(endpoint).to_pylist() if e is not None and not ENDPOINT_ID_PATTERN.match(e)]
+    endpoint_codes = pc.dictionary_encode(endpoint)  # its dictionary: the distinct ids; its indices: group codes
+    bad_ids = [e for e in endpoint_codes.dictionary.to_pylist() if not ENDPOINT_ID_PATTERN.match(e)]
     if bad_ids:
         ok &= ~_mask(pc.is_in(endpoint, pa.array(bad_ids, type=pa.string())))
     when = _column(table, "when")
@@ -290,13 +294,18 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         return array if take is None else array.take(take)
 
     positions = rows_at[accepted].astype(np.int32)
-    take_positions = pa.array(positions)
+    whole_batch = len(positions) == len(source.payloads)  # then positions are 0..n-1: no take by position
+
+    def by_position(name: str) -> pa.Array:
+        array = source.array(name)
+        return array if whole_batch else array.take(pa.array(positions))
+
     shard_ids = source.shard_ids
-    one_shard = len(set(shard_ids)) == 1
+    one_shard = shard_ids.count(shard_ids[0]) == len(shard_ids)
     if one_shard:  # a Lambda batch comes from one shard
-        shards = pa.array([shard_ids[0]], type=pa.string()).take(pa.array(np.zeros(len(positions), dtype=np.int32)))
+        shards = pa.repeat(pa.scalar(shard_ids[0], type=pa.string()), len(positions))
     else:
-        shards = source.array("shard_ids").take(take_positions)
+        shards = by_position("shard_ids")
     is_error = is_error[accepted]
     row_count = np.where(is_error, 0, n_rows[accepted]).astype(np.int32)
     inputs_ok, outputs_ok, when_ok = pick(inputs), pick(outputs), pick(when_ts)
@@ -311,7 +320,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     event_columns = {
         "position": pa.array(positions),
         "shard_id": shards,
-        "sequence_number": source.array("sequence_numbers").take(take_positions),
+        "sequence_number": by_position("sequence_numbers"),
         "request_id": per_event["request_id"],
         "endpoint_id": endpoint_ok,
         "project": pick(_column(table, "project")),
@@ -334,27 +343,30 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         return
     # One part per (endpoint, hour, shard) and feature/label layout. Nested columns are never reordered
     # (pyarrow's take on lists of lists is slow): rows are gathered from the flat values with numpy.
-    micros = when_ok.cast(pa.int64()).to_numpy()
+    micros = when_ok.view(pa.int64()).to_numpy()
     hours = micros - micros % _HOUR_US
-    layout = pc.binary_join_element_wise(pc.binary_join(feature_ok, "\x1f"), pc.binary_join(label_ok, "\x1f"), "\x1e")
     hour_index = (hours - hours.min()) // _HOUR_US
-    combined = _codes(endpoint_ok)
-    per_event_keys = [(hour_index, int(hour_index.max()) + 1), (_codes(layout), None)]
+    combined = endpoint_codes.indices.to_numpy().astype(np.int64) if everything else _codes(endpoint_ok)
+    per_event_keys = [
+        (hour_index, int(hour_index.max()) + 1),
+        (_codes(pc.binary_join(feature_ok, "\x1f")), None),  # the layout: feature names, then label names
+        (_codes(pc.binary_join(label_ok, "\x1f")), None),
+    ]
     if not one_shard:
         per_event_keys.append((_codes(shards), None))
     for codes, size in per_event_keys:
         combined = combined * (size or int(codes.max()) + 1) + codes
     if combined.min() == combined.max():
-        unique_codes, event_code = combined[:1], np.zeros(len(combined), dtype=np.int64)
+        event_code, n_codes = np.zeros(len(combined), dtype=np.int64), 1
     else:
-        unique_codes, event_code = np.unique(combined, return_inverse=True)
-        event_code = event_code.astype(np.int64)
+        event_code = _codes(pa.array(combined))
+        n_codes = int(event_code.max()) + 1
     event_code[~with_rows] = -1  # errors and empty requests: no rows
 
     row_lists = pc.list_flatten(inputs_ok)  # every request's rows, in batch order
     row_event = pc.list_parent_indices(inputs_ok).to_numpy()
     row_code = event_code[row_event]
-    if len(unique_codes) == 1 and (row_code >= 0).all():
+    if n_codes == 1 and (row_code >= 0).all():
         row_order = np.arange(len(row_code))
         bounds = [0, len(row_code)]
     else:
