@@ -47,6 +47,7 @@ EXPLICIT_SCHEMA = pa.schema(
         ("schema_version", pa.int64()),
         ("inputs", pa.list_(pa.list_(pa.float64()))),  # JSON integers parse as doubles: stored as float64 anyway
         ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
+        ("row_indices", pa.list_(pa.int64())),  # a JSON boolean or fraction fails the read (the reference refuses it)
     ]
 )
 _PARSE = pj.ParseOptions(explicit_schema=EXPLICIT_SCHEMA, unexpected_field_behavior="infer")
@@ -57,6 +58,7 @@ _MIN_SPLIT = 8  # below this a failing slice goes to the reference path as it is
 _MAX_KEY_GROUPS = 32
 _MIN_BLOCK = 1 << 20
 _HOUR_US = 3_600_000_000
+_INT32_LIMIT = 2**31
 
 _STARTS_OBJECT = operator.methodcaller("startswith", b'{"')
 
@@ -216,6 +218,22 @@ def _lengths(array: pa.Array) -> np.ndarray:
     return np.asarray(pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _check_row_indices(row_indices: pa.Array, count: pa.Array, ok: np.ndarray) -> None:
+    """What the reference asks of ``row_indices`` lists (:mod:`driftline.schemas`): increasing whole numbers,
+    the first at least 0, each below the request's ``effective_sample_count``; and, as the reference's rows
+    do, each within ``row_index``'s int32. Clears ``ok`` for the records whose list breaks any of these."""
+    values = pc.list_flatten(row_indices)
+    if len(values) == 0:
+        return
+    index = values.fill_null(-1).to_numpy()  # [null] is not an index
+    parent = pc.list_parent_indices(row_indices).to_numpy()
+    limit = np.minimum(count.fill_null(0).to_numpy()[parent], _INT32_LIMIT)
+    bad = (index < 0) | (index >= limit)  # increasing from >= 0: every index >= 0
+    bad[1:] |= (parent[1:] == parent[:-1]) & (index[1:] <= index[:-1])
+    if bad.any():
+        ok[np.unique(parent[bad])] = False
+
+
 def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: FastResult) -> None:
     """Validate the slice (every check of the reference decoder, vectorised; most are skipped in O(1) when a
     column has no nulls and its min/max are in range), then emit events and row parts for the valid records."""
@@ -274,6 +292,11 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         ok[np.unique(parent[bad])] = False
     n_outputs = _lengths(outputs)
     ok &= is_error | (n_outputs == n_rows)
+    row_indices = _column(table, "row_indices")
+    given = None if row_indices.null_count == n else _mask(pc.is_valid(row_indices))
+    if given is not None:
+        ok &= ~given | (_lengths(row_indices) == n_rows)
+        _check_row_indices(row_indices, count, ok)
 
     # pyarrow refuses impossible dates (Feb 30) for the whole array: take them out first, or fall back.
     safe_when = when if ok.all() else pc.if_else(pa.array(ok), when, "1970-01-01T00:00:00+00:00")
@@ -380,7 +403,15 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     row_in_request = row_order - (in_offsets[row_event[row_order]] - in_offsets[0])
     take_events = pa.array(ordered_event)
     fixed = {name: array.take(take_events) for name, array in per_event.items()}
-    fixed["row_index"] = pa.array(row_in_request.astype(np.int32))
+    row_index = row_in_request
+    own = None if given is None else given[accepted][ordered_event]  # rows whose request names their place
+    if own is not None and own.any():
+        named = pick(row_indices)
+        named_offsets = named.offsets.to_numpy()
+        at = named_offsets[ordered_event] - named_offsets[0] + row_in_request
+        flat_named = pc.list_flatten(named).to_numpy(zero_copy_only=False)
+        row_index = np.where(own, flat_named[np.where(own, at, 0)], row_in_request)
+    fixed["row_index"] = pa.array(row_index.astype(np.int32))
     label_values = as_value_column(
         pc.list_flatten(outputs_ok).take(pa.array(out_offsets[ordered_event] - out_offsets[0] + row_in_request))
     )

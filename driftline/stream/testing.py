@@ -55,6 +55,7 @@ def inference_event(
     error: dict[str, str] | None = None,
     request_id: str | None = None,
     endpoint_id: str | None = None,
+    row_indices: list[int] | None = None,
 ) -> InferenceEvent:
     """An event as the serving function writes it; defaults: one row of two features, one prediction."""
     inputs = [[1.0, 2.0]] if inputs is None else inputs
@@ -77,6 +78,7 @@ def inference_event(
         sampling_percentage=sampling_percentage,
         effective_sample_count=len(inputs) if effective_sample_count is None else effective_sample_count,
         error=error,
+        row_indices=row_indices,
     )
 
 

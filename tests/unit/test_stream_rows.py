@@ -286,8 +286,33 @@ def _payloads(draw):
     }
     if draw(st.booleans()) and rows:
         data["outputs"] = outputs[:-1]  # one output short: poison unless it is an error event
+    indices = draw(st.sampled_from(["absent", "null", "sampled", "any"]))
+    if indices != "absent":
+        data["effective_sample_count"] = rows + 3
+        data["row_indices"] = {
+            "null": None,
+            "sampled": sorted(draw(st.sets(st.integers(0, rows + 2), min_size=rows, max_size=rows))),
+            "any": draw(st.lists(st.one_of(st.integers(-1, rows + 3), st.none(), st.booleans()), max_size=4)),
+        }[indices]
     text = json.dumps(data, separators=(",", ":"))
     return draw(st.sampled_from([text.encode(), text.encode(), (" " + text).encode(), base64.b64encode(b"[]")]))
+
+
+def test_sampled_rows_keep_their_place_in_the_request_on_both_paths():
+    sampled = {"effective_sample_count": 10, "inputs": [[1.0, 2.0], [3.0, 4.0]], "outputs": [1, 0]}
+    events = [
+        inference_event(**sampled, row_indices=[3, 7]),
+        inference_event(**sampled),  # every row: 0, 1
+        inference_event(**sampled, row_indices=[7, 3]),  # not increasing
+        inference_event(**sampled, row_indices=[0, 10]),  # beyond the request's rows
+        inference_event(**sampled, row_indices=[-1, 1]),
+        inference_event(**sampled, row_indices=[1]),  # one per sampled row
+        inference_event(**{**sampled, "effective_sample_count": 2**32}, row_indices=[0, 2**31]),  # not an int32
+    ]
+    batch = _assert_same(records_from_event(kinesis_event(events)))
+    assert batch.groups[0].table.column("row_index").to_pylist() == [3, 7, 0, 1]
+    assert [p.record.position for p in batch.poison] == [2, 3, 4, 5, 6]
+    assert len(batch._slow) == 0  # the valid ones went through the fast path
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
