@@ -452,6 +452,12 @@ def test_sampling_half_keeps_a_subset_of_rows_with_their_outputs(serving, client
     assert [predictions[tuple(r)] for r in event["inputs"]] == event["outputs"]
     positions = [rows.index(r) for r in event["inputs"]]
     assert positions == sorted(positions)  # kept in request order
+    assert event["row_indices"] == positions  # each kept row's place in the request, for ground truth
+    # and the stream stores them as row_index, so labels posted for (id, row_index) meet their row
+    stored = _stream_the_events(clients, serving)
+    assert stored["request_id"].unique().tolist() == [body["id"]]
+    assert stored["row_index"].tolist() == positions
+    assert [list(r) for r in stored[FEATURES].itertuples(index=False)] == event["inputs"]
 
 
 def test_tracking_off_sends_nothing_and_a_redeploy_is_picked_up_after_the_ttl(serving, clients):
@@ -581,3 +587,28 @@ def test_ground_truth_route_stores_labels_keyed_by_the_answered_request_id(servi
     status, body = serving.call("POST", f"/v2/models/{MODEL}/ground-truth", {"labels": []})
     assert status == 400
     assert "label" in body["error"]
+
+
+def _stream_the_events(clients, serving) -> Any:
+    """Run what Kinesis holds through the stream's processing and read back the rows it stored."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from driftline.aws import events_store
+    from driftline.local.kinesis_source import build_kinesis_event
+    from driftline.stream.process import process_records
+    from driftline.stream.records import records_from_event
+
+    name = clients.settings.stream_name
+    for shard in clients.kinesis.list_shards(StreamName=name)["Shards"]:
+        iterator = clients.kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        if records := clients.kinesis.get_records(ShardIterator=iterator)["Records"]:
+            event = build_kinesis_event(records, shard["ShardId"], f"arn:aws:kinesis:::stream/{name}", "us-east-1")
+            assert process_records(records_from_event(event), clients).failed_sequence is None
+    tables = [
+        pq.read_table(io.BytesIO(clients.s3.get_object(Bucket=clients.settings.bucket, Key=key)["Body"].read()))
+        for key in events_store.list_keys(clients)
+    ]
+    return pd.concat([t.to_pandas() for t in tables]).sort_values("row_index", ignore_index=True)
