@@ -51,10 +51,14 @@ _U32_MAX = 2**32 - 1
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser: every input bit flips each output bit with probability ~1/2 (uint64, wrapping)."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    """SplitMix64's finaliser: every input bit flips each output bit with probability ~1/2 (uint64, wrapping).
+    Works in place: ``x`` is a fresh array of the caller's, returned mixed."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def string_hashes(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -64,23 +68,24 @@ def string_hashes(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
     n = len(strings)
     if n == 0:
         return np.empty(0, dtype=np.uint64)
-    lengths = np.diff(np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + n + 1])
+    offsets, data = _buffers(strings)
+    lengths = np.diff(offsets)
     width = max(8, int(-(-lengths.max() // 8) * 8))
-    offsets, data = _buffers(strings, pad=width)
     length = int(lengths[0])
     if length and (lengths == length).all():
-        # all the same length (uuids, sequence numbers): read the words in place, zero what follows each string
-        padded = np.lib.stride_tricks.as_strided(data, shape=(n, width), strides=(length, 1)).copy()
-        padded[:, length:] = 0
+        # all the same length (uuids, sequence numbers): the strings are the rows of the bytes, zeros after them
+        padded = np.zeros((n, width), dtype=np.uint8)
+        padded[:, :length] = data.reshape(n, length)
     else:
+        data = np.concatenate([data, np.zeros(width, dtype=np.uint8)])
         columns = np.arange(width)
-        starts: np.ndarray = offsets[:-1].reshape(-1, 1)
-        padded = data[starts + columns]
+        padded = data[offsets[:-1].reshape(-1, 1) + columns]
         padded *= columns < lengths[:, None]  # zero what belongs to the next strings
     words = padded.view("<u8")
     hashes = _mix(lengths.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
     for j in range(words.shape[1]):
-        hashes = _mix(hashes ^ words[:, j])
+        hashes ^= words[:, j]
+        hashes = _mix(hashes)
     return hashes
 
 
@@ -97,29 +102,37 @@ def record_tags(sequence_numbers: pa.Array) -> np.ndarray:
     n = len(strings)
     if n == 0:
         return np.empty(0, dtype=np.uint32)
-    offsets, data = _buffers(strings, pad=16)
-    columns = np.arange(-16, 0)
-    at = offsets[1:].reshape(-1, 1) + columns
-    tail = data[np.maximum(at, 0)]
-    tail *= at >= offsets[:-1].reshape(-1, 1)  # zeros before a short number's first digit
+    offsets, data = _buffers(strings)
+    length = int(offsets[1])
+    if length >= 16 and (np.diff(offsets) == length).all():  # one length (a shard's are): the digits in place
+        tail = data.reshape(n, length)[:, length - 16 :].copy()
+    else:
+        data = np.concatenate([np.zeros(16, dtype=np.uint8), data])  # zeros before a short number's first digit
+        at = offsets[1:].reshape(-1, 1) + np.arange(16)  # the 16 bytes before each end, in the shifted bytes
+        tail = data[at]
+        tail *= at >= offsets[:-1].reshape(-1, 1) + 16
     words = tail.view("<u8")
-    return (_mix(_mix(words[:, 0] ^ np.uint64(0x9E3779B97F4A7C15)) ^ words[:, 1]) >> np.uint64(32)).astype(np.uint32)
+    tags = _mix(words[:, 0] ^ np.uint64(0x9E3779B97F4A7C15))
+    tags ^= words[:, 1]
+    return (_mix(tags) >> np.uint64(32)).astype(np.uint32)
 
 
 def _string_array(strings: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(strings, pa.ChunkedArray) and strings.num_chunks == 1:
+        strings = strings.chunk(0)
+    if isinstance(strings, pa.Array) and strings.type == pa.string() and strings.null_count == 0:
+        return strings  # as the decoded events hold them: nothing to cast, fill or combine
     strings = pc.cast(strings, pa.string()).fill_null("")
     return strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
 
 
-def _buffers(strings: pa.Array, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets rebased to 0 as int64, the UTF-8 bytes followed by ``pad`` zeros) of a string array."""
+def _buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets rebased to 0 as int64, the UTF-8 bytes of the strings) of a string array, without a copy."""
     n = len(strings)
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + n + 1]
-    offsets = offsets.astype(np.int64)
-    data_buffer = strings.buffers()[2]
+    _, offsets_buffer, data_buffer = strings.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[strings.offset : strings.offset + n + 1].astype(np.int64)
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.empty(0, np.uint8)
-    data = np.concatenate([data[offsets[0] : offsets[-1]], np.zeros(pad, dtype=np.uint8)])
-    return offsets - offsets[0], data
+    return offsets - offsets[0], data[offsets[0] : offsets[-1]]
 
 
 @dataclass(frozen=True)
@@ -140,7 +153,8 @@ class Candidates:
     @classmethod
     def of(cls, events: pa.Table) -> Candidates:
         """From ``EVENT_SCHEMA`` rows (one shard, in sequence order)."""
-        when_us = pc.cast(events.column("when"), pa.int64()).to_numpy()
+        when = events.column("when").combine_chunks()
+        when_us = when.view(pa.int64()).to_numpy(zero_copy_only=False)  # timestamp[us] as its int64 µs
         return cls(
             positions=events.column("position").to_numpy().astype(np.int64),
             requests=request_keys(events.column("request_id"), when_us, events.column("latency_us").to_numpy()),
@@ -155,8 +169,9 @@ def candidates_of(events: pa.Table) -> dict[str, Candidates]:
         return {}
     everything = Candidates.of(events)
     shards = events.column("shard_id")
-    if pc.count_distinct(shards).as_py() == 1:
-        return {shards[0].as_py(): everything}
+    shard_range = pc.min_max(shards).as_py()
+    if shards.null_count == 0 and shard_range["min"] == shard_range["max"]:
+        return {shard_range["min"]: everything}
     shard_ids = np.asarray(shards.to_pylist())
     return {shard_id: everything.take(np.flatnonzero(shard_ids == shard_id)) for shard_id in dict.fromkeys(shard_ids)}
 
@@ -212,7 +227,7 @@ def decide(
     known = entries["request"][order]
     at = np.minimum(np.searchsorted(known, requests), max(len(known) - 1, 0))
     in_memory = (known[at] == requests) if len(known) else np.zeros(len(requests), dtype=bool)
-    owner = entries["record"][order][at] if len(known) else np.zeros(len(requests), dtype=np.uint32)
+    owner = entries["record"][order[at]] if len(known) else np.zeros(len(requests), dtype=np.uint32)
     # among the batch's records, the first carrying each request
     first = np.zeros(len(requests), dtype=bool)
     first[np.unique(requests, return_index=True)[1]] = True
