@@ -53,6 +53,12 @@ EXPLICIT_SCHEMA = pa.schema(
 _PARSE = pj.ParseOptions(explicit_schema=EXPLICIT_SCHEMA, unexpected_field_behavior="infer")
 # The subset of ISO 8601 on which pyarrow's cast and datetime.fromisoformat agree (others take the slow path).
 _WHEN = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+# What the serving function writes (isoformat with microseconds and an offset), one of the strings _WHEN accepts:
+# "0" stands for a digit. A batch of these is checked on its bytes with a few numpy operations.
+_WHEN_LAYOUT = np.frombuffer(b"0000-00-00T00:00:00.000000+00:00", dtype=np.uint8)
+_WHEN_DIGITS = np.equal(_WHEN_LAYOUT, ord("0"))
+_WHEN_SIGN = 26
+_WHEN_FIXED = ~_WHEN_DIGITS & (np.arange(len(_WHEN_LAYOUT)) != _WHEN_SIGN)
 _NUMBERS = (pa.int64(), pa.float64(), pa.null())
 _MIN_SPLIT = 8  # below this a failing slice goes to the reference path as it is
 _MAX_KEY_GROUPS = 32
@@ -174,7 +180,9 @@ def _split(source: FastInput, positions: list[int], result: FastResult, *, by_ke
 def _read(lines: bytes, expected_rows: int, longest: int) -> pa.Table:
     """One JSON-lines read. Each payload starts with ``{"``, so each yields at least one row or fails the read;
     with exactly one row per payload in total, row ``i`` is payload ``i``."""
-    options = pj.ReadOptions(block_size=max(_MIN_BLOCK, 2 * longest))
+    # On the calling thread: the stream function has under one vCPU (1,024 MB), so a thread pool only adds a
+    # hand-off, and the parse then reads the payloads and leaves the table in this thread's core's cache.
+    options = pj.ReadOptions(block_size=max(_MIN_BLOCK, 2 * longest), use_threads=False)
     try:
         table = pj.read_json(io.BytesIO(lines), read_options=options, parse_options=_PARSE)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
@@ -184,27 +192,52 @@ def _read(lines: bytes, expected_rows: int, longest: int) -> pa.Table:
     return table
 
 
-def _column(table: pa.Table, name: str) -> pa.Array:
-    column = table.column(name)
-    return column.chunk(0) if column.num_chunks == 1 else pa.concat_arrays(column.chunks)
+def _arrays(table: pa.Table) -> dict[str, pa.Array]:
+    """The table's columns as arrays, looked up once (a read of several blocks is made one chunk first)."""
+    batches = table.to_batches()
+    batch = batches[0] if len(batches) == 1 else table.combine_chunks().to_batches()[0]
+    return dict(zip(batch.schema.names, batch.columns, strict=True))
 
 
 def _mask(array: pa.Array) -> np.ndarray:
     return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _check_types(table: pa.Table) -> None:
-    if "outputs" not in table.column_names:
+def _check_types(columns: dict[str, pa.Array]) -> None:
+    outputs = columns.get("outputs")
+    if outputs is None:
         raise _Unsupported("outputs missing")
-    outputs = table.schema.field("outputs").type
-    if not pa.types.is_list(outputs) or not (outputs.value_type in _NUMBERS or pa.types.is_string(outputs.value_type)):
+    kind = outputs.type
+    if not pa.types.is_list(kind) or not (kind.value_type in _NUMBERS or pa.types.is_string(kind.value_type)):
         raise _Unsupported("outputs are not one number or string per row")
     try:
         # pyarrow 25's JSON type inference loses a list's leading nulls (``[null, 1]``) and builds an invalid
         # array; ``inputs`` has an explicit type for that reason, ``outputs`` cannot (numbers or strings).
-        _column(table, "outputs").validate(full=True)
+        outputs.validate(full=True)
     except pa.ArrowInvalid as exc:
         raise _Unsupported(f"outputs: {exc}") from exc
+
+
+def _serving_times(when: pa.Array) -> bool:
+    """Whether every value is a time as the serving function writes it (:data:`_WHEN_LAYOUT`, hours below 24,
+    minutes and seconds below 60): then each matches :data:`_WHEN`, which need not run. False says nothing."""
+    n, width = len(when), len(_WHEN_LAYOUT)
+    if when.null_count:
+        return False
+    offsets = np.frombuffer(when.buffers()[1], dtype=np.int32)[when.offset : when.offset + n + 1]
+    if (np.diff(offsets) != width).any():
+        return False
+    chars = np.frombuffer(when.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
+    digits = chars - np.uint8(ord("0"))  # a byte below "0" wraps above 9
+    if (digits[:, _WHEN_DIGITS] > 9).any() or (chars[:, _WHEN_FIXED] != _WHEN_LAYOUT[_WHEN_FIXED]).any():
+        return False
+    sign = chars[:, _WHEN_SIGN]
+    hours, zone_hours = digits[:, 11] * 10 + digits[:, 12], digits[:, 27] * 10 + digits[:, 28]
+    return bool(
+        ((sign == ord("+")) | (sign == ord("-"))).all()
+        and max(hours.max(), zone_hours.max()) <= 23
+        and max(digits[:, 14].max(), digits[:, 17].max(), digits[:, 30].max()) <= 5
+    )
 
 
 def _codes(array: pa.Array) -> np.ndarray:
@@ -237,37 +270,39 @@ def _check_row_indices(row_indices: pa.Array, count: pa.Array, ok: np.ndarray) -
 def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: FastResult) -> None:
     """Validate the slice (every check of the reference decoder, vectorised; most are skipped in O(1) when a
     column has no nulls and its min/max are in range), then emit events and row parts for the valid records."""
-    _check_types(table)
+    columns = _arrays(table)
+    _check_types(columns)
     n = table.num_rows
     ok = np.ones(n, dtype=bool)
     for name in _STRINGS:
-        column = _column(table, name)
+        column = columns[name]
         if column.null_count:
             ok &= _mask(pc.is_valid(column))
     # The numeric checks read the columns in place with numpy (no nulls: the explicit schema's types); only a
     # column that fails them (or has nulls) is checked value by value.
-    latency = _column(table, "latency_us")
-    count = _column(table, "effective_sample_count")
+    latency = columns["latency_us"]
+    count = columns["effective_sample_count"]
     for column in (latency, count):
         if column.null_count or column.to_numpy().min() < 0:
             ok &= _mask(pc.greater_equal(column, 0))
-    version = _column(table, "schema_version")
+    version = columns["schema_version"]
     if version.null_count or (version.to_numpy() != 1).any():
         ok &= _mask(pc.equal(version, 1))  # null: missing or JSON null, which the reference treats differently
-    sampling = _column(table, "sampling_percentage")
+    sampling = columns["sampling_percentage"]
     if sampling.null_count or not np.isfinite(sampling.to_numpy()).all():
         ok &= _mask(pc.is_finite(sampling))
-    endpoint = _column(table, "endpoint_id")
+    endpoint = columns["endpoint_id"]
     endpoint_codes = pc.dictionary_encode(endpoint)  # its dictionary: the distinct ids; its indices: group codes
     bad_ids = [e for e in endpoint_codes.dictionary.to_pylist() if not ENDPOINT_ID_PATTERN.match(e)]
     if bad_ids:
         ok &= ~_mask(pc.is_in(endpoint, pa.array(bad_ids, type=pa.string())))
-    when = _column(table, "when")
-    well_formed = pc.match_substring_regex(when, _WHEN)
-    if well_formed.true_count != n:
-        ok &= _mask(well_formed)
-    feature_names = _column(table, "feature_names")
-    label_names = _column(table, "label_names")
+    when = columns["when"]
+    if not _serving_times(when):
+        well_formed = pc.match_substring_regex(when, _WHEN)
+        if well_formed.true_count != n:
+            ok &= _mask(well_formed)
+    feature_names = columns["feature_names"]
+    label_names = columns["label_names"]
     for names in (feature_names, label_names):
         if names.null_count:
             ok &= _mask(pc.is_valid(names))
@@ -275,12 +310,12 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         if items.null_count:
             ok[np.unique(pc.list_parent_indices(names).to_numpy()[_mask(pc.is_null(items))])] = False
 
-    inputs = _column(table, "inputs")
-    outputs = _column(table, "outputs")
+    inputs = columns["inputs"]
+    outputs = columns["outputs"]
     for column in (inputs, outputs):
         if column.null_count:
             ok &= _mask(pc.is_valid(column))
-    error = _column(table, "error")
+    error = columns["error"]
     is_error = np.zeros(n, dtype=bool) if error.null_count == n else _mask(pc.is_valid(error))
     n_rows = _lengths(inputs)
     rows = pc.list_flatten(inputs)
@@ -292,7 +327,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         ok[np.unique(parent[bad])] = False
     n_outputs = _lengths(outputs)
     ok &= is_error | (n_outputs == n_rows)
-    row_indices = _column(table, "row_indices")
+    row_indices = columns["row_indices"]
     given = None if row_indices.null_count == n else _mask(pc.is_valid(row_indices))
     if given is not None:
         ok &= ~given | (_lengths(row_indices) == n_rows)
@@ -332,12 +367,12 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     is_error = is_error[accepted]
     row_count = np.where(is_error, 0, n_rows[accepted]).astype(np.int32)
     inputs_ok, outputs_ok, when_ok = pick(inputs), pick(outputs), pick(when_ts)
-    feature_ok, label_ok, endpoint_ok = pick(feature_names), pick(label_names), pick(_column(table, "endpoint_id"))
+    feature_ok, label_ok, endpoint_ok = pick(feature_names), pick(label_names), pick(columns["endpoint_id"])
     per_event = {
         "timestamp": when_ok,
-        "request_id": pick(_column(table, "request_id")),
+        "request_id": pick(columns["request_id"]),
         "latency": pick(latency),
-        "model_version": pick(_column(table, "model_version")),
+        "model_version": pick(columns["model_version"]),
         "effective_sample_count": pick(count),
     }
     event_columns = {
@@ -346,9 +381,9 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         "sequence_number": by_position("sequence_numbers"),
         "request_id": per_event["request_id"],
         "endpoint_id": endpoint_ok,
-        "project": pick(_column(table, "project")),
-        "function_name": pick(_column(table, "function_name")),
-        "model_name": pick(_column(table, "model_name")),
+        "project": pick(columns["project"]),
+        "function_name": pick(columns["function_name"]),
+        "model_name": pick(columns["model_name"]),
         "model_version": per_event["model_version"],
         "when": when_ok,
         "latency_us": per_event["latency"],
@@ -402,7 +437,6 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     out_offsets = outputs_ok.offsets.to_numpy()
     row_in_request = row_order - (in_offsets[row_event[row_order]] - in_offsets[0])
     take_events = pa.array(ordered_event)
-    fixed = {name: array.take(take_events) for name, array in per_event.items()}
     row_index = row_in_request
     own = None if given is None else given[accepted][ordered_event]  # rows whose request names their place
     if own is not None and own.any():
@@ -411,29 +445,36 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         at = named_offsets[ordered_event] - named_offsets[0] + row_in_request
         flat_named = pc.list_flatten(named).to_numpy(zero_copy_only=False)
         row_index = np.where(own, flat_named[np.where(own, at, 0)], row_in_request)
-    fixed["row_index"] = pa.array(row_index.astype(np.int32))
+    # Every row's fixed columns, label and position in part order: each part takes a slice of them.
+    fixed = pa.RecordBatch.from_arrays(list(per_event.values()), names=list(per_event)).take(take_events)
+    row_indexes = pa.array(row_index.astype(np.int32))
     label_values = as_value_column(
         pc.list_flatten(outputs_ok).take(pa.array(out_offsets[ordered_event] - out_offsets[0] + row_in_request))
     )
+    row_positions = pa.array(positions[ordered_event])
     value_offsets = row_lists.offsets.to_numpy()[row_order]
     values = pc.list_flatten(row_lists)
     flat = np.asarray(as_value_column(values).to_numpy(zero_copy_only=False), dtype=np.float64)
     valid = None if values.null_count == 0 else _mask(pc.is_valid(values))
     base = row_lists.offsets[0].as_py() if len(row_lists) else 0
-    for start, end in itertools.pairwise(bounds):
-        first = int(ordered_event[start])
-        features, labels = column_names(tuple(feature_ok[first].as_py()), tuple(label_ok[first].as_py()), None)
-        columns = {name: fixed[name].slice(start, end - start) for name in FIXED_NAMES}
+    firsts = ordered_event[bounds[:-1]]  # each part's first event: its names and group
+    take_firsts = pa.array(firsts)
+    first_features = feature_ok.take(take_firsts).to_pylist()
+    first_labels = label_ok.take(take_firsts).to_pylist()
+    first_endpoints = endpoint_ok.take(take_firsts).to_pylist()
+    for i, (start, end) in enumerate(itertools.pairwise(bounds)):
+        size = end - start
+        features, labels = column_names(tuple(first_features[i]), tuple(first_labels[i]), None)
+        timestamp, request_id, latency_, version_, count_ = fixed.slice(start, size).columns
+        arrays = [timestamp, request_id, row_indexes.slice(start, size), latency_, version_, count_]
         if features:
             gather = value_offsets[start:end, None] - base + np.arange(len(features))
             # feature-major copy: one arrow array, each feature column a zero-copy slice of it
             by_feature = gather.T.ravel()
             nulls = None if valid is None else ~valid[by_feature]
             block = pa.array(flat[by_feature], type=pa.float64(), mask=nulls)
-            size = end - start
-            for j, name in enumerate(features):
-                columns[name] = block.slice(j * size, size)
-        columns[labels[0]] = label_values.slice(start, end - start)
-        columns[POSITION] = pa.array(positions[ordered_event[start:end]])
-        group = (endpoint_ok[first].as_py(), int(hours[first]), shard_ids[int(positions[first])])
-        result.parts.append((group, pa.table(columns)))
+            arrays += [block.slice(j * size, size) for j in range(len(features))]
+        arrays += [label_values.slice(start, size), row_positions.slice(start, size)]
+        first = int(firsts[i])
+        group = (first_endpoints[i], int(hours[first]), shard_ids[int(positions[first])])
+        result.parts.append((group, pa.Table.from_arrays(arrays, names=[*FIXED_NAMES, *features, labels[0], POSITION])))

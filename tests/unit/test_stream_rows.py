@@ -7,11 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.aws.events_store import event_key, hour_prefixes, to_parquet_bytes
+from driftline.stream import fast
 from driftline.stream.batch import decode_batch
 from driftline.stream.records import records_from_event
 from driftline.stream.rows import column_names, rows_from_events, value_array
@@ -296,6 +298,24 @@ def _payloads(draw):
         }[indices]
     text = json.dumps(data, separators=(",", ":"))
     return draw(st.sampled_from([text.encode(), text.encode(), (" " + text).encode(), base64.b64encode(b"[]")]))
+
+
+def _one_change_each(when: str) -> set[str]:
+    """Every string one character away from ``when`` (and two-digit fields run through 00-99)."""
+    changed = {when[:i] + c + when[i + 1 :] for i in range(len(when)) for c in "0123456789-T:.+Z x/\x00é"}
+    for at in (11, 14, 17, 27, 30):  # hours, minutes, seconds, zone hours, zone minutes
+        changed |= {f"{when[:at]}{v:02d}{when[at + 2 :]}" for v in range(100)}
+    return changed | {when[:-1], when + "0", "", when.replace("+", "-")}
+
+
+def test_the_check_of_the_serving_functions_times_agrees_with_the_pattern():
+    # times as the serving function writes them skip the regex: the numpy check must accept only what it accepts
+    for when in _one_change_each("2026-11-26T16:55:00.000000+00:00"):
+        matches = pc.match_substring_regex(pa.array([when]), fast._WHEN)[0].as_py()
+        assert fast._serving_times(pa.array([when])) == (matches and len(when.encode()) == 32), when
+    written = inference_event(when=T0).when
+    assert fast._serving_times(pa.array(["x", written, written]).slice(1))
+    assert not fast._serving_times(pa.array([written, None]))
 
 
 def test_sampled_rows_keep_their_place_in_the_request_on_both_paths():
