@@ -151,8 +151,9 @@ def _attempt(source: FastInput, positions: list[int], result: FastResult, *, by_
     everything = len(positions) == len(source.payloads)  # then positions are 0..n-1: no copy of the list
     payloads = source.payloads if everything else [source.payloads[i] for i in positions]
     try:
-        table = _read(b"\n".join(payloads), len(positions), max(map(len, payloads)) + 1)  # type: ignore[arg-type]
-        _accept(table, np.asarray(positions, dtype=np.int64), source, result)
+        table = _read(b"\n".join(payloads), len(positions))  # type: ignore[arg-type]
+        rows_at = np.arange(len(positions)) if everything else np.asarray(positions, dtype=np.int64)
+        _accept(table, rows_at, source, result)
         return
     except _Unsupported:
         pass
@@ -177,12 +178,13 @@ def _split(source: FastInput, positions: list[int], result: FastResult, *, by_ke
     _attempt(source, positions[half:], result, by_key=False)
 
 
-def _read(lines: bytes, expected_rows: int, longest: int) -> pa.Table:
-    """One JSON-lines read. Each payload starts with ``{"``, so each yields at least one row or fails the read;
-    with exactly one row per payload in total, row ``i`` is payload ``i``."""
+def _read(lines: bytes, expected_rows: int) -> pa.Table:
+    """One JSON-lines read, in one block (no object can straddle two). Each payload starts with ``{"``, so each
+    yields at least one row or fails the read; with exactly one row per payload in total, row ``i`` is payload
+    ``i``."""
     # On the calling thread: the stream function has under one vCPU (1,024 MB), so a thread pool only adds a
     # hand-off, and the parse then reads the payloads and leaves the table in this thread's core's cache.
-    options = pj.ReadOptions(block_size=max(_MIN_BLOCK, 2 * longest), use_threads=False)
+    options = pj.ReadOptions(block_size=max(_MIN_BLOCK, len(lines) + 1), use_threads=False)
     try:
         table = pj.read_json(io.BytesIO(lines), read_options=options, parse_options=_PARSE)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:

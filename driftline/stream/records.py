@@ -126,13 +126,30 @@ def records_from_event(event: Any) -> KinesisBatch:
         event_ids = [r["eventID"] for r in raw]
         return KinesisBatch(
             event_ids,
-            [e[: e.rindex(":")] for e in event_ids],
+            _shard_ids(event_ids),
             [k["sequenceNumber"] for k in kinesis],
             [k.get("partitionKey") or "" for k in kinesis],
             [k["data"] for k in kinesis],
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return KinesisBatch.of(_lenient_record(position, r) for position, r in enumerate(raw))
+
+
+def _shard_ids(event_ids: list[str]) -> list[str]:
+    """What precedes the last ':' of each event id (``ValueError`` where there is none). A Lambda batch comes
+    from one shard: when every id starts with the first one's shard and ':' and has no ':' after it (told by
+    counting over the ids joined), that shard is shared rather than cut out of each id."""
+    first = event_ids[0] if event_ids else ""
+    cut = first.rfind(":")
+    if cut >= 0:
+        prefix, joined, n = first[: cut + 1], "\n".join(event_ids), len(event_ids)
+        if (
+            joined.count("\n") == n - 1  # no id holds a line break: the joints are the only ones
+            and joined.count("\n" + prefix) == n - 1  # every id after the first starts with the prefix
+            and joined.count(":") == n * prefix.count(":")  # and has no ':' after it
+        ):
+            return [first[:cut]] * n
+    return [e[: e.rindex(":")] for e in event_ids]
 
 
 def _lenient_record(position: int, raw: Any) -> KinesisRecord:

@@ -54,6 +54,33 @@ def test_not_a_kinesis_batch_is_refused_naming_what_is_expected(event):
         records_from_event(event)
 
 
+@pytest.mark.parametrize(
+    "event_ids",
+    [
+        ["s:1", "s:2", "s:3"],
+        ["s:1", "t:2"],  # two shards
+        ["a:b:1", "a:b:2"],  # a ':' inside the shard id
+        ["a:b:1", "a:c:2"],
+        ["s:1", "s:2:3"],  # a ':' after the shared prefix: its shard is "s:2"
+        ["xs:", "s:5"],  # the first's prefix inside another id, not at its start
+        ["s:1\ns:2", "t:3"],  # a line break inside an id
+        [":1", ":2"],  # an empty shard id
+    ],
+)
+def test_shard_ids_are_what_precedes_each_event_ids_last_colon(event_ids):
+    batch = records_from_event(
+        {"Records": [{"eventID": e, "kinesis": {"sequenceNumber": "1", "data": ""}} for e in event_ids]}
+    )
+    assert batch.shard_ids == [e[: e.rindex(":")] for e in event_ids]
+
+
+def test_an_event_id_without_a_colon_leaves_the_record_without_a_shard():
+    batch = records_from_event(
+        {"Records": [{"eventID": e, "kinesis": {"sequenceNumber": "1", "data": ""}} for e in ["s:1", "s2"]]}
+    )
+    assert batch.shard_ids == ["s", ""]
+
+
 def test_a_malformed_record_is_kept_so_it_can_be_reported():
     batch = records_from_event({"Records": [{"kinesis": {"data": "eyJ9"}}, "junk"]})
     assert len(batch) == 2
