@@ -242,6 +242,10 @@ def _serving_times(when: pa.Array) -> bool:
     )
 
 
+def _parents(lists: pa.Array) -> np.ndarray:
+    return pc.list_parent_indices(lists).to_numpy()
+
+
 def _codes(array: pa.Array) -> np.ndarray:
     return pc.dictionary_encode(array).indices.to_numpy().astype(np.int64)
 
@@ -308,8 +312,8 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     for names in (feature_names, label_names):
         if names.null_count:
             ok &= _mask(pc.is_valid(names))
-        items = pc.list_flatten(names)
-        if items.null_count:
+        if names.values.null_count:  # some name is null (or a value under a null list: then look closer)
+            items = pc.list_flatten(names)
             ok[np.unique(pc.list_parent_indices(names).to_numpy()[_mask(pc.is_null(items))])] = False
 
     inputs = columns["inputs"]
@@ -321,7 +325,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     is_error = np.zeros(n, dtype=bool) if error.null_count == n else _mask(pc.is_valid(error))
     n_rows = _lengths(inputs)
     rows = pc.list_flatten(inputs)
-    parent = pc.list_parent_indices(inputs).to_numpy()
+    parent = _parents(inputs)
     bad = np.diff(rows.offsets.to_numpy()) != _lengths(feature_names)[parent]  # a row of the wrong width
     if rows.null_count:
         bad |= ~_mask(pc.is_valid(rows))  # [null] is not a row
@@ -407,11 +411,15 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     hours = micros - micros % _HOUR_US
     hour_index = (hours - hours.min()) // _HOUR_US
     combined = endpoint_codes.indices.to_numpy().astype(np.int64) if everything else _codes(endpoint_ok)
-    per_event_keys = [
-        (hour_index, int(hour_index.max()) + 1),
-        (_codes(pc.binary_join(feature_ok, "\x1f")), None),  # the layout: feature names, then label names
-        (_codes(pc.binary_join(label_ok, "\x1f")), None),
-    ]
+    per_event_keys: list[tuple[np.ndarray, int | None]] = [(hour_index, int(hour_index.max()) + 1)]
+    # The layout (feature names, label names) is almost always one per endpoint: compared at once with each
+    # endpoint's first request's; only names that differ within an endpoint are coded request by request.
+    # (Dictionary codes are numbered in order of first appearance: code k first appears at endpoint_starts[k].)
+    endpoint_starts = np.flatnonzero(np.diff(np.maximum.accumulate(combined), prepend=-1) > 0)
+    endpoint_first = pa.array(endpoint_starts[combined])
+    for names in (feature_ok, label_ok):
+        if not names.equals(names.take(endpoint_first)):
+            per_event_keys.append((_codes(pc.binary_join(names, "\x1f")), None))
     if not one_shard:
         per_event_keys.append((_codes(shards), None))
     for codes, size in per_event_keys:
@@ -423,8 +431,8 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         n_codes = int(event_code.max()) + 1
     event_code[~with_rows] = -1  # errors and empty requests: no rows
 
-    row_lists = pc.list_flatten(inputs_ok)  # every request's rows, in batch order
-    row_event = pc.list_parent_indices(inputs_ok).to_numpy()
+    # every request's rows, in batch order, and the request of each
+    row_lists, row_event = (rows, parent) if everything else (pc.list_flatten(inputs_ok), _parents(inputs_ok))
     row_code = event_code[row_event]
     if n_codes == 1 and (row_code >= 0).all():
         row_order = np.arange(len(row_code))
@@ -450,15 +458,13 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     # Every row's fixed columns, label and position in part order: each part takes a slice of them.
     fixed = pa.RecordBatch.from_arrays(list(per_event.values()), names=list(per_event)).take(take_events)
     row_indexes = pa.array(row_index.astype(np.int32))
-    label_values = as_value_column(
-        pc.list_flatten(outputs_ok).take(pa.array(out_offsets[ordered_event] - out_offsets[0] + row_in_request))
-    )
+    # offsets index the whole child arrays (.values), whatever slice of them a list array is
+    label_values = as_value_column(outputs_ok.values.take(pa.array(out_offsets[ordered_event] + row_in_request)))
     row_positions = pa.array(positions[ordered_event])
     value_offsets = row_lists.offsets.to_numpy()[row_order]
-    values = pc.list_flatten(row_lists)
-    flat = np.asarray(as_value_column(values).to_numpy(zero_copy_only=False), dtype=np.float64)
+    values = row_lists.values  # float64: the explicit type of inputs
+    flat = values.to_numpy(zero_copy_only=False)
     valid = None if values.null_count == 0 else _mask(pc.is_valid(values))
-    base = row_lists.offsets[0].as_py() if len(row_lists) else 0
     firsts = ordered_event[bounds[:-1]]  # each part's first event: its names and group
     take_firsts = pa.array(firsts)
     first_features = feature_ok.take(take_firsts).to_pylist()
@@ -470,7 +476,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         timestamp, request_id, latency_, version_, count_ = fixed.slice(start, size).columns
         arrays = [timestamp, request_id, row_indexes.slice(start, size), latency_, version_, count_]
         if features:
-            gather = value_offsets[start:end, None] - base + np.arange(len(features))
+            gather = value_offsets[start:end, None] + np.arange(len(features))
             # feature-major copy: one arrow array, each feature column a zero-copy slice of it
             by_feature = gather.T.ravel()
             nulls = None if valid is None else ~valid[by_feature]
