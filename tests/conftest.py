@@ -84,3 +84,22 @@ def lambda_context():
     from driftline.local.lambda_context import LocalLambdaContext
 
     return LocalLambdaContext()
+
+
+# The reliability suite's summary line (faults injected, survived, rows lost, rows duplicated). Hooks live here,
+# at the root, so that pytest-xdist's controller has them: workers keep the ledger, the controller adds them up.
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    figures = getattr(node, "workeroutput", {}).get("reliability_ledger")
+    if figures:
+        from tests.reliability.conftest import merge_worker_ledger
+
+        merge_worker_ledger(figures)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    from tests.reliability.conftest import ledger_line
+
+    line = ledger_line()
+    if line:
+        terminalreporter.write_line(line)

@@ -65,6 +65,14 @@ class Ledger:
             if lost == 0 and duplicated == 0:
                 self.survived += injected
 
+    def merge(self, other: dict[str, int]) -> None:
+        with self._lock:
+            for name in ("injected", "survived", "lost", "duplicated", "checks"):
+                setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
+
+    def figures(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in ("injected", "survived", "lost", "duplicated", "checks")}
+
     def line(self) -> str:
         return (
             f"reliability: {self.injected} faults injected, {self.survived} survived, "
@@ -80,9 +88,20 @@ def ledger() -> Ledger:
     return _LEDGER
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    if _LEDGER.checks:
-        terminalreporter.write_line(_LEDGER.line())
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Under pytest-xdist a worker hands its ledger to the controller, which prints the sum
+    (``tests/conftest.py``: ``pytest_testnodedown`` and ``pytest_terminal_summary``)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _LEDGER.checks:
+        workeroutput["reliability_ledger"] = _LEDGER.figures()
+
+
+def ledger_line() -> str | None:
+    return _LEDGER.line() if _LEDGER.checks else None
+
+
+def merge_worker_ledger(figures: dict[str, int]) -> None:
+    _LEDGER.merge(figures)
 
 
 def diff_counts(expected: Counter, actual: Counter) -> tuple[int, int]:
