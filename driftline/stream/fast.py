@@ -242,6 +242,20 @@ def _serving_times(when: pa.Array) -> bool:
     )
 
 
+def _name_views(names: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Two binary arrays, equal at two requests exactly when their lists of names are: each request's names
+    end to end, and their lengths (int32 bytes). Both read the list's own buffers (no copy of the names)."""
+    lists = names.offsets.to_numpy()  # into names.values
+    values = names.values
+    _, value_offsets, data = values.buffers()
+    ends = np.frombuffer(value_offsets, dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    n = len(names)
+    joined = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(ends[lists]), data or pa.py_buffer(b"")])
+    lengths = np.diff(ends)
+    lengths_view = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(lists * 4), pa.py_buffer(lengths)])
+    return joined, lengths_view
+
+
 def _parents(lists: pa.Array) -> np.ndarray:
     return pc.list_parent_indices(lists).to_numpy()
 
@@ -418,8 +432,9 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     endpoint_starts = np.flatnonzero(np.diff(np.maximum.accumulate(combined), prepend=-1) > 0)
     endpoint_first = pa.array(endpoint_starts[combined])
     for names in (feature_ok, label_ok):
-        if not names.equals(names.take(endpoint_first)):
-            per_event_keys.append((_codes(pc.binary_join(names, "\x1f")), None))
+        for view in _name_views(names):
+            if not view.equals(view.take(endpoint_first)):
+                per_event_keys.append((_codes(view), None))
     if not one_shard:
         per_event_keys.append((_codes(shards), None))
     for codes, size in per_event_keys:

@@ -318,6 +318,22 @@ def test_the_check_of_the_serving_functions_times_agrees_with_the_pattern():
     assert not fast._serving_times(pa.array([written, None]))
 
 
+def test_names_that_join_alike_still_make_two_parts():
+    # one endpoint, two layouts whose names, joined with a separator they contain, would read the same
+    events = [
+        inference_event(feature_names=["a\x1fb"], inputs=[[1.0]]),
+        inference_event(feature_names=["a", "b"], inputs=[[2.0, 3.0]]),
+        inference_event(feature_names=["ab"], inputs=[[4.0]]),
+    ]
+    batch = _assert_same(records_from_event(kinesis_event(events)))
+    rows = batch.groups[0].table.select(["a\x1fb", "a", "b", "ab"]).to_pylist()
+    assert rows == [
+        {"a\x1fb": 1.0, "a": None, "b": None, "ab": None},
+        {"a\x1fb": None, "a": 2.0, "b": 3.0, "ab": None},
+        {"a\x1fb": None, "a": None, "b": None, "ab": 4.0},
+    ]
+
+
 def test_sampled_rows_keep_their_place_in_the_request_on_both_paths():
     sampled = {"effective_sample_count": 10, "inputs": [[1.0, 2.0], [3.0, 4.0]], "outputs": [1, 0]}
     events = [
