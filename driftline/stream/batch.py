@@ -97,10 +97,11 @@ def decode_batch(
     tables = list(fast_result.events)
     if decoded or not tables:
         tables.append(_events_table(decoded))
-    events = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    order = events.column("position").to_numpy()
-    if len(order) > 1 and (np.diff(order) < 0).any():
-        events = events.take(pc.sort_indices(events, sort_keys=[("position", "ascending")]))
+    events = tables[0]  # each table is in batch order; several (a split batch, the reference path's) may interleave
+    if len(tables) > 1:
+        events = pa.concat_tables(tables)
+        if (np.diff(events.column("position").to_numpy()) < 0).any():
+            events = events.take(pc.sort_indices(events, sort_keys=[("position", "ascending")]))
 
     duplicates = sorted(exclude(events)) if exclude is not None and events.num_rows else []
     dropped = pa.array(duplicates, type=pa.int32()) if duplicates else None

@@ -169,9 +169,11 @@ def candidates_of(events: pa.Table) -> dict[str, Candidates]:
         return {}
     everything = Candidates.of(events)
     shards = events.column("shard_id")
-    shard_range = pc.min_max(shards).as_py()
-    if shards.null_count == 0 and shard_range["min"] == shard_range["max"]:
-        return {shard_range["min"]: everything}
+    if shards.null_count == 0:
+        offsets, data = _buffers(_string_array(shards))
+        width = int(offsets[1])
+        if (np.diff(offsets) == width).all() and (data.reshape(-1, width or 1) == data[:width]).all():
+            return {data[:width].tobytes().decode(): everything}  # every shard id is the first one
     shard_ids = np.asarray(shards.to_pylist())
     return {shard_id: everything.take(np.flatnonzero(shard_ids == shard_id)) for shard_id in dict.fromkeys(shard_ids)}
 

@@ -46,7 +46,6 @@ EXPLICIT_SCHEMA = pa.schema(
         ("effective_sample_count", pa.int64()),
         ("schema_version", pa.int64()),
         ("inputs", pa.list_(pa.list_(pa.float64()))),  # JSON integers parse as doubles: stored as float64 anyway
-        ("error", pa.struct([("type", pa.string()), ("message", pa.string())])),
         ("row_indices", pa.list_(pa.int64())),  # a JSON boolean or fraction fails the read (the reference refuses it)
     ]
 )
@@ -335,8 +334,15 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     for column in (inputs, outputs):
         if column.null_count:
             ok &= _mask(pc.is_valid(column))
-    error = columns["error"]
-    is_error = np.zeros(n, dtype=bool) if error.null_count == n else _mask(pc.is_valid(error))
+    # error: typed by the read (an explicit struct costs the parse more): an object is an error event, null or
+    # absent none, anything else is refused by the reference
+    error = columns.get("error")
+    is_error = np.zeros(n, dtype=bool)
+    if error is not None and error.null_count < n:
+        if pa.types.is_struct(error.type):
+            is_error = _mask(pc.is_valid(error))
+        else:
+            ok &= ~_mask(pc.is_valid(error))
     n_rows = _lengths(inputs)
     rows = pc.list_flatten(inputs)
     parent = _parents(inputs)

@@ -228,9 +228,9 @@ def combine_parts(parts: Sequence[pa.Table]) -> pa.Table:
 
     A column missing from a part is null there; a column that is string in any part is string in all
     (numbers cast as in :func:`value_array`)."""
-    parts = sorted(parts, key=lambda t: t.column(POSITION)[0].as_py())
     if len(parts) == 1:
         return parts[0].drop_columns([POSITION])
+    parts = sorted(parts, key=lambda t: t.column(POSITION)[0].as_py())
     names: dict[str, pa.DataType] = {}
     for part in parts:
         for field in part.schema:

@@ -228,6 +228,15 @@ def test_fast_path_matches_reference_on_a_mixed_batch():
     assert batch.rows == 7
 
 
+@pytest.mark.parametrize("error", [{}, {"type": 1, "detail": [None, 1]}, "boom", 7, ["E"]])
+def test_an_error_of_any_object_is_an_error_event_and_anything_else_is_poison(error):
+    events = [inference_event(latency_us=i) for i in range(3)]
+    odd = json.loads(inference_event(latency_us=3).to_json())
+    odd["error"], odd["outputs"] = error, []
+    batch = _assert_same(records_from_event(kinesis_event([*events, json.dumps(odd).encode()])))
+    assert len(batch.poison) == (0 if isinstance(error, dict) else 1)
+
+
 def test_a_payload_holding_two_objects_is_not_misaligned():
     one = inference_event(latency_us=1)
     two = inference_event(latency_us=2)
@@ -284,7 +293,7 @@ def _payloads(draw):
         "label_names": draw(st.sampled_from([[], ["y"], ["p", "q"]])),
         "sampling_percentage": 100.0,
         "effective_sample_count": rows,
-        "error": draw(st.sampled_from([None, None, None, {"type": "E", "message": "m"}])),
+        "error": draw(st.sampled_from([None, None, None, {"type": "E", "message": "m"}, {}, {"type": 1}, "boom"])),
     }
     if draw(st.booleans()) and rows:
         data["outputs"] = outputs[:-1]  # one output short: poison unless it is an error event
