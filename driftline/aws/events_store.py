@@ -60,11 +60,14 @@ def write_group(
 ) -> str:
     """Write one group's rows under its deterministic key (overwriting a previous delivery); returns the key."""
     key = event_key(endpoint_id, hour_start, shard_id, first_sequence)
-    body = to_parquet_bytes(table)
+    return write_object(clients, key, to_parquet_bytes(table), "application/vnd.apache.parquet")
+
+
+def write_object(clients: Clients, key: str, body: bytes, content_type: str) -> str:
+    """Put one object of the stream's (overwriting what is there); a failure after botocore's retries raises
+    :class:`StorageError`. Returns the key."""
     try:
-        clients.s3.put_object(
-            Bucket=clients.settings.bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet"
-        )
+        clients.s3.put_object(Bucket=clients.settings.bucket, Key=key, Body=body, ContentType=content_type)
     except (ClientError, BotoCoreError) as exc:
         raise StorageError(f"writing s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
     return key

@@ -12,6 +12,7 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 from driftline.aws.clients import Clients
+from driftline.aws.events_store import write_object
 from driftline.errors import StorageError
 
 PREFIX = "state/recent-requests/"
@@ -35,11 +36,4 @@ def load(clients: Clients, shard_id: str) -> bytes | None:
 
 
 def save(clients: Clients, shard_id: str, data: bytes) -> str:
-    key = state_key(shard_id)
-    try:
-        clients.s3.put_object(
-            Bucket=clients.settings.bucket, Key=key, Body=data, ContentType="application/octet-stream"
-        )
-    except (ClientError, BotoCoreError) as exc:
-        raise StorageError(f"writing s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
-    return key
+    return write_object(clients, state_key(shard_id), data, "application/octet-stream")
