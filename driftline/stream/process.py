@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -35,8 +35,6 @@ logger = get_logger(SERVICE)
 metrics = get_metrics(SERVICE)
 
 MAX_PARALLEL_WRITES = 8
-T = TypeVar("T")
-R = TypeVar("R")
 _LOG_DATA_CHARS = 4096  # poison data in the log when a queue holds the full copy
 
 
@@ -108,14 +106,10 @@ def write_groups(clients: Clients, groups: Sequence[RowGroup], dedup: Deduplicat
     tasks: list[Callable[[], str]] = [functools.partial(write, group) for group in groups]
     if dedup is not None:
         tasks += [functools.partial(dedup.save, key) for key in dedup.to_save]
-    return _parallel(lambda task: task(), tasks)[: len(groups)]
-
-
-def _parallel(call: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    if len(items) <= 1:
-        return [call(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(items))) as pool:
-        return list(pool.map(call, items))
+    if len(tasks) <= 1:
+        return [task() for task in tasks][: len(groups)]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(tasks))) as pool:
+        return list(pool.map(lambda task: task(), tasks))[: len(groups)]
 
 
 def process_records(records: Sequence[KinesisRecord], clients: Clients) -> BatchOutcome:
