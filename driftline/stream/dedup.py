@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 
 from driftline.errors import InvalidRequestError
 
-WINDOW_SECONDS = 60
+WINDOW_SECONDS = 60  # Settings.duplicate_window_seconds defaults to the same (config does not import numpy code)
 MAX_ENTRIES = 131_072
 ENTRY = np.dtype([("request", "<u8"), ("record", "<u4"), ("when", "<u4")])
 MAGIC = b"driftline-recent-requests/1\n"
