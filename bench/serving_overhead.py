@@ -160,7 +160,7 @@ def main() -> None:
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):  # EMF metrics and logs print to stdout
         for _ in range(200):  # warm-up: model load, caches, first-call costs
-            assert handler.lambda_handler(event, context)["statusCode"] == 200
+            assert handler.handler(event, context)["statusCode"] == 200
             bare.resolve(event, context)
             floor(event, context)
         for _ in range(args.rounds):
@@ -177,7 +177,7 @@ def main() -> None:
                 observed.append((time.perf_counter_ns() - start) / 1000)
                 INSIDE_NS[0] = 0
                 start = time.perf_counter_ns()
-                answer = handler.lambda_handler(event, context)
+                answer = handler.handler(event, context)
                 elapsed = time.perf_counter_ns() - start
                 inside.append(INSIDE_NS[0] / 1000)
                 ours.append((elapsed - INSIDE_NS[0]) / 1000)

@@ -39,12 +39,11 @@ def _load_real(key: str) -> Handler:
     from driftline.local.handlers import load_handler
 
     module = load_handler(key, fresh=True)
-    # the contract names it ``handler``; ``lambda_handler`` (Powertools' examples) is accepted too
-    for attribute in ("handler", "lambda_handler"):
-        handler = getattr(module, attribute, None)
-        if callable(handler):
-            return handler
-    raise AttributeError(f"{module.__file__} has no callable handler(event, context) (nor lambda_handler)")
+    # every function's handler string is ``handler.handler``, as the stack names it: no other name is accepted
+    handler = getattr(module, "handler", None)
+    if not callable(handler):
+        raise AttributeError(f"{module.__file__} has no callable handler(event, context)")
+    return handler
 
 
 @dataclass

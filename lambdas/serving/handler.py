@@ -132,5 +132,5 @@ def on_error(exc: Exception) -> Response:
 # once and per request only where they change.
 @inject_lambda_context(logger)
 @log_metrics_if_any(metrics)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -127,7 +127,7 @@ class Serving:
 
     def call(self, method: str, path: str, body: Any = None, *, encode: bool = False) -> tuple[int, dict]:
         text = body if body is None or isinstance(body, str) else json.dumps(body)
-        answer = self.handler.lambda_handler(http_event(method, path, text, encode=encode), self.context)
+        answer = self.handler.handler(http_event(method, path, text, encode=encode), self.context)
         assert answer["headers"]["Content-Type"] == "application/json"
         return answer["statusCode"], json.loads(answer["body"])
 
