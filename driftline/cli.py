@@ -18,9 +18,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from driftline.errors import DriftlineError, InvalidRequestError, NotFoundError
+from driftline.errors import ConfigurationError, DriftlineError, InvalidRequestError, NotFoundError
 
 if TYPE_CHECKING:
+    from driftline.config import Settings
     from driftline.sdk.project import Project
 
 EXIT_OK = 0
@@ -195,6 +196,53 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from driftline.local.runtime import main_up
 
     return main_up(args)
+
+
+def _running_stack() -> Settings:
+    from driftline.sdk.discovery import read_local_state, state_path
+
+    settings = read_local_state()
+    if settings is None:
+        raise ConfigurationError(
+            f"no local stack is running (no live state file at {state_path()}); start one with `driftline local up`"
+        )
+    return settings
+
+
+def cmd_local_env(args: argparse.Namespace) -> int:
+    """Shell exports for other tools (the AWS CLI, scripts): the running stack's endpoint and the keys of its SDK
+    principal, which IAM on the stack allows exactly what the stack's SDK policy allows."""
+    import shlex
+
+    settings = _running_stack()
+    assert settings.credentials is not None
+    values = {
+        "AWS_ENDPOINT_URL": settings.endpoint_url or "",
+        "AWS_REGION": settings.region,
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": settings.credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": settings.credentials.secret_access_key,
+    }
+    for name, value in values.items():
+        print(f"export {name}={shlex.quote(value)}")
+    print("unset AWS_SESSION_TOKEN AWS_PROFILE")
+    return 0
+
+
+def cmd_local_status(args: argparse.Namespace) -> Output:
+    from driftline.sdk.http import request_json
+
+    settings = _running_stack()
+    status = request_json(f"{settings.api_url}/_local/status", method="GET")
+    denied = status.get("iam", {}).get("denied", [])
+    lines = [
+        f"local stack at {settings.api_url} (AWS emulation {settings.endpoint_url})",
+        f"  logs: {status.get('run_dir')}/logs",
+    ]
+    for name, counts in sorted(status.get("functions", {}).items()):
+        lines.append(f"  {name:<11} calls {counts['calls']:>6}  errors {counts['errors']:>4}")
+    lines.append(f"  IAM: {len(denied)} call(s) denied" + "".join(f"\n    {d}" for d in denied))
+    return Output(status, "\n".join(lines))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -575,7 +623,16 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub(local_cmds, "up", "start the local stack (moto on loopback, HTTP API, stream, scheduler) until Ctrl-C")
     up.add_argument("--port", type=parse_port, default=None, help="HTTP API port (0: any free port)")
     up.add_argument("--metrics", action="store_true", help="also emit the handlers' CloudWatch metrics")
+    up.add_argument(
+        "--project",
+        default=None,
+        help="the project the API root (/v2/...) serves (default: $DRIFTLINE_PROJECT or default)",
+    )
+    up.add_argument("--serving-function", default=None, help="and its serving function (default serving)")
     up.set_defaults(raw_handler=cmd_local_up)
+    p = sub(local_cmds, "env", "shell exports that point other tools at the running local stack (eval $(...))")
+    p.set_defaults(raw_handler=cmd_local_env)
+    sub(local_cmds, "status", "the running local stack: functions, calls, errors, IAM denials", cmd_local_status)
 
     # evaluate: its own parser (driftline.applications.evaluate_cli) fills this subcommand
     from driftline.applications.evaluate_cli import build_parser as evaluate_parser

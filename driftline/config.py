@@ -21,6 +21,26 @@ DEFAULT_BASE_PERIOD_MINUTES = 10
 
 
 @dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:  # never print a secret
+        return f"Credentials(access_key_id={self.access_key_id!r}, ...)"
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+        }
+
+
+NOT_IN_ENVIRONMENT = ("extra", "credentials")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Names of the resources of one driftline installation, plus the few tunables the runtime needs.
 
@@ -32,7 +52,7 @@ class Settings:
     stream_name: str = "driftline-events"
     registry_table: str = "driftline-registry"  # projects, models, serving functions, apps
     endpoints_table: str = "driftline-endpoints"  # endpoint records, live figures, minute buckets
-    checkpoints_table: str = "driftline-checkpoints"  # controller checkpoints, stream shard checkpoints
+    checkpoints_table: str = "driftline-checkpoints"  # the controller's checkpoints per (endpoint, app)
     results_table: str = "driftline-results"  # app results and metrics: latest and history
     timestream_enabled: bool = True
     timestream_database: str = "driftline"
@@ -44,7 +64,10 @@ class Settings:
     controller_arn: str = ""  # the schedules' target; the stack sets it (locally a made-up ARN does)
     writer_function: str = "driftline-writer"
     app_function: str = "driftline-app"  # the generic app runner; an app record may name its own function
-    dead_letter_queue_url: str = ""
+    # where failures go: asynchronous invocations that exhausted their retries (Lambda's on-failure destination,
+    # the schedule's dead-letter queue) and the stream's poison records / abandoned batches
+    async_failures_queue_url: str = ""
+    stream_failures_queue_url: str = ""
     scheduler_role_arn: str = ""
     # None means "the real AWS endpoint"; the local runtime points every client at moto on loopback.
     endpoint_url: str | None = None
@@ -54,6 +77,10 @@ class Settings:
     timestream_write_endpoint_url: str | None = None
     timestream_query_endpoint_url: str | None = None
     api_url: str | None = None  # where the HTTP API answers (SDK's serving.invoke); None: not known
+    # where the serving function of any (project, function) answers, when the installation serves several
+    # (the local stack: "http://127.0.0.1:8780/projects/{project}/{function}"); None: only ``api_url``, which
+    # serves ``project``'s ``serving_function`` (a deployed stack)
+    serving_url_template: str | None = None
     flush_grace_seconds: int = 30  # MLRun: stop = last_request - 30 s
     max_lateness_seconds: int = 120  # a window this far behind the clock is closed even with no new traffic
     max_backfill_seconds: int = 86_400  # first run looks back at most one day
@@ -71,6 +98,10 @@ class Settings:
     max_rows_per_request: int = 10_000
     max_request_bytes: int = 6 * 1024 * 1024  # under API Gateway's 10 MB and Lambda's 6 MB payload limits
     extra: Mapping[str, str] = field(default_factory=dict)
+    # Explicit credentials for the clients made from these settings (the local stack hands the SDK and CLI the
+    # keys of a principal bound to the stack's SDK policy). Never part of a function's environment: in Lambda
+    # the runtime provides the role's credentials.
+    credentials: Credentials | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,7 +109,7 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "extra":
+            if f.name in NOT_IN_ENVIRONMENT:
                 continue
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None or raw == "":
@@ -96,7 +127,7 @@ class Settings:
         """The inverse of :meth:`from_env`: the environment a handler needs to see these settings."""
         env: dict[str, str] = {}
         for f in dataclasses.fields(self):
-            if f.name == "extra":
+            if f.name in NOT_IN_ENVIRONMENT:
                 continue
             value = getattr(self, f.name)
             if value is None:

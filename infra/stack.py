@@ -168,7 +168,9 @@ class DriftlineStack(Stack):
             "controller_arn": self.schedule.controller_arn,
             "writer_function": names.function("writer"),
             "app_function": names.app_function(),
-            "dead_letter_queue_url": self.messaging.async_failures.queue_url,
+            "async_failures_queue_url": self.messaging.async_failures.queue_url,
+            # the stream function's poison records go where its role may send: the stream-failures queue
+            "stream_failures_queue_url": self.messaging.stream_failures.queue_url,
             "scheduler_role_arn": self.schedule.role.role_arn,
             "project": self.config.project,
             "serving_function": "serving",

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from driftline.aws.clients import Clients
+from driftline.config import Credentials, Settings
 from driftline.errors import InvalidRequestError
 
 EVENTS_PREFIX = "events"
@@ -36,18 +37,27 @@ def _s3_endpoint_hook(endpoint_url: str) -> Any:
     return set_endpoint
 
 
-def boto3_session(region: str, endpoint_url: str | None) -> boto3.session.Session:
-    """A boto3 session (one per thread: sessions are not thread-safe) whose S3 clients use ``endpoint_url``.
+def boto3_session(settings: Settings) -> boto3.session.Session:
+    """A boto3 session (one per thread: sessions are not thread-safe) with the settings' credentials (or the
+    environment's) whose S3 clients use ``settings.endpoint_url``.
 
     awswrangler creates its clients from the session with no ``endpoint_url`` of its own unless
     ``wr.config.s3_endpoint_url`` is set (process-wide); a ``before-endpoint-resolution.s3`` hook on this
     session points exactly its clients at the configured endpoint instead."""
-    sessions: dict[tuple[str, str | None], boto3.session.Session] = getattr(_local, "sessions", None) or {}
+    sessions: dict[tuple[str, str | None, Credentials | None], boto3.session.Session] = (
+        getattr(_local, "sessions", None) or {}
+    )
     _local.sessions = sessions
-    key = (region, endpoint_url)
+    region, endpoint_url, credentials = settings.region, settings.endpoint_url, settings.credentials
+    key = (region, endpoint_url, credentials)
     session = sessions.get(key)
     if session is None:
-        session = boto3.session.Session(region_name=region)
+        session = boto3.session.Session(
+            region_name=region,
+            aws_access_key_id=credentials.access_key_id if credentials else None,
+            aws_secret_access_key=credentials.secret_access_key if credentials else None,
+            aws_session_token=credentials.session_token if credentials else None,
+        )
         if endpoint_url:
             session.events.register("before-endpoint-resolution.s3", _s3_endpoint_hook(endpoint_url))
         sessions[key] = session
@@ -117,7 +127,7 @@ def read_window(clients: Clients, endpoint_id: str, start: datetime, end: dateti
             partition_filter=in_window,
             path_suffix=".parquet",
             use_threads=True,
-            boto3_session=boto3_session(settings.region, settings.endpoint_url),
+            boto3_session=boto3_session(settings),
             pyarrow_additional_kwargs={"types_mapper": _arrow_type_for_pandas},
         )
     except wr.exceptions.NoFilesFound:

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from driftline.config import Settings
+from driftline.config import Credentials, Settings
 
 # Standard retry mode: exponential backoff with jitter on throttling and 5xx, for every service.
 CLIENT_CONFIG = Config(
@@ -24,13 +24,29 @@ _lock = threading.Lock()
 _session_local = threading.local()
 
 
-def _session() -> boto3.session.Session:
-    # boto3 sessions are not thread-safe to create clients from; the local runtime runs handlers in threads.
-    session = getattr(_session_local, "session", None)
+def _session(credentials: Credentials | None = None) -> boto3.session.Session:
+    # boto3 sessions are not thread-safe to create clients from; the local runtime runs code in threads.
+    sessions: dict[Credentials | None, boto3.session.Session] | None = getattr(_session_local, "sessions", None)
+    if sessions is None:
+        sessions = _session_local.sessions = {}
+    session = sessions.get(credentials)
     if session is None:
-        session = boto3.session.Session()
-        _session_local.session = session
+        if credentials is None:  # the environment's (in Lambda: the function role's)
+            session = boto3.session.Session()
+        else:
+            session = boto3.session.Session(
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            )
+        sessions[credentials] = session
     return session
+
+
+def session_for(settings: Settings) -> boto3.session.Session:
+    """A session with the settings' credentials (or the environment's): for libraries that make their own
+    clients from a session (awswrangler)."""
+    return _session(settings.credentials)
 
 
 class Clients:
@@ -57,7 +73,7 @@ class Clients:
         if cached is not None:
             return cached
         with _lock:
-            session = self._session or _session()
+            session = self._session or _session(self.settings.credentials)
             created = session.client(
                 service,
                 region_name=self.settings.region,
@@ -72,7 +88,7 @@ class Clients:
         cached = self._cache.get(key)
         if cached is None:
             with _lock:
-                session = self._session or _session()
+                session = self._session or _session(self.settings.credentials)
                 cached = session.resource(
                     service,
                     region_name=self.settings.region,

@@ -1,4 +1,4 @@
-"""The dead-letter queue (SQS) for records that can never be processed.
+"""The stream-failures queue (SQS) for records that can never be processed.
 
 One message per poison record: a JSON body with the record's ``event_id``, ``shard_id``, ``sequence_number``,
 ``partition_key``, the ``reason`` (what was expected) and the raw ``data`` exactly as Kinesis delivered it
@@ -43,12 +43,12 @@ def poison_message(
 
 
 class DeadLetters:
-    """Sends poison records to ``settings.dead_letter_queue_url``; without a queue, :attr:`configured` is
-    False and the caller only logs."""
+    """Sends poison records to ``settings.stream_failures_queue_url`` (the stream-failures queue, which the stream
+    function's role may send to); without a queue, :attr:`configured` is False and the caller only logs."""
 
     def __init__(self, clients: Clients) -> None:
         self._clients = clients
-        self.queue_url = clients.settings.dead_letter_queue_url
+        self.queue_url = clients.settings.stream_failures_queue_url
 
     @property
     def configured(self) -> bool:
@@ -57,7 +57,7 @@ class DeadLetters:
     def send(self, message: Mapping[str, Any]) -> str:
         """Send one message (see :func:`poison_message`); returns the SQS message id."""
         if not self.configured:
-            raise StorageError("no dead-letter queue configured (DRIFTLINE_DEAD_LETTER_QUEUE_URL)")
+            raise StorageError("no dead-letter queue configured (DRIFTLINE_STREAM_FAILURES_QUEUE_URL)")
         attributes = {
             name: {"DataType": "String", "StringValue": str(message[name])[:256] or "-"}
             for name in ("event_id", "reason")

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import from_item, query_all, to_value
 from driftline.errors import ConflictError, NotFoundError, StorageError
@@ -25,7 +26,7 @@ from driftline.records import EndpointRecord
 META = "meta"
 BUCKET_PREFIX = "minute#"
 BUCKET_TTL_SECONDS = 3 * 86_400  # the controller back-fills at most one day; keep three
-PROJECT_INDEX = "by-project"
+PROJECT_INDEX = layout.PROJECT_INDEX.name
 
 
 def minute_key(moment: datetime) -> str:

@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
+from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.errors import StorageError
 
-EVENTS_PREFIX = "events/"
+EVENTS_PREFIX = layout.EVENTS_PREFIX
 COMPRESSION = "snappy"
 # Dictionary-encode only what repeats (request ids and feature values rarely do); min/max statistics only on
 # the timestamp, the column window reads filter on. Together they halve the cost of writing a small file.

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.aws.events_store import write_object
 from driftline.errors import StorageError
 
-PREFIX = "state/recent-requests/"
+PREFIX = layout.RECENT_REQUESTS_PREFIX
 
 
 def state_key(shard_id: str) -> str:

@@ -23,6 +23,8 @@ class Schedule:
     base_period_minutes: int
     enabled: bool
     payload: dict[str, Any]
+    target_arn: str = ""  # what the schedule invokes (the controller)
+    role_arn: str = ""  # the role the scheduler assumes to invoke it
 
 
 def _rate(minutes: int) -> str:
@@ -101,11 +103,14 @@ class Schedules:
 
     @staticmethod
     def _from_raw(raw: dict[str, Any]) -> Schedule:
-        payload = json.loads(raw.get("Target", {}).get("Input") or "{}")
+        target = raw.get("Target", {})
+        payload = json.loads(target.get("Input") or "{}")
         return Schedule(
             name=raw["Name"],
             project=str(payload.get("project", "")),
             base_period_minutes=_parse_rate(raw["ScheduleExpression"]),
             enabled=raw.get("State") == "ENABLED",
             payload=payload,
+            target_arn=str(target.get("Arn", "")),
+            role_arn=str(target.get("RoleArn", "")),
         )

@@ -1,8 +1,13 @@
-"""The local "Lambda service": which handler answers which function name, and running one invocation.
+"""The local "Lambda service": which function a name is, and running one invocation of it.
 
-Each function is one warm container: its handler module is loaded once (``load_handler(name, fresh=True)``
-after the runtime exported the settings), and invocations of the same function run one at a time, as in one
-Lambda container. Tests inject plain callables ``handler(event, context)`` instead of the real modules.
+A real function runs in a sandbox of its own (:mod:`driftline.local.containers`): a process started from the
+staged package with the function's environment and role, its handler string resolved by the Lambda runtime
+interface client. Tests may inject plain callables ``handler(event, context)`` instead (test doubles, run
+in-process); those never stand for the real handlers.
+
+Function names: the controller, the writer and the generic app function are the settings' names; any name
+starting with the generic app function's name plus ``-`` is a per-app function (same code and role, a sandbox
+of its own); ``serving`` sandboxes are one per (project, serving function) the HTTP API routes to.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from driftline.config import Settings
 from driftline.local.lambda_context import LocalLambdaContext
@@ -21,29 +26,6 @@ from driftline.local.lambda_context import LocalLambdaContext
 Handler = Callable[[Any, Any], Any]
 HANDLER_KEYS = ("serving", "stream", "controller", "writer", "app")
 ACCOUNT_ID = "123456789012"
-APP_PREFIX = "driftline-app"
-
-
-_PROCESS_METRICS_LOCK = threading.Lock()
-
-
-def _drop_unflushed_metrics() -> None:
-    """With metrics disabled Powertools never clears its set; drop it after each call so nothing accumulates
-    and no handler flushes another's figures."""
-    from driftline.observability import get_metrics
-
-    get_metrics().clear_metrics()
-
-
-def _load_real(key: str) -> Handler:
-    from driftline.local.handlers import load_handler
-
-    module = load_handler(key, fresh=True)
-    # every function's handler string is ``handler.handler``, as the stack names it: no other name is accepted
-    handler = getattr(module, "handler", None)
-    if not callable(handler):
-        raise AttributeError(f"{module.__file__} has no callable handler(event, context)")
-    return handler
 
 
 @dataclass
@@ -66,6 +48,16 @@ class Outcome:
         }
 
 
+class Sandbox(Protocol):
+    def invoke(self, event: Any, request_id: str | None = None) -> Outcome: ...
+
+    def stop(self) -> None: ...
+
+
+# (key, function name) -> a started-on-demand sandbox for it
+SandboxFactory = Callable[[str, str], Sandbox]
+
+
 def function_name_from(identifier: str) -> str:
     """The bare function name of a name, a partial ARN (``123:function:name``) or a full ARN, with or without
     a qualifier, as Lambda accepts them."""
@@ -77,24 +69,33 @@ def function_name_from(identifier: str) -> str:
     return parts[0]  # name[:qualifier]
 
 
+def _no_sandboxes(key: str, name: str) -> Sandbox:
+    raise RuntimeError(f"no sandbox factory: the {key} function ({name}) can only run as an injected handler here")
+
+
 class FunctionTable:
-    """Function names -> handlers, with per-function call and error counts."""
+    """Function names -> sandboxes (or injected test handlers), with per-function call and error counts."""
 
     def __init__(
         self,
         settings: Settings,
         handlers: Mapping[str, Handler] | None = None,
-        loader: Callable[[str], Handler] = _load_real,
+        sandboxes: SandboxFactory = _no_sandboxes,
+        serving_names: Callable[[str], bool] = lambda _name: False,
+        stream_function: str = "driftline-stream",
+        serving_function: str = "driftline-serving",
     ) -> None:
         unknown = set(handlers or {}) - set(HANDLER_KEYS)
         if unknown:
             raise KeyError(f"unknown handler keys {sorted(unknown)}; expected some of {list(HANDLER_KEYS)}")
         self.settings = settings
         self._injected = dict(handlers or {})
-        self._loader = loader
-        self._loaded: dict[str, Handler] = {}
-        self._load_lock = threading.Lock()
-        self._run_locks = {key: threading.Lock() for key in HANDLER_KEYS}
+        self._factory = sandboxes
+        self._is_serving = serving_names
+        self._names = {"stream": stream_function, "serving": serving_function}
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._sandbox_lock = threading.Lock()
+        self._run_locks: dict[str, threading.Lock] = {}
         self._stats_lock = threading.Lock()
         self._stats = {key: {"calls": 0, "errors": 0} for key in HANDLER_KEYS}
 
@@ -106,64 +107,81 @@ class FunctionTable:
             return "controller"
         if name == s.writer_function:
             return "writer"
-        if name == s.app_function or name.startswith(APP_PREFIX):
+        if name == s.app_function or name.startswith(f"{s.app_function}-"):
             return "app"
+        if self._is_serving(name):
+            return "serving"
         return None
 
     def function_name(self, key: str) -> str:
         s = self.settings
-        return {"controller": s.controller_function, "writer": s.writer_function, "app": s.app_function}.get(
-            key, f"driftline-{key}"
-        )
+        return {
+            "controller": s.controller_function,
+            "writer": s.writer_function,
+            "app": s.app_function,
+            **self._names,
+        }[key]
 
     def function_arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.settings.region}:{ACCOUNT_ID}:function:{name}"
 
-    def handler(self, key: str) -> Handler:
-        if key in self._injected:
-            return self._injected[key]
-        with self._load_lock:
-            if key not in self._loaded:
-                self._loaded[key] = self._loader(key)
-            return self._loaded[key]
+    def sandbox(self, key: str, name: str) -> Sandbox:
+        with self._sandbox_lock:
+            sandbox = self._sandboxes.get(name)
+            if sandbox is None:
+                sandbox = self._sandboxes[name] = self._factory(key, name)
+            return sandbox
 
     def invoke(self, key: str, event: Any, function_name: str | None = None, request_id: str | None = None) -> Outcome:
-        """Run one invocation; never raises (a raising handler is an error outcome, as Lambda reports it)."""
-        if key not in self._run_locks:
+        """Run one invocation; never raises (a failing function is an error outcome, as Lambda reports it)."""
+        if key not in self._stats:
             raise KeyError(f"unknown handler {key!r}; expected one of {list(HANDLER_KEYS)}")
         name = function_name or self.function_name(key)
         rid = request_id or str(uuid.uuid4())
-        context = LocalLambdaContext(function_name=name, aws_request_id=rid, log_group_name=f"/aws/lambda/{name}")
         with self._stats_lock:
             self._stats[key]["calls"] += 1
+        if key in self._injected:
+            outcome = self._run_injected(key, name, rid, event)
+        else:
+            try:
+                outcome = self.sandbox(key, name).invoke(event, rid)
+            except Exception as exc:  # the sandbox could not even start
+                outcome = _failed(rid, "Runtime.Unknown", exc)
+        if not outcome.ok:
+            with self._stats_lock:
+                self._stats[key]["errors"] += 1
+        return outcome
+
+    def _run_injected(self, key: str, name: str, rid: str, event: Any) -> Outcome:
+        context = LocalLambdaContext(function_name=name, aws_request_id=rid, log_group_name=f"/aws/lambda/{name}")
+        lock = self._run_locks.setdefault(name, threading.Lock())
         try:
-            handler = self.handler(key)
+            with lock:  # one sandbox per function: its invocations run one at a time
+                result = self._injected[key](event, context)
         except Exception as exc:
-            return self._failed(key, rid, "Runtime.ImportModuleError", exc)
-        try:
-            # Powertools keeps one metric set per process; in Lambda a process is one function, here it is all
-            # five. Handlers therefore take turns (each still sees only its own metrics), and a handler must
-            # never invoke another synchronously (none does: the pipeline's invokes are asynchronous).
-            with self._run_locks[key], _PROCESS_METRICS_LOCK:
-                try:
-                    result = handler(event, context)
-                finally:
-                    _drop_unflushed_metrics()
-        except Exception as exc:
-            return self._failed(key, rid, type(exc).__name__, exc)
+            return _failed(rid, type(exc).__name__, exc)
         try:
             # Lambda serialises the answer; one that cannot be is the function's error.
             json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            return self._failed(key, rid, "Runtime.MarshalError", exc)
+            return _failed(rid, "Runtime.MarshalError", exc)
         return Outcome(rid, True, result)
-
-    def _failed(self, key: str, rid: str, error_type: str, exc: BaseException) -> Outcome:
-        with self._stats_lock:
-            self._stats[key]["errors"] += 1
-        stack = [line.rstrip("\n") for line in traceback.format_exception(exc)]
-        return Outcome(rid, False, error_type=error_type, error_message=str(exc), stack=stack)
 
     def stats(self) -> dict[str, dict[str, int]]:
         with self._stats_lock:
             return {key: dict(counts) for key, counts in self._stats.items()}
+
+    def sandboxes(self) -> dict[str, Sandbox]:
+        with self._sandbox_lock:
+            return dict(self._sandboxes)
+
+    def stop(self) -> None:
+        with self._sandbox_lock:
+            sandboxes, self._sandboxes = list(self._sandboxes.values()), {}
+        for sandbox in sandboxes:
+            sandbox.stop()
+
+
+def _failed(rid: str, error_type: str, exc: BaseException) -> Outcome:
+    stack = [line.rstrip("\n") for line in traceback.format_exception(exc)]
+    return Outcome(rid, False, error_type=error_type, error_message=str(exc), stack=stack)

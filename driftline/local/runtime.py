@@ -1,37 +1,45 @@
-"""The local runtime (``driftline local up``): AWS emulated on loopback, the triggers emulated, the same handler
-code running in-process.
+"""The local runtime (``driftline local up``): a rehearsal of the deployment on loopback. AWS is emulated by moto,
+the triggers by this package, and every function runs as Lambda runs it, from the same definitions the CDK stack
+synthesizes (:mod:`driftline.deploy`).
 
 What is emulated, and how:
 
 - **AWS services**: moto's server (``ThreadedMotoServer``) on ``127.0.0.1:<free port>``, its state reset at
-  start; every client gets ``endpoint_url`` (and the explicit Timestream endpoints, so no endpoint discovery);
-  fake credentials are put in ``os.environ`` (and ``AWS_ENDPOINT_URL`` points stray boto3 clients at moto), so
-  nothing can reach a real account. ``provision(settings)`` creates every resource.
+  start; every client gets ``endpoint_url`` (and the explicit Timestream endpoints, so no endpoint discovery).
+  ``provision(settings)`` creates every resource the stack creates (:mod:`driftline.layout`).
+- **IAM**, enforced (:mod:`driftline.local.iam`): one role per function with exactly the statements the stack
+  gives it, the scheduler's role, the SDK's principal (the stack's SDK policy), an administrator for the stack's
+  own setup. Every call is authorised as AWS would (actions, resource ARNs, conditions); a denial is the same
+  AccessDenied the function would get in AWS, and the ledger reports per principal what it called.
+- **Functions** (:mod:`driftline.local.containers`): one process per function, started with its environment
+  only (settings, Powertools variables, its role's credentials), its code from the staged package that
+  ``cdk deploy`` uploads, its handler string resolved by the Lambda runtime interface client; timeouts enforced.
 - **HTTP API** (API Gateway, payload format 2.0): a threaded HTTP server on ``127.0.0.1:<port>`` (default 8780)
-  turns each request into the v2 event and calls the serving handler; its ``{statusCode, headers, body,
-  isBase64Encoded, cookies}`` becomes the answer. A body over 10 MB is refused with 413 before the handler; a
-  raising handler is a 500 ``Internal Server Error``, as API Gateway answers.
-- **Lambda Invoke API** on the same server (``POST /2015-03-31/functions/{name}/invocations``): ``Event`` ->
-  202 and an internal queue with Lambda's async semantics (two retries, 1 s then 2 s locally instead of 1 and 2
-  minutes, then the dead-letter queue with the function and the error); ``RequestResponse`` -> the handler's
-  JSON, or ``X-Amz-Function-Error: Unhandled`` and the error payload; unknown functions -> 404
-  ``ResourceNotFoundException``. Names: ``controller_function``, ``writer_function``, ``app_function`` and any
-  ``driftline-app*``.
-- **Kinesis event source mapping**: a poller per shard, batches of 100 within a 0.2 s window, the real batch
-  event, ``batchItemFailures`` honoured (resume at the first failed sequence number), bounded retries with
-  backoff, then the failed range goes to the dead-letter queue (see ``kinesis_source.py``).
-- **EventBridge Scheduler**: the projects' schedules are read from moto and fire the controller (async invoke,
-  the schedule's input as the event) on the fast-forwardable clock (see ``scheduler.py``).
+  turns each request into the v2 event for a serving function: ``/v2/...`` is the stack's own project and
+  function, ``/projects/{project}/{function}/v2/...`` any other (one serving function per project and function,
+  as a stack per project would deploy, mounted like a custom domain's API mappings). A body over 10 MB is
+  refused with 413 before the handler; a failing function is a 500 ``Internal Server Error``.
+- **Lambda Invoke API** on the same server (``POST /2015-03-31/functions/{name}/invocations``), authorised
+  (``lambda:InvokeFunction`` for the signing principal): ``Event`` -> 202 and an internal queue with Lambda's
+  async semantics (two retries, 1 s then 2 s locally instead of 1 and 2 minutes, then the on-failure
+  destination, with the function's role); ``RequestResponse`` -> the function's JSON, or ``X-Amz-Function-Error:
+  Unhandled`` and the error payload; unknown functions -> 404 ``ResourceNotFoundException``.
+- **Kinesis event source mapping**: a poller per shard reading with the stream function's role, batches of 100
+  within a 0.2 s window, the real batch event, ``batchItemFailures`` honoured, bounded retries with backoff, then
+  the failed range goes to the stream-failures queue (see ``kinesis_source.py``).
+- **EventBridge Scheduler**: the projects' schedules are read from moto and fire their target (async invoke,
+  the schedule's input as the event) on the fast-forwardable clock, if the schedule's role may invoke it.
 - **Admin routes** on the same server: ``GET /_local/status``, ``POST /_local/clock/advance {"seconds": N}``,
   ``POST /_local/drain`` (``?timeout=S``), ``POST /_local/controller/run {"project": ...}``.
 - **Discovery**: the state file (``driftline.sdk.discovery``) is written once the stack answers and removed
-  at stop, so the SDK and the CLI find the stack with no configuration.
+  at stop; it holds the SDK principal's keys, so the SDK and the CLI reach the stack from any shell with no AWS
+  credentials of their own. One stack per ``DRIFTLINE_HOME``.
 
-Not emulated: IAM and API authorisation (every call is allowed), Lambda concurrency (each function is one warm
-container: its invocations run one at a time), Lambda timeouts and memory limits, cold starts after idle,
-Kinesis throughput limits, resharding and record expiry, Timestream queries (moto returns no rows: the SDK
-reads results from DynamoDB), CloudWatch dashboards and alarms actions, SNS/EventBridge deliveries other than
-what moto itself fans out, and time: the clock only moves when advanced (``driftline.clock``).
+Not emulated: API authorisation on the HTTP API, Lambda concurrency (one sandbox per function: its invocations
+run one at a time), memory limits, Kinesis throughput limits, resharding and record expiry, Timestream queries
+(moto returns no rows: the SDK reads results from DynamoDB), CloudWatch dashboards and alarm actions,
+SNS/EventBridge deliveries other than what moto itself fans out, request signatures (the keys identify the
+principal; the signature is not checked), and time: the clock only moves when advanced (``driftline.clock``).
 """
 
 from __future__ import annotations
@@ -40,13 +48,17 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -55,15 +67,26 @@ from werkzeug.serving import make_server
 
 from driftline import clock
 from driftline.aws.clients import Clients
-from driftline.aws.provision import provision
+from driftline.aws.provision import provision, topic_key_arn
 from driftline.aws.schedules import Schedule, Schedules
-from driftline.config import Settings
+from driftline.config import Credentials, Settings
 from driftline.errors import ConfigurationError
 from driftline.local.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
-from driftline.local.functions import ACCOUNT_ID, HANDLER_KEYS, FunctionTable, Handler, Outcome
+from driftline.local.containers import Container
+from driftline.local.deployment import LocalDeployment, Runtime, serving_function_name
+from driftline.local.functions import (
+    ACCOUNT_ID,
+    HANDLER_KEYS,
+    FunctionTable,
+    Handler,
+    Outcome,
+    function_name_from,
+)
+from driftline.local.iam import Authorization, Enforcer, create_admin
 from driftline.local.kinesis_source import KinesisEventSource, PollerConfig
 from driftline.local.scheduler import ScheduleRunner
-from driftline.local.server import Dispatcher, LocalHttpServer, close_connections
+from driftline.local.server import SERVING_MOUNT, Dispatcher, LocalHttpServer, close_connections
+from driftline.observability import get_logger
 
 DEFAULT_PORT = 8780
 HOST = "127.0.0.1"
@@ -72,6 +95,10 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "driftline-local",
     "AWS_SESSION_TOKEN": "driftline-local",
 }
+
+
+_RUNNING_LOCK = threading.Lock()
+_RUNNING_STACK: LocalStack | None = None  # one per process: moto's backends, IAM and the clock are process-wide
 
 
 class HandlerFailed(RuntimeError):
@@ -148,8 +175,13 @@ class _MotoServer(ThreadedMotoServer):
 class LocalStack:
     """The whole system on loopback. ``with LocalStack(port=0) as stack: ...`` or ``start()`` / ``stop()``.
 
-    ``handlers`` replaces some of the real handler modules (keys: serving, stream, controller, writer, app) with
-    plain ``handler(event, context)`` callables; the others are loaded from the checkout on first use.
+    The real functions run as Lambda runs them (:mod:`driftline.local.containers`), each with its own role, and
+    IAM is enforced on every call (:mod:`driftline.local.iam`). ``handlers`` replaces some functions (keys:
+    serving, stream, controller, writer, app) with plain ``handler(event, context)`` callables run in-process:
+    test doubles for testing the triggers.
+
+    :attr:`settings` are the SDK's (the stack's SDK principal's credentials); :attr:`clients` act as the local
+    administrator (for checks that look behind the scenes).
     """
 
     def __init__(
@@ -166,6 +198,8 @@ class LocalStack:
         metrics: bool = False,
         log_level: str = "WARNING",
         write_state: bool = True,
+        runtime: Runtime | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0 (any free port) or 1-65535, got {port}")
@@ -185,15 +219,23 @@ class LocalStack:
         self._metrics = metrics
         self._log_level = log_level
         self._write_state = write_state
+        self._runtime = runtime
+        self._run_dir_option = run_dir
         self._saved_env: dict[str, str | None] = {}
         self._moto: _MotoServer | None = None
         self._http: LocalHttpServer | None = None
         self._settings: Settings | None = None
         self._clients: Clients | None = None
+        self._stack_id: str | None = None
+        self._run_dir: Path | None = None
+        self._own_run_dir = False
+        self.deployment: LocalDeployment | None = None
+        self.iam: Enforcer | None = None
         self.functions: FunctionTable | None = None
         self.async_invoker: AsyncInvoker | None = None
         self.kinesis_source: KinesisEventSource | None = None
         self.scheduler: ScheduleRunner | None = None
+        self._role_clients: dict[str, Clients] = {}
         self._stopping = threading.Event()
         self._started = False
 
@@ -207,6 +249,7 @@ class LocalStack:
 
     @property
     def settings(self) -> Settings:
+        """The SDK's settings of this stack: the local endpoints and the SDK principal's credentials."""
         if self._settings is None:
             raise RuntimeError("the local stack is not started; call start() first")
         return self._settings
@@ -221,12 +264,27 @@ class LocalStack:
 
     @property
     def clients(self) -> Clients:
+        """Clients acting as the local administrator (allowed everything)."""
         if self._clients is None:
             raise RuntimeError("the local stack is not started; call start() first")
         return self._clients
 
+    @property
+    def run_dir(self) -> Path:
+        if self._run_dir is None:
+            raise RuntimeError("the local stack is not started; call start() first")
+        return self._run_dir
+
+    def clients_for(self, principal: str) -> Clients:
+        """Clients acting as one of the stack's principals (``serving``, ``stream``, ..., ``scheduler``, ``sdk``)."""
+        assert self.deployment is not None
+        cached = self._role_clients.get(principal)
+        if cached is None:
+            cached = self._role_clients[principal] = Clients(self.deployment.settings_for(principal))
+        return cached
+
     def start(self) -> Settings:
-        """Start moto, provision, start the triggers and the HTTP server; returns the local settings."""
+        """Start moto, provision, enforce IAM, start the triggers and the HTTP server; returns the SDK's settings."""
         if self._started:
             return self.settings
         self._started = True
@@ -238,6 +296,18 @@ class LocalStack:
             raise
 
     def _start(self) -> Settings:
+        global _RUNNING_STACK
+        if self._write_state:
+            from driftline.sdk.discovery import check_home_free
+
+            check_home_free()
+        with _RUNNING_LOCK:
+            if _RUNNING_STACK is not None:
+                raise ConfigurationError(
+                    "a local stack already runs in this process: moto's state, the IAM enforcement and the clock "
+                    "are per process; stop it first, or run the other one in another process"
+                )
+            _RUNNING_STACK = self
         try:
             self._http = LocalHttpServer(HOST, self._port)
         except OSError as exc:
@@ -245,55 +315,89 @@ class LocalStack:
                 f"cannot listen on {HOST}:{self._port} ({exc.strerror}); is another local stack running? "
                 "Stop it, or pass --port 0 for any free port"
             ) from exc
+        if self._run_dir_option is not None:
+            self._run_dir = self._run_dir_option
+            self._run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self._run_dir = Path(tempfile.mkdtemp(prefix="driftline-local-"))
+            self._own_run_dir = True
         self._moto = _MotoServer()
         self._moto.start()
         moto_url = self._moto.url
         _reset_moto(moto_url)
         self._export(
             {
+                # nothing in this process can reach a real account: stray clients go to moto, which knows
+                # no such key
                 **FAKE_CREDENTIALS,
                 "AWS_PROFILE": None,
                 "AWS_REGION": self._base.region,
                 "AWS_DEFAULT_REGION": self._base.region,
                 "AWS_ENDPOINT_URL": moto_url,
-                "WR_S3_ENDPOINT_URL": moto_url,
-                "WR_DYNAMODB_ENDPOINT_URL": moto_url,
-                "WR_TIMESTREAM_WRITE_ENDPOINT_URL": moto_url,
-                "WR_TIMESTREAM_QUERY_ENDPOINT_URL": moto_url,
                 "POWERTOOLS_LOG_LEVEL": self._log_level,
                 "POWERTOOLS_METRICS_DISABLED": "false" if self._metrics else "true",
             }
         )
         api_url = self._http.url
-        settings = self._base.replace(
+        base = self._base.replace(
             endpoint_url=moto_url,
             timestream_write_endpoint_url=moto_url,
             timestream_query_endpoint_url=moto_url,
             lambda_endpoint_url=api_url,
             api_url=api_url,
+            serving_url_template=f"{api_url}{SERVING_MOUNT}",
             controller_arn=self._base.controller_arn
             or f"arn:aws:lambda:{self._base.region}:{ACCOUNT_ID}:function:{self._base.controller_function}",
+            credentials=None,
         )
-        settings = provision(settings, Clients(settings), shard_count=self._shard_count)
-        self._settings = settings
-        # the handlers read their settings from the environment, as in Lambda
-        self._export(dict(settings.to_env()))
-        self._clients = Clients(settings)
-        self.functions = FunctionTable(settings, self._handlers)
+        # Before IAM is enforced: the administrator, the resources, the roles (as `cdk deploy` would make them).
+        bootstrap = Clients(base.replace(credentials=Credentials("bootstrap", "bootstrap")))
+        admin = create_admin(bootstrap.client("iam"))
+        admin_clients = Clients(base.replace(credentials=admin.credentials))
+        installation = provision(base, admin_clients, shard_count=self._shard_count)
+        self.deployment = LocalDeployment(
+            installation,
+            admin_clients.client("iam"),
+            admin_clients.client("sts"),
+            self._run_dir,
+            topic_key_arn=topic_key_arn(admin_clients, installation.alerts_topic_arn) or "",
+            runtime=self._runtime,
+            log_level=self._log_level,
+            metrics=self._metrics,
+        )
+        installation = self.deployment.settings
+        self._clients = Clients(installation.replace(credentials=admin.credentials))
+        self.iam = Enforcer({**self.deployment.role_labels, admin.name: "admin"}).start()
+        clock.share(self.deployment.clock_file)
+        self._settings = self.deployment.settings_for("sdk")
+
+        deployment = self.deployment
+        self.serving = ServingRoutes(installation.project, installation.serving_function, deployment.names["serving"])
+        self.functions = FunctionTable(
+            installation,
+            self._handlers,
+            sandboxes=self._sandbox,
+            serving_names=self.serving.known,
+            stream_function=deployment.names["stream"],
+            serving_function=deployment.names["serving"],
+        )
         self.async_invoker = AsyncInvoker(
             self.functions, self._send_dead_letter, workers=self._async_workers, retry_delays=self._retry_delays
         )
+        # the event source mapping reads the stream with the stream function's role, as Lambda does
         self.kinesis_source = KinesisEventSource(
-            self._clients.kinesis,
+            self.clients_for("stream").kinesis,
             self.functions,
-            settings.stream_name,
-            settings.region,
+            installation.stream_name,
+            installation.region,
             self._kinesis_config,
             self._send_dead_letter,
         )
         schedules = Schedules(self._clients)
         self.scheduler = ScheduleRunner(schedules.list, self._fire_schedule, interval=self._schedule_interval)
-        self._http.dispatcher = Dispatcher(self.functions, self.async_invoker, self, self._http.port)
+        self._http.dispatcher = Dispatcher(
+            self.functions, self.async_invoker, self, self._http.port, serving=self.serving, iam=self
+        )
 
         self.async_invoker.start()
         self.kinesis_source.start()
@@ -302,18 +406,24 @@ class LocalStack:
         if self._write_state:
             from driftline.sdk.discovery import write_local_state
 
-            write_local_state(settings)
-        return settings
+            self._stack_id = write_local_state(self._settings, run_dir=str(self._run_dir))
+        return self._settings
+
+    def _sandbox(self, key: str, name: str) -> Container:
+        assert self.deployment is not None
+        overrides = self.serving.environment(name) if key == "serving" else None
+        return Container(self.deployment.spec(key, name, overrides))
 
     def stop(self) -> None:
         """Stop everything started, in reverse order; idempotent. Pending async events are dropped (logged)."""
         if not self._started:
             return
         self._stopping.set()
-        if self._write_state and self._settings is not None:
+        if self._stack_id is not None:
             from driftline.sdk.discovery import clear_local_state
 
-            clear_local_state()
+            clear_local_state(self._stack_id)
+            self._stack_id = None
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.kinesis_source is not None:
@@ -322,13 +432,27 @@ class LocalStack:
             self.async_invoker.stop()
         if self._http is not None:
             self._http.stop()
+        if self.functions is not None:
+            self.functions.stop()
+        if self.iam is not None:
+            self.iam.stop()
+        clock.unshare()
         if self._moto is not None:
             if self._moto._server is not None:
                 with contextlib.suppress(OSError):
                     _reset_moto(self._moto.url)  # moto's state is process-wide: free it for whoever comes next
             self._moto.stop()
         self._restore_env()
+        if self._own_run_dir and self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+        self._release()
         self._started = False
+
+    def _release(self) -> None:
+        global _RUNNING_STACK
+        with _RUNNING_LOCK:
+            if _RUNNING_STACK is self:
+                _RUNNING_STACK = None
 
     def _export(self, values: Mapping[str, str | None]) -> None:
         for key, value in values.items():
@@ -348,28 +472,65 @@ class LocalStack:
         self._saved_env.clear()
 
     def preload(self) -> dict[str, str | None]:
-        """Load every handler now (a warm container each); returns each one's load error, or None."""
+        """Start every function's sandbox now, in parallel (their cold starts); returns each one's init error."""
         assert self.functions is not None
-        errors: dict[str, str | None] = {}
-        for key in HANDLER_KEYS:
-            try:
-                self.functions.handler(key)
-                errors[key] = None
-            except Exception as exc:
-                errors[key] = f"{type(exc).__name__}: {exc}"
-        return errors
+        names = {key: self.functions.function_name(key) for key in HANDLER_KEYS}
+        names["serving"] = self.serving.default_name
+
+        def warm(key: str) -> str | None:
+            if key in self._handlers:
+                return None
+            assert self.functions is not None
+            sandbox = self.functions.sandbox(key, names[key])
+            error = sandbox.warm() if isinstance(sandbox, Container) else None
+            return error
+
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            return dict(zip(names, pool.map(warm, names), strict=True))
+
+    # IAM for the local Lambda Invoke API and the scheduler ---------------------------------------------------
+    def authorize_invoke(self, headers: Mapping[str, str], function_arn: str) -> tuple[bool, str]:
+        """(allowed, caller) for a signed Invoke request: the caller's policies must allow
+        ``lambda:InvokeFunction`` on the function, as in AWS."""
+        assert self.iam is not None
+        found = self.iam.principal_of(headers)
+        if found is None:
+            return False, ""
+        principal, documents = found
+        return self.iam.authorize(principal, documents, Authorization("lambda:InvokeFunction", function_arn)), principal
 
     # triggers ------------------------------------------------------------------------------------------------
     def _fire_schedule(self, schedule: Schedule) -> None:
         assert self.async_invoker is not None
+        assert self.iam is not None
+        assert self.functions is not None
+        role = schedule.role_arn.rsplit("/", 1)[-1]
+        target = schedule.target_arn or self.functions.function_arn(self.settings.controller_function)
+        principal = self.iam.principals.get(role, role or "unknown")
+        documents = self.iam.documents_of_role(role) if role else []
+        if not self.iam.authorize(principal, documents, Authorization("lambda:InvokeFunction", target)):
+            get_logger("driftline-local").error(
+                "the schedule's role may not invoke its target", schedule=schedule.name, role=role, target=target
+            )
+            return
+        key = self.functions.key_for(target)
+        if key is None:
+            get_logger("driftline-local").error("the schedule targets an unknown function", target=target)
+            return
         payload = json.loads(json.dumps(schedule.payload))
-        self.async_invoker.submit("controller", self.settings.controller_function, payload)
+        self.async_invoker.submit(key, function_name_from(target), payload)
 
     def _send_dead_letter(self, record: dict[str, Any], request_id: str, error: str) -> None:
-        url = self.settings.dead_letter_queue_url
+        """Lambda's on-failure destinations, sent with the failing function's role: a Kinesis batch the stream
+        function gave up on -> stream-failures; an asynchronous event out of retries -> async-failures."""
+        assert self.functions is not None
+        function = str(record.get("requestContext", {}).get("functionArn", ""))
+        key = self.functions.key_for(function.removesuffix(":$LATEST")) or "stream"
+        kinesis = "KinesisBatchInfo" in record
+        url = self.settings.stream_failures_queue_url if kinesis else self.settings.async_failures_queue_url
         if not url:
-            raise RuntimeError("no dead-letter queue configured (settings.dead_letter_queue_url is empty)")
-        self.clients.client("sqs").send_message(
+            raise RuntimeError("no dead-letter queue configured")
+        self.clients_for("stream" if kinesis else key).client("sqs").send_message(
             QueueUrl=url,
             MessageBody=json.dumps(record, default=str),
             MessageAttributes={
@@ -385,10 +546,21 @@ class LocalStack:
         assert self.async_invoker is not None
         assert self.kinesis_source is not None
         assert self.scheduler is not None
-        settings = {f.name: getattr(self.settings, f.name) for f in dataclasses.fields(Settings) if f.name != "extra"}
+        assert self.iam is not None
+        settings = {
+            f.name: getattr(self.settings, f.name)
+            for f in dataclasses.fields(Settings)
+            if f.name not in {"extra", "credentials"}
+        }
+        sandboxes = {
+            name: {"pid": s.pid, "cold_starts": s.cold_starts, "log": str(s.spec.log_path)}
+            for name, s in self.functions.sandboxes().items()
+            if isinstance(s, Container)
+        }
         return {
             "api_url": self.api_url,
             "moto_url": self.moto_url,
+            "run_dir": str(self.run_dir),
             "settings": settings,
             "clock": {"now": clock.now().isoformat(), "offset_seconds": clock.offset_seconds()},
             "stream_arn": self.kinesis_source.stream_arn,
@@ -399,6 +571,9 @@ class LocalStack:
                 "dead_lettered": self.async_invoker.dead_lettered,
             },
             "functions": self.functions.stats(),
+            "sandboxes": sandboxes,
+            "serving": self.serving.routes(),
+            "iam": self.iam.ledger.report(),
             "schedules": self.scheduler.status(),
         }
 
@@ -452,6 +627,42 @@ class LocalStack:
         return outcome.result
 
 
+class ServingRoutes:
+    """The serving functions the HTTP API reaches: one sandbox per (project, serving function), as a deployed
+    stack per project would have one, mounted like an API mapping of a custom domain:
+    ``/projects/{project}/{function}/v2/...``; the root (``/v2/...``) is the stack's own project and function."""
+
+    def __init__(self, project: str, function: str, base_name: str) -> None:
+        self.default = (project, function)
+        self.base_name = base_name
+        self._lock = threading.Lock()
+        self._by_name: dict[str, tuple[str, str]] = {}
+        self.default_name = self.name_for(project, function)
+
+    def name_for(self, project: str, function: str) -> str:
+        """The stack's own function has the stack's name for it (``driftline-serving``); others get one each."""
+        if (project, function) == self.default:
+            name = self.base_name
+        else:
+            name = serving_function_name(self.base_name, project, function)
+        with self._lock:
+            self._by_name[name] = (project, function)
+        return name
+
+    def known(self, name: str) -> bool:
+        with self._lock:
+            return name in self._by_name
+
+    def environment(self, name: str) -> dict[str, str]:
+        with self._lock:
+            project, function = self._by_name[name]
+        return {"DRIFTLINE_PROJECT": project, "DRIFTLINE_SERVING_FUNCTION": function}
+
+    def routes(self) -> dict[str, str]:
+        with self._lock:
+            return {name: f"{SERVING_MOUNT.format(project=p, function=f)}" for name, (p, f) in self._by_name.items()}
+
+
 def _reset_moto(moto_url: str) -> None:
     # moto's backends are process-wide: a stack started after an earlier one (or after mock_aws tests in the
     # same process) must not see their resources or records.
@@ -463,7 +674,7 @@ def _reset_moto(moto_url: str) -> None:
 def main_up(args: Any) -> int:
     """``driftline local up``: start the stack, say where it is, run until Ctrl-C / SIGTERM, stop cleanly."""
     port = getattr(args, "port", None)
-    # like a deployed stack, the local one serves one project's serving function (HTTP routes carry no project)
+    # the root of the HTTP API serves this project's function; any other is under /projects/{project}/{function}
     base = Settings(
         project=getattr(args, "project", None) or os.environ.get("DRIFTLINE_PROJECT") or Settings.project,
         serving_function=getattr(args, "serving_function", None)
@@ -484,14 +695,15 @@ def main_up(args: Any) -> int:
 
         lines = [
             "driftline local stack is up",
-            f"  HTTP API      {settings.api_url}  (POST /v2/models/<name>/infer)",
-            f"                serves project {settings.project!r}, function {settings.serving_function!r} "
-            "(DRIFTLINE_PROJECT / DRIFTLINE_SERVING_FUNCTION choose them)",
+            f"  HTTP API      {settings.api_url}/v2/...  (project {settings.project!r}, function "
+            f"{settings.serving_function!r})",
+            f"                {settings.api_url}/projects/<project>/<function>/v2/...  (any other)",
             f"  Lambda Invoke {settings.lambda_endpoint_url}/2015-03-31/functions/<name>/invocations",
-            f"  AWS (moto)    {settings.endpoint_url}",
+            f"  AWS (moto)    {settings.endpoint_url}  (IAM enforced)",
             f"  admin         {settings.api_url}/_local/status",
-            f"  the SDK and the CLI find this stack through {state_path()}",
-            f"  other tools:  AWS_ENDPOINT_URL={settings.endpoint_url} AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x",
+            f"  logs          {stack.run_dir / 'logs'}",
+            f"  the SDK and the CLI find this stack from any shell through {state_path()}",
+            "  other tools:  eval $(driftline local env)  (the SDK principal's keys and the endpoint)",
             "Ctrl-C stops it.",
         ]
         print("\n".join(lines), flush=True)

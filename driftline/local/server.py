@@ -12,6 +12,7 @@ import re
 import socket
 import sys
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -31,6 +32,11 @@ from driftline.local.functions import FunctionTable, function_name_from
 from driftline.observability import get_logger
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations")
+# where the serving function of a (project, function) is mounted, like a custom domain's API mapping
+SERVING_MOUNT = "/projects/{project}/{function}"
+MOUNTED = re.compile(
+    r"/projects/(?P<project>[A-Za-z0-9][A-Za-z0-9_.-]{0,62})/(?P<function>[A-Za-z0-9][A-Za-z0-9_.-]{0,62})(?P<rest>/.*)?"
+)
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda: 6 MB request and response for RequestResponse
 MAX_ASYNC_PAYLOAD = 1024 * 1024  # Lambda: 1 MB for Event invocations
 DISCARD_LIMIT = 64 * 1024 * 1024  # an oversized body up to this size is read and dropped before the 413
@@ -52,6 +58,16 @@ class Admin(Protocol):
     def run_controller(self, project: str | None = None) -> Any: ...
 
 
+class Routes(Protocol):
+    default_name: str
+
+    def name_for(self, project: str, function: str) -> str: ...
+
+
+class Authorizer(Protocol):
+    def authorize_invoke(self, headers: Mapping[str, str], function_arn: str) -> tuple[bool, str]: ...
+
+
 class BadRequest(Exception):
     pass
 
@@ -64,11 +80,22 @@ def _lambda_error(status: int, error_type: str, message: str) -> HttpAnswer:
 class Dispatcher:
     """Maps one request (method, target, headers, body) to an answer. No sockets: testable alone."""
 
-    def __init__(self, functions: FunctionTable, async_invoker: AsyncInvoker, admin: Admin, port: int) -> None:
+    def __init__(
+        self,
+        functions: FunctionTable,
+        async_invoker: AsyncInvoker,
+        admin: Admin,
+        port: int,
+        *,
+        serving: Routes | None = None,
+        iam: Authorizer | None = None,
+    ) -> None:
         self.functions = functions
         self.async_invoker = async_invoker
         self.admin = admin
         self.port = port
+        self.serving = serving
+        self.iam = iam
 
     def dispatch(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str, protocol: str
@@ -92,6 +119,17 @@ class Dispatcher:
     def _serve(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str, protocol: str
     ) -> HttpAnswer:
+        name: str | None = None
+        if self.serving is not None:
+            path, query = target.partition("?")[::2]
+            mounted = MOUNTED.fullmatch(path)
+            if mounted:  # the mapping's base path is not part of what the function sees, as with API mappings
+                name = self.serving.name_for(mounted.group("project"), mounted.group("function"))
+                target = (mounted.group("rest") or "/") + (f"?{query}" if query else "")
+            elif path.startswith("/projects/"):
+                return json_answer(404, {"message": f"not a serving mount: {path}; expected {SERVING_MOUNT}/v2/..."})
+            else:
+                name = self.serving.default_name
         event = build_http_event(
             method=method,
             target=target,
@@ -102,7 +140,7 @@ class Dispatcher:
             now=clock.now(),
             port=self.port,
         )
-        outcome = self.functions.invoke("serving", event)
+        outcome = self.functions.invoke("serving", event, name)
         rid_header = ("Apigw-Requestid", event["requestContext"]["requestId"])
         if not outcome.ok:
             get_logger("driftline-local").error(
@@ -115,8 +153,21 @@ class Dispatcher:
     # Lambda Invoke API ---------------------------------------------------------------------------------------
     def _invoke(self, function: str, headers: dict[str, str], body: bytes) -> HttpAnswer:
         key = self.functions.key_for(function)
+        arn = self.functions.function_arn(function_name_from(function))
+        if self.iam is not None:
+            allowed, caller = self.iam.authorize_invoke(headers, arn)
+            if not caller:
+                return _lambda_error(
+                    403, "UnrecognizedClientException", "The security token included in the request is invalid."
+                )
+            if not allowed:
+                return _lambda_error(
+                    403,
+                    "AccessDeniedException",
+                    f"User: {caller} is not authorized to perform: lambda:InvokeFunction on resource: {arn} because "
+                    "no identity-based policy allows the lambda:InvokeFunction action",
+                )
         if key is None:
-            arn = function if function.startswith("arn:") else self.functions.function_arn(function)
             return _lambda_error(404, "ResourceNotFoundException", f"Function not found: {arn}")
         invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type not in {"RequestResponse", "Event", "DryRun"}:

@@ -14,11 +14,14 @@ import contextlib
 import dataclasses
 import json
 import os
+import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from driftline.config import Settings
+from driftline.config import Credentials, Settings
+from driftline.errors import ConfigurationError
 
 STATE_FILE_NAME = "local-stack.json"
 
@@ -31,24 +34,85 @@ def state_path() -> Path:
     return state_dir() / STATE_FILE_NAME
 
 
-def write_local_state(settings: Settings, pid: int | None = None) -> Path:
-    """Record a running local stack (called by the local runtime once it answers)."""
+class StackRunning(ConfigurationError):
+    """Another local stack owns this home's state file."""
+
+
+_RUNNING: set[str] = set()  # stack ids started by this process and not stopped
+_STATE_LOCK = threading.Lock()
+
+
+def _settings_document(settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        if f.name == "extra":
+            continue
+        value = getattr(settings, f.name)
+        out[f.name] = value.to_dict() if isinstance(value, Credentials) else value
+    return out
+
+
+def check_home_free() -> None:
+    """Raise :class:`StackRunning` when a running stack owns this home's state file (before starting another)."""
+    current = _read_raw()
+    if current is not None and _owned_by_a_running_stack(current):
+        where = current.get("settings", {}).get("api_url", "?")
+        raise StackRunning(
+            f"a local stack already runs from {state_path()} (pid {current.get('pid')}, {where}); stop it first "
+            "(Ctrl-C in its shell), or give this one another home: DRIFTLINE_HOME=<folder> driftline local up"
+        )
+
+
+def write_local_state(settings: Settings, pid: int | None = None, stack_id: str | None = None, **extra: Any) -> str:
+    """Record a running local stack (called by the local runtime once it answers); returns its stack id.
+
+    One stack per home: a state file of a stack that still runs (another process's, or another stack of this
+    process) is never overwritten (:class:`StackRunning` says which and how to run a second one). The file holds
+    the keys of the stack's SDK principal, so it is readable by its owner only."""
     path = state_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "extra"}
-    payload = {"pid": pid or os.getpid(), "started": datetime.now(UTC).isoformat(), "settings": fields}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
-    return path
+    owner = pid or os.getpid()
+    stack_id = stack_id or uuid.uuid4().hex
+    with _STATE_LOCK:
+        check_home_free()
+        payload = {
+            "pid": owner,
+            "stack_id": stack_id,
+            "started": datetime.now(UTC).isoformat(),
+            "settings": _settings_document(settings),
+            **extra,
+        }
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(payload, indent=2))
+        tmp.replace(path)
+        if owner == os.getpid():
+            _RUNNING.add(stack_id)
+    return stack_id
 
 
-def clear_local_state(pid: int | None = None) -> None:
-    """Remove the state file if it belongs to ``pid`` (default: this process)."""
-    state = _read_raw()
-    if state is not None and state.get("pid") == (pid or os.getpid()):
-        with contextlib.suppress(FileNotFoundError):
-            state_path().unlink()
+def _owned_by_a_running_stack(state: dict[str, Any]) -> bool:
+    pid = state.get("pid")
+    if not isinstance(pid, int) or not _alive(pid):
+        return False
+    if pid != os.getpid():
+        return True
+    return state.get("stack_id") in _RUNNING
+
+
+def clear_local_state(stack_id: str | None = None, pid: int | None = None) -> None:
+    """Remove the state file if it belongs to ``stack_id`` (or, without one, to ``pid``: default this process)."""
+    with _STATE_LOCK:
+        if stack_id is not None:
+            _RUNNING.discard(stack_id)
+        state = _read_raw()
+        if state is None:
+            return
+        mine = state.get("stack_id") == stack_id if stack_id is not None else state.get("pid") == (pid or os.getpid())
+        if mine:
+            with contextlib.suppress(FileNotFoundError):
+                state_path().unlink()
 
 
 def _read_raw() -> dict[str, Any] | None:
@@ -69,12 +133,15 @@ def _alive(pid: int) -> bool:
 
 
 def read_local_state() -> Settings | None:
-    """The settings of a running local stack, or None when none runs."""
+    """The settings of a running local stack (with its SDK principal's credentials), or None when none runs."""
     state = _read_raw()
     if not state or not isinstance(state.get("pid"), int) or not _alive(state["pid"]):
         return None
     known = {f.name for f in dataclasses.fields(Settings)}
-    return Settings(**{k: v for k, v in state.get("settings", {}).items() if k in known})
+    values = {k: v for k, v in state.get("settings", {}).items() if k in known}
+    if isinstance(values.get("credentials"), dict):
+        values["credentials"] = Credentials(**values["credentials"])
+    return Settings(**values)
 
 
 def resolve_settings(settings: Settings | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -89,7 +156,19 @@ def resolve_settings(settings: Settings | None = None, environ: dict[str, str] |
     deployed = _deployed(env)
     if deployed is not None:
         return deployed
+    if not _has_aws_credentials():
+        raise ConfigurationError(
+            "no driftline installation found: no local stack is running (start one with `make local` or "
+            "`driftline local up`; the SDK and the CLI then find it from any shell), no DRIFTLINE_* settings are "
+            "set, and there are no AWS credentials to look for a deployed stack"
+        )
     return Settings.from_env(env)
+
+
+def _has_aws_credentials() -> bool:
+    import boto3
+
+    return boto3.session.Session().get_credentials() is not None
 
 
 def _deployed(env: dict[str, str]) -> Settings | None:

@@ -145,13 +145,7 @@ class ServingFunction:
             from driftline.sdk.discovery import resolve_settings
 
             settings = resolve_settings()
-        if not settings.api_url:
-            raise ConfigurationError(
-                "no API URL is known for invoking the serving function: start a local stack with "
-                "`driftline local up` (the SDK finds it by itself), or set DRIFTLINE_API_URL to the deployed "
-                "stack's HTTP API URL"
-            )
-        url = settings.api_url.rstrip("/") + "/" + path.lstrip("/")
+        url = serving_url(settings, self.project, self.name).rstrip("/") + "/" + path.lstrip("/")
         return request_json(url, body=body, method=method, headers=headers, timeout=timeout)
 
     # ---------------------------------------------------------------------------------------- registry form
@@ -186,6 +180,29 @@ class ServingFunction:
             "requirements": list(self.spec.build.requirements),
             "deployed": self.deployed,
         }
+
+
+def serving_url(settings: Settings, project: str | None, function: str) -> str:
+    """Where the serving function ``function`` of ``project`` answers. A local stack serves every project
+    (``serving_url_template``); a deployed stack serves the one project and function it was deployed for."""
+    if settings.serving_url_template:
+        if not project:
+            raise ConfigurationError(f"serving function {function!r} has no project: cannot tell where it answers")
+        return settings.serving_url_template.format(project=project, function=function)
+    if not settings.api_url:
+        raise ConfigurationError(
+            "no API URL is known for invoking the serving function: start a local stack with "
+            "`driftline local up` (the SDK finds it by itself), or set DRIFTLINE_API_URL to the deployed "
+            "stack's HTTP API URL"
+        )
+    if project and (project, function) != (settings.project, settings.serving_function):
+        raise ConfigurationError(
+            f"the stack at {settings.api_url} serves project {settings.project!r}, function "
+            f"{settings.serving_function!r}, not project {project!r}, function {function!r}: deploy a stack for it "
+            f"(cdk deploy -c project={project} -c stack_name=<another name>) and point the SDK at it "
+            "(DRIFTLINE_STACK_NAME)"
+        )
+    return settings.api_url
 
 
 def import_function(

@@ -56,7 +56,7 @@ def test_local_up_serves_until_sigterm_then_cleans_up(tmp_path):
             status = json.loads(answer.read())
         assert status["settings"]["lambda_endpoint_url"] == api_url
         assert status["settings"]["project"] == "iris-monitoring"
-        assert "serves project 'iris-monitoring'" in text
+        assert "(project 'iris-monitoring', function 'serving')" in text
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
@@ -133,10 +133,17 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
         assert set(general["application_name"]) == {"histogram-data-drift"}
         assert int(general["result_status"].iloc[0]) == 2  # constant inputs against iris: drift detected
         sqs = stack.clients.client("sqs")
-        depth = sqs.get_queue_attributes(
-            QueueUrl=settings.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )
-        assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0"
+        for url in (settings.async_failures_queue_url, settings.stream_failures_queue_url):
+            depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0", url
+        # every function ran as its own role, and IAM allowed everything each one did
+        iam = stack.status()["iam"]
+        assert iam["denied"] == []
+        assert iam["allowed"]["serving"]["kinesis:PutRecord"] >= 20
+        assert iam["allowed"]["stream"]["s3:PutObject"] >= 1
+        assert iam["allowed"]["controller"]["lambda:InvokeFunction"] >= 1
+        assert iam["allowed"]["app"]["lambda:InvokeFunction"] >= 1
+        assert iam["allowed"]["writer"]["dynamodb:PutItem"] >= 1
     finally:
         stack.stop()
         clock.reset()

@@ -218,6 +218,7 @@ def test_invoke_sends_rows_to_the_api(env, files, monkeypatch):
     thread.start()
     try:
         monkeypatch.setenv("DRIFTLINE_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("DRIFTLINE_PROJECT", "iris")  # the project this API serves
         ok("project", "create", "iris")
         ok("models", "log", "iris", "clf", "--file", files["model"], "--training-set", files["csv"])
         ok("serving", "deploy", "iris", "--model", "clf")

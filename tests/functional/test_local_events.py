@@ -172,17 +172,19 @@ def test_function_table_routes_names_and_counts_errors():
         FunctionTable(Settings(), {"nope": boom})
 
 
-def test_function_table_reports_unserialisable_answers_and_load_failures():
-    def loader(key):
-        raise FileNotFoundError(f"handler file for {key} is missing")
+def test_function_table_reports_unserialisable_answers_and_sandboxes_that_cannot_start():
+    def sandboxes(key, name):
+        raise FileNotFoundError(f"the package of {name} is missing")
 
-    table = FunctionTable(Settings(), {"app": lambda e, c: {"x": float("nan")}}, loader=loader)
+    table = FunctionTable(Settings(), {"app": lambda e, c: {"x": float("nan")}}, sandboxes=sandboxes)
     assert table.invoke("app", {}).error_type == "Runtime.MarshalError"
     missing = table.invoke("writer", {})
-    assert (missing.error_type, missing.error_message) == (
-        "Runtime.ImportModuleError",
-        "handler file for writer is missing",
+    assert (missing.ok, missing.error_type, missing.error_message) == (
+        False,
+        "Runtime.Unknown",
+        "the package of driftline-writer is missing",
     )
+    assert table.stats()["writer"] == {"calls": 1, "errors": 1}
 
 
 def test_async_invoker_retries_twice_then_dead_letters():

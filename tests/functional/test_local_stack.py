@@ -21,7 +21,7 @@ from driftline.aws.schedules import Schedules
 from driftline.errors import ConfigurationError
 from driftline.local.kinesis_source import PollerConfig
 from driftline.local.runtime import LocalStack
-from driftline.sdk.discovery import read_local_state, resolve_settings, state_path
+from driftline.sdk.discovery import StackRunning, read_local_state, resolve_settings, state_path
 
 
 class Fakes:
@@ -232,10 +232,10 @@ def test_a_raising_stream_handler_gets_the_whole_batch_again(make_stack, fakes):
     assert stack.status()["functions"]["stream"] == {"calls": 2, "errors": 1}
 
 
-def _dead_letters(stack):
+def _dead_letters(stack, queue="async_failures"):
     sqs = stack.clients.client("sqs")
     answer = sqs.receive_message(
-        QueueUrl=stack.settings.dead_letter_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        QueueUrl=getattr(stack.settings, f"{queue}_queue_url"), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )
     return answer.get("Messages", [])
 
@@ -255,7 +255,8 @@ def test_a_record_failing_past_the_retries_is_skipped_and_its_range_dead_lettere
     batches = [[_data(r) for r in event["Records"]] for event in fakes.events["stream"]]
     # first delivery, then max_retries=2 retries from "bad", then the batch is skipped and reading goes on
     assert batches == [["ok", "bad", "after"], ["bad", "after"], ["bad", "after"], ["later"]]
-    [message] = _dead_letters(stack)
+    assert _dead_letters(stack) == []  # the mapping's on-failure destination is the stream-failures queue
+    [message] = _dead_letters(stack, "stream_failures")
     info = json.loads(message["Body"])["KinesisBatchInfo"]
     assert (info["shardId"], info["batchSize"], info["streamArn"]) == (
         "shardId-000000000000",
@@ -428,8 +429,13 @@ def test_state_file_and_clean_stop(tmp_path, monkeypatch, fakes):
         found = read_local_state()
         assert (found.api_url, found.endpoint_url) == (settings.api_url, settings.endpoint_url)
         assert resolve_settings(environ={}).lambda_endpoint_url == settings.api_url
-        assert os.environ["DRIFTLINE_ENDPOINT_URL"] == settings.endpoint_url
-        assert os.environ["AWS_ACCESS_KEY_ID"] == "driftline-local"
+        # the SDK's principal: its keys are in the file (for other shells), readable by its owner only
+        assert found.credentials == settings.credentials
+        assert found.credentials.access_key_id != "driftline-local"
+        assert state_path().stat().st_mode & 0o077 == 0
+        # the functions run in processes of their own: nothing of theirs leaks into this one
+        assert "DRIFTLINE_ENDPOINT_URL" not in os.environ
+        assert os.environ["AWS_ACCESS_KEY_ID"] == "driftline-local"  # a key moto does not know: no stray access
         # traffic on both servers, so keep-alive connections exist when it stops
         _request(f"{stack.api_url}/ping")
         stack.clients.s3.list_buckets()
@@ -448,6 +454,20 @@ def test_state_file_and_clean_stop(tmp_path, monkeypatch, fakes):
         time.sleep(0.05)
     assert [t.name for t in threading.enumerate() if t.ident not in before] == []
     stack.stop()  # idempotent
+
+
+def test_a_second_stack_in_the_same_home_is_refused_and_the_first_keeps_its_state_file(tmp_path, monkeypatch, fakes):
+    monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
+    first = LocalStack(port=0, handlers=fakes.table())
+    try:
+        settings = first.start()
+        second = LocalStack(port=0, handlers=fakes.table())
+        with pytest.raises(StackRunning, match=r"already runs .*DRIFTLINE_HOME="):
+            second.start()
+        assert read_local_state().api_url == settings.api_url  # not overwritten, not removed
+    finally:
+        first.stop()
+    assert not state_path().exists()
 
 
 def test_a_second_stack_starts_empty(make_stack, fakes):

@@ -191,7 +191,7 @@ def _deployed(project, api):
     fn = import_function("hub://v2_model_server", project="iris", new_name="serving")
     fn.add_model("clf")
     fn.set_tracking()
-    project = get_or_create_project("iris", settings=project.settings.replace(api_url=_url(api) + "/"))
+    project = get_or_create_project("iris", settings=project.settings.replace(api_url=_url(api) + "/", project="iris"))
     project.deploy_function(fn)
     return project.get_function("serving")
 

@@ -213,7 +213,7 @@ def test_poison_records_go_to_the_dead_letter_queue_and_do_not_block_the_others(
 
     assert len(_rows(clients, tmp_path)) == sum(len(e.inputs) for e in good)
     messages = clients.client("sqs").receive_message(
-        QueueUrl=aws.dead_letter_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        QueueUrl=aws.stream_failures_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )["Messages"]
     bodies = sorted((json.loads(m["Body"]) for m in messages), key=lambda b: b["sequence_number"])
     assert [b["event_id"] for b in bodies] == [event["Records"][i]["eventID"] for i in (1, 3, 4)]
@@ -225,7 +225,7 @@ def test_poison_records_go_to_the_dead_letter_queue_and_do_not_block_the_others(
 
 
 def test_without_a_queue_poison_is_logged_whole(lambda_env, lambda_context, monkeypatch, caplog):
-    monkeypatch.setenv("DRIFTLINE_DEAD_LETTER_QUEUE_URL", "")
+    monkeypatch.setenv("DRIFTLINE_STREAM_FAILURES_QUEUE_URL", "")
     module = lambda_env("stream")
     assert module.handler(_batch(["@@@@"]), lambda_context) == {"batchItemFailures": []}
     logged = [r for r in caplog.records if r.getMessage() == "poison record not dead-lettered: no queue configured"]

@@ -71,10 +71,38 @@ def test_functions_get_the_settings_they_read(synth):
         assert env["DRIFTLINE_WRITER_FUNCTION"] == "driftline-writer"
         assert env["DRIFTLINE_CONTROLLER_FUNCTION"] == "driftline-controller"
         assert env["DRIFTLINE_PROJECT"] == "default"
-        for key in ("DRIFTLINE_BUCKET", "DRIFTLINE_ALERTS_TOPIC_ARN", "DRIFTLINE_DEAD_LETTER_QUEUE_URL"):
+        for key in (
+            "DRIFTLINE_BUCKET",
+            "DRIFTLINE_ALERTS_TOPIC_ARN",
+            "DRIFTLINE_ASYNC_FAILURES_QUEUE_URL",
+            "DRIFTLINE_STREAM_FAILURES_QUEUE_URL",
+        ):
             assert env[key], key
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "driftline"
         assert env["POWERTOOLS_SERVICE_NAME"] == SERVICES[name]
+
+
+def test_the_stream_function_sends_poison_records_to_a_queue_its_role_may_send_to(synth):
+    """Issue 9, item 2: its dead-letter URL named the async-failures queue while its role could send only to the
+    stream-failures queue: in AWS the first poison record would have been AccessDenied, retried and lost."""
+    queues = synth.resources("AWS::SQS::Queue")
+    stream = _functions(synth)["driftline-stream"]
+    url = stream["Environment"]["Variables"]["DRIFTLINE_STREAM_FAILURES_QUEUE_URL"]
+    [queue_id] = [q for q in queues if url == {"Ref": q}]
+    assert queues[queue_id]["Properties"]["QueueName"] == "driftline-stream-failures"
+    role = stream["Role"]["Fn::GetAtt"][0]
+    policies = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in r["Properties"]["Roles"]
+    ]
+    sendable = [
+        s["Resource"]
+        for statements in policies
+        for s in statements
+        if "sqs:SendMessage" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert {"Fn::GetAtt": [queue_id, "Arn"]} in sendable
 
 
 def test_every_function_has_its_own_log_group_with_retention(synth):

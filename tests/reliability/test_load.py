@@ -113,7 +113,7 @@ def test_concurrent_mixed_traffic_ends_with_exact_counts(tmp_path, monkeypatch, 
         status = stack.status()
         assert status["functions"]["stream"]["errors"] == 0
         depth = stack.clients.client("sqs").get_queue_attributes(
-            QueueUrl=settings.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            QueueUrl=settings.async_failures_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
         )
         assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0"
     finally:
