@@ -63,6 +63,50 @@ def clients(aws):
     return Clients(aws)
 
 
+class IamOn:
+    """IAM enforced on the emulation for one test, as the local stack enforces it: a local administrator for the
+    test's own setup and checks (:attr:`admin`), and one principal per function, the scheduler and the SDK made
+    from driftline.deploy's statements (:meth:`clients`). :attr:`ledger` says who called what."""
+
+    def __init__(self, settings) -> None:
+        from driftline.aws.clients import Clients
+        from driftline.aws.provision import topic_key_arn
+        from driftline.config import Credentials
+        from driftline.local.deployment import install_principals
+        from driftline.local.iam import Enforcer, create_admin
+
+        bootstrap = Clients(settings.replace(credentials=Credentials("bootstrap", "bootstrap")))
+        admin = create_admin(bootstrap.client("iam"))
+        self.admin = Clients(settings.replace(credentials=admin.credentials))
+        self.principals = install_principals(
+            settings,
+            self.admin.client("iam"),
+            self.admin.client("sts"),
+            topic_key_arn=topic_key_arn(self.admin, settings.alerts_topic_arn) or "",
+        )
+        self.settings = self.principals.settings
+        self.admin = Clients(self.settings.replace(credentials=admin.credentials))
+        self.enforcer = Enforcer({**self.principals.role_labels, admin.name: "admin"})
+        self.ledger = self.enforcer.ledger
+        self._clients: dict = {}
+
+    def clients(self, label: str):
+        """Clients acting as ``label`` (serving, stream, controller, app, writer, scheduler, sdk)."""
+        from driftline.aws.clients import Clients
+
+        if label not in self._clients:
+            self._clients[label] = Clients(self.principals.settings_for(label))
+        return self._clients[label]
+
+
+@pytest.fixture
+def iam(aws) -> Iterator[IamOn]:
+    """IAM enforced for this test (see :class:`IamOn`); no call may be denied unless the test says so."""
+    on = IamOn(aws)
+    with on.enforcer.active():
+        yield on
+
+
 @pytest.fixture
 def lambda_env(aws, monkeypatch):
     """The environment a deployed handler sees (``DRIFTLINE_*`` from the provisioned settings); returns a

@@ -4,6 +4,7 @@ explicit endpoints that skip endpoint discovery)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -26,10 +27,13 @@ _session_local = threading.local()
 
 def _session(credentials: Credentials | None = None) -> boto3.session.Session:
     # boto3 sessions are not thread-safe to create clients from; the local runtime runs code in threads.
-    sessions: dict[Credentials | None, boto3.session.Session] | None = getattr(_session_local, "sessions", None)
+    # A session keeps the credentials it first resolved: without explicit ones, the environment's key is part of
+    # the cache key, so a changed environment (a test, a refreshed role) gets a session of its own.
+    sessions: dict[object, boto3.session.Session] | None = getattr(_session_local, "sessions", None)
     if sessions is None:
         sessions = _session_local.sessions = {}
-    session = sessions.get(credentials)
+    key: object = credentials or ("env", os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SESSION_TOKEN"))
+    session = sessions.get(key)
     if session is None:
         if credentials is None:  # the environment's (in Lambda: the function role's)
             session = boto3.session.Session()
@@ -39,7 +43,7 @@ def _session(credentials: Credentials | None = None) -> boto3.session.Session:
                 aws_secret_access_key=credentials.secret_access_key,
                 aws_session_token=credentials.session_token,
             )
-        sessions[credentials] = session
+        sessions[key] = session
     return session
 
 

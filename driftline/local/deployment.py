@@ -26,7 +26,7 @@ from typing import Any
 
 from driftline.clock import CLOCK_FILE_ENV
 from driftline.config import Credentials, Settings
-from driftline.deploy.access import Statement, render_policy
+from driftline.deploy.access import render_policy
 from driftline.deploy.functions import FUNCTIONS, PRINCIPALS, FunctionDefinition, statements_for
 from driftline.deploy.packaging import stage
 from driftline.local.containers import ContainerSpec
@@ -65,9 +65,74 @@ def create_user(iam: Any, label: str, name: str, document: Mapping[str, Any]) ->
     return Principal(label, name, arn, Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
 
 
+@dataclass
+class Principals:
+    """The IAM principals of one local installation, made from :mod:`driftline.deploy.functions`: one role per
+    function kind, the scheduler's role, the SDK's user. ``settings`` is the installation's settings completed
+    with the scheduler role's ARN."""
+
+    settings: Settings
+    arns: LocalArns
+    by_label: dict[str, Principal]
+    names: dict[str, str]
+
+    @property
+    def role_labels(self) -> dict[str, str]:
+        """IAM role/user name -> the label the IAM ledger reports."""
+        return {p.name: p.label for p in self.by_label.values()}
+
+    def credentials(self, label: str) -> Credentials:
+        return self.by_label[label].credentials
+
+    def settings_for(self, label: str) -> Settings:
+        """The installation's settings with ``label``'s credentials (clients acting as that principal)."""
+        return self.settings.replace(credentials=self.credentials(label))
+
+
+def function_names(settings: Settings, prefix: str = "driftline") -> dict[str, str]:
+    return {
+        "controller": settings.controller_function,
+        "writer": settings.writer_function,
+        "app": settings.app_function,
+        "stream": f"{prefix}-stream",
+        "serving": f"{prefix}-serving",
+    }
+
+
+def install_principals(
+    settings: Settings, iam: Any, sts: Any, *, topic_key_arn: str = "", prefix: str = "driftline"
+) -> Principals:
+    """Create the roles and the SDK user in the emulation (with ``iam``/``sts`` clients of an administrator)."""
+    names = function_names(settings, prefix)
+    scheduler_role = f"{prefix}-scheduler"
+    settings = settings.replace(scheduler_role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{scheduler_role}")
+
+    def arns(function_name: str = "") -> LocalArns:
+        log_group = (
+            f"arn:aws:logs:{settings.region}:{ACCOUNT_ID}:log-group:/aws/lambda/{function_name}:*"
+            if function_name
+            else ""
+        )
+        return LocalArns(
+            settings,
+            topic_key_arn=topic_key_arn,
+            scheduler_role_arn=settings.scheduler_role_arn,
+            log_group_arn=log_group,
+        )
+
+    by_label: dict[str, Principal] = {}
+    for key in FUNCTIONS:
+        document = render_policy(statements_for(key, timestream=settings.timestream_enabled), arns(names[key]))
+        by_label[key] = create_role(iam, sts, key, names[key], "lambda.amazonaws.com", document)
+    scheduler = render_policy(PRINCIPALS["scheduler"], arns())
+    by_label["scheduler"] = create_role(iam, sts, "scheduler", scheduler_role, "scheduler.amazonaws.com", scheduler)
+    by_label["sdk"] = create_user(iam, "sdk", f"{prefix}-sdk", render_policy(PRINCIPALS["sdk"], arns()))
+    return Principals(settings, arns(), by_label, names)
+
+
 class LocalDeployment:
-    """Roles, packages and sandbox specs of one local installation. ``admin`` is a boto3 IAM/STS client pair
-    bound to the local admin (made before IAM is enforced)."""
+    """Principals, packages and sandbox specs of one local installation. ``iam``/``sts`` are clients of the local
+    administrator (made before IAM is enforced)."""
 
     def __init__(
         self,
@@ -80,8 +145,6 @@ class LocalDeployment:
         runtime: Runtime | None = None,
         log_level: str = "WARNING",
         metrics: bool = False,
-        stream_function: str = "driftline-stream",
-        serving_function: str = "driftline-serving",
         source_root: Path | None = None,
         prefix: str = "driftline",
     ) -> None:
@@ -89,25 +152,9 @@ class LocalDeployment:
         self.runtime = runtime or Runtime()
         self.log_level = log_level
         self.metrics = metrics
-        self.names = {
-            "controller": settings.controller_function,
-            "writer": settings.writer_function,
-            "app": settings.app_function,
-            "stream": stream_function,
-            "serving": serving_function,
-        }
-        scheduler_role = f"{prefix}-scheduler"
-        scheduler_role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{scheduler_role}"
-        self.settings = settings.replace(scheduler_role_arn=scheduler_role_arn)
-        self._topic_key_arn = topic_key_arn
-        self.principals: dict[str, Principal] = {}
-        for key in FUNCTIONS:
-            document = self.policy(statements_for(key, timestream=settings.timestream_enabled), self.names[key])
-            self.principals[key] = create_role(iam, sts, key, self.names[key], "lambda.amazonaws.com", document)
-        self.principals["scheduler"] = create_role(
-            iam, sts, "scheduler", scheduler_role, "scheduler.amazonaws.com", self.policy(PRINCIPALS["scheduler"])
-        )
-        self.principals["sdk"] = create_user(iam, "sdk", f"{prefix}-sdk", self.policy(PRINCIPALS["sdk"]))
+        self.principals = install_principals(settings, iam, sts, topic_key_arn=topic_key_arn, prefix=prefix)
+        self.settings = self.principals.settings
+        self.names = self.principals.names
         self.task_roots: dict[str, Path] = {}
         packages = run_dir / "packages"
         shutil.rmtree(packages, ignore_errors=True)
@@ -116,29 +163,15 @@ class LocalDeployment:
             self.task_roots[key] = stage(definition, packages / key, **kwargs)
         self.clock_file = run_dir / "clock"
 
-    def arns(self, function_name: str = "") -> LocalArns:
-        s = self.settings
-        log_group = (
-            f"arn:aws:logs:{s.region}:{ACCOUNT_ID}:log-group:/aws/lambda/{function_name}:*" if function_name else ""
-        )
-        return LocalArns(
-            s, topic_key_arn=self._topic_key_arn, scheduler_role_arn=s.scheduler_role_arn, log_group_arn=log_group
-        )
-
-    def policy(self, statements: Sequence[Statement], function_name: str = "") -> dict[str, Any]:
-        return render_policy(statements, self.arns(function_name))
-
     @property
     def role_labels(self) -> dict[str, str]:
-        """IAM role/user name -> the label the IAM ledger reports."""
-        return {p.name: p.label for p in self.principals.values()}
+        return self.principals.role_labels
 
     def credentials(self, label: str) -> Credentials:
-        return self.principals[label].credentials
+        return self.principals.credentials(label)
 
     def settings_for(self, label: str) -> Settings:
-        """The installation's settings with ``label``'s credentials (clients acting as that principal)."""
-        return self.settings.replace(credentials=self.credentials(label))
+        return self.principals.settings_for(label)
 
     def environment(self, definition: FunctionDefinition, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
         s = self.settings

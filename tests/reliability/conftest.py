@@ -83,6 +83,15 @@ class Ledger:
 _LEDGER = Ledger()
 
 
+@pytest.fixture
+def clients(iam):
+    """The suite's own view (seeding, checking) is the administrator's; the code under test runs with its
+    function's role (``iam.clients(<function>)``), with IAM enforced as on the local stack. A test ends with no
+    call denied."""
+    yield iam.admin
+    assert iam.ledger.report()["denied"] == []
+
+
 @pytest.fixture(scope="session")
 def ledger() -> Ledger:
     return _LEDGER

@@ -39,9 +39,15 @@ def _no_pending_metrics():
 
 
 @pytest.fixture
-def stream(lambda_env, clients, monkeypatch):
+def role(iam):
+    """What the stream function's code runs with: its role's credentials, IAM enforced."""
+    return iam.clients("stream")
+
+
+@pytest.fixture
+def stream(lambda_env, role, monkeypatch):
     module = lambda_env("stream")
-    monkeypatch.setattr(module, "deps", lambda: module.Deps(clients=clients))
+    monkeypatch.setattr(module, "deps", lambda: module.Deps(clients=role))
     return module
 
 
@@ -75,11 +81,11 @@ def _failed(response) -> list[str]:
     [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")],
 )
 def test_transient_faults_are_absorbed_by_retries(
-    stream, clients, faults, lambda_context, check, kind, service, operation, reached
+    stream, clients, role, faults, lambda_context, check, kind, service, operation, reached
 ):
     """Two failed attempts, then success; with ``answer-lost`` the failed attempts were applied by the service."""
     events = traffic(15)
-    state = faults.inject(clients.client(service), operation, kind, times=2, reached=reached)
+    state = faults.inject(role.client(service), operation, kind, times=2, reached=reached)
     assert stream.handler(_batch(events), lambda_context) == {"batchItemFailures": []}
     assert state["failed"] == 2
     check(events)
@@ -90,26 +96,28 @@ def test_transient_faults_are_absorbed_by_retries(
     [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")],
 )
 def test_a_service_down_fails_the_batch_from_its_first_record_and_the_redelivery_is_exact(
-    stream, clients, faults, lambda_context, check, service, operation
+    stream, clients, role, faults, lambda_context, check, service, operation
 ):
     events = traffic(15)
     event = _batch(events)
-    faults.inject(clients.client(service), operation, "5xx", times=None)
+    faults.inject(role.client(service), operation, "5xx", times=None)
     assert _failed(stream.handler(event, lambda_context)) == [sequence_number(0)]
     faults.clear()
     assert stream.handler(event, lambda_context) == {"batchItemFailures": []}
     check(events)
 
 
-def test_a_batch_failing_half_way_is_redelivered_whole_then_bisected(stream, clients, faults, lambda_context, check):
+def test_a_batch_failing_half_way_is_redelivered_whole_then_bisected(
+    stream, clients, role, faults, lambda_context, check
+):
     """Writes of some objects succeed before S3 fails; Kinesis retries the whole batch (fails again, after more
     objects), then bisects it: halves in order, the second one twice."""
     events = traffic(30)
     event = _batch(events)
-    faults.inject(clients.s3, "PutObject", "5xx", times=None, after=2)
+    faults.inject(role.s3, "PutObject", "5xx", times=None, after=2)
     assert _failed(stream.handler(event, lambda_context)) == [sequence_number(0)]
     faults.clear()
-    faults.inject(clients.dynamodb, "TransactWriteItems", "5xx", times=None, after=1)
+    faults.inject(role.dynamodb, "TransactWriteItems", "5xx", times=None, after=1)
     assert _failed(stream.handler(event, lambda_context)) == [sequence_number(0)]
     faults.clear()
     for part in (sub_batch(event, 0, 15), sub_batch(event, 15), sub_batch(event, 15)):
@@ -117,7 +125,7 @@ def test_a_batch_failing_half_way_is_redelivered_whole_then_bisected(stream, cli
     check(events)
 
 
-def test_duplicate_and_out_of_order_deliveries_count_once(stream, clients, lambda_context, check):
+def test_duplicate_and_out_of_order_deliveries_count_once(stream, clients, role, lambda_context, check):
     """Batch A (records 0-19), then B (20-39); then A again after B (a stale duplicate), B again."""
     events = traffic(40)
     a = _batch(events[:20])
@@ -127,11 +135,11 @@ def test_duplicate_and_out_of_order_deliveries_count_once(stream, clients, lambd
     check(events, injected=3)  # three redeliveries
 
 
-def test_a_failed_batch_retried_smaller_then_continued_is_exact(stream, clients, faults, lambda_context, check):
+def test_a_failed_batch_retried_smaller_then_continued_is_exact(stream, clients, role, faults, lambda_context, check):
     """Lambda may retry a failed batch with fewer records (same first record) and continue from the checkpoint."""
     events = traffic(30)
     event = _batch(events)
-    faults.inject(clients.dynamodb, "TransactWriteItems", "5xx", times=None, after=1)
+    faults.inject(role.dynamodb, "TransactWriteItems", "5xx", times=None, after=1)
     assert _failed(stream.handler(event, lambda_context)) == [sequence_number(0)]
     faults.clear()
     for part in (sub_batch(event, 0, 11), sub_batch(event, 11)):
@@ -139,7 +147,7 @@ def test_a_failed_batch_retried_smaller_then_continued_is_exact(stream, clients,
     check(events)
 
 
-def test_two_shards_interleaved_count_each_once(stream, clients, lambda_context, check):
+def test_two_shards_interleaved_count_each_once(stream, clients, role, lambda_context, check):
     events = traffic(20)
     one = _batch(events[:10], shard_id="shardId-000000000001")
     two = _batch(events[10:], shard_id="shardId-000000000002")
@@ -152,12 +160,12 @@ def test_two_shards_interleaved_count_each_once(stream, clients, lambda_context,
     ("service", "operation", "after"), [("s3", "PutObject", 1), ("dynamodb", "TransactWriteItems", 0)]
 )
 def test_a_process_dying_mid_batch_then_redelivered_leaves_exactly_the_batch(
-    stream, clients, lambda_context, monkeypatch, check, service, operation, after
+    stream, clients, role, lambda_context, monkeypatch, check, service, operation, after
 ):
     """A timeout: the handler's process stops after some writes (no except clause runs); Lambda redelivers."""
     events = traffic(24)
     event = _batch(events)
-    client = clients.client(service)
+    client = role.client(service)
     calls = {"n": 0}
 
     def die(request, **_):
@@ -174,7 +182,9 @@ def test_a_process_dying_mid_batch_then_redelivered_leaves_exactly_the_batch(
     check(events, injected=1)
 
 
-def test_a_process_dying_after_the_figures_counts_nothing_twice(stream, clients, lambda_context, monkeypatch, check):
+def test_a_process_dying_after_the_figures_counts_nothing_twice(
+    stream, clients, role, lambda_context, monkeypatch, check
+):
     """Parquet and live figures done, the process dies while dead-lettering: the redelivery skips the counted
     records (shard guard) and sends the dead letter again (at least once)."""
     events = traffic(10)
@@ -188,20 +198,20 @@ def test_a_process_dying_after_the_figures_counts_nothing_twice(stream, clients,
     with pytest.raises(ProcessDied):
         stream.handler(event, lambda_context)
     monkeypatch.undo()
-    monkeypatch.setattr(stream, "deps", lambda: stream.Deps(clients=clients))
+    monkeypatch.setattr(stream, "deps", lambda: stream.Deps(clients=role))
     assert stream.handler(event, lambda_context) == {"batchItemFailures": []}
     check(events, injected=1)
     assert len(_dead_letters(clients)) == 1
 
 
-def test_sqs_faults_while_dead_lettering(stream, clients, faults, lambda_context, check):
+def test_sqs_faults_while_dead_lettering(stream, clients, role, faults, lambda_context, check):
     events = traffic(8)
     event = _batch(events)
     event["Records"].append(kinesis_record(b"{truncated", sequence_number(8), template=TEMPLATE))
-    faults.inject(clients.client("sqs"), "SendMessage", "throttle", times=2)
+    faults.inject(role.client("sqs"), "SendMessage", "throttle", times=2)
     assert stream.handler(event, lambda_context) == {"batchItemFailures": []}
     faults.clear()
-    faults.inject(clients.client("sqs"), "SendMessage", "5xx", times=None)
+    faults.inject(role.client("sqs"), "SendMessage", "5xx", times=None)
     assert _failed(stream.handler(event, lambda_context)) == [sequence_number(0)]
     faults.clear()
     assert stream.handler(event, lambda_context) == {"batchItemFailures": []}
@@ -212,7 +222,7 @@ def test_sqs_faults_while_dead_lettering(stream, clients, faults, lambda_context
 
 
 def test_malformed_truncated_and_oversized_records_are_dead_lettered_and_do_not_block_the_shard(
-    stream, clients, lambda_context, check, ledger
+    stream, clients, role, lambda_context, check, ledger
 ):
     events = traffic(12)
     good = [e.to_json() for e in events]
@@ -267,7 +277,7 @@ def _shard_with_copies(events, copies: dict[int, int]) -> list:
 
 
 def test_requests_put_twice_are_stored_and_counted_once_across_batches_and_redeliveries(
-    stream, clients, faults, lambda_context, check
+    stream, clients, role, faults, lambda_context, check
 ):
     """Copies in the same batch, in the next batch, of an error event, and in a batch that fails half-way
     and is bisected: every request is stored and counted once. A request every 2 s: each copy comes within the
@@ -278,7 +288,7 @@ def test_requests_put_twice_are_stored_and_counted_once_across_batches_and_redel
     assert len(shard) == len(events) + 5
     first, second = _batch(shard[:12]), _batch(shard[12:], start=12)
     assert stream.handler(first, lambda_context) == {"batchItemFailures": []}
-    faults.inject(clients.dynamodb, "TransactWriteItems", "5xx", times=None, after=1)
+    faults.inject(role.dynamodb, "TransactWriteItems", "5xx", times=None, after=1)
     assert _failed(stream.handler(second, lambda_context)) == [sequence_number(12)]
     faults.clear()
     middle = len(second["Records"]) // 2
