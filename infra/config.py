@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftline.aws.schedules import schedule_name
 from driftline.config import validate_base_period
 from driftline.errors import ConfigurationError
 from driftline.schemas import validate_app_name
@@ -225,7 +226,8 @@ class Names:
 
     @property
     def schedule(self) -> str:
-        return f"{self.schedule_prefix}-{self.project}"
+        # the SDK's rule (a long stack name plus a long project would pass Scheduler's 64 characters)
+        return schedule_name(self.schedule_prefix, self.project)
 
     @property
     def dashboard(self) -> str:

@@ -15,13 +15,12 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from driftline.aws.schedules import SCHEDULE_SOURCE
 from infra.components.assets import Packager
 from infra.components.function import DriftlineFunction, powertools_layer
 from infra.components.messaging import Messaging
 from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
 from infra.config import StackConfig
-
-SCHEDULE_SOURCE = "driftline.schedule"  # driftline.aws.schedules.SCHEDULE_SOURCE
 
 
 def function_arn(scope: Construct, function_name: str) -> str:
@@ -33,8 +32,8 @@ def function_arn(scope: Construct, function_name: str) -> str:
 
 
 class ControllerSchedule(Construct):
-    """``{schedule_prefix}-{project}`` in the stack's schedule group, ``rate(base_period minutes)``, delivering
-    ``{"source": "driftline.schedule", "project": ...}`` to the controller; created DISABLED unless
+    """``Names.schedule`` (the SDK's naming rule) in the stack's schedule group, ``rate(base_period minutes)``,
+    delivering ``{"source": "driftline.schedule", "project": ...}`` to the controller; created DISABLED unless
     ``monitoring_enabled``: the SDK's enable/disable_model_monitoring flip that same schedule."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, failures: sqs.IQueue) -> None:

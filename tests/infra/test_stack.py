@@ -13,6 +13,7 @@ from aws_cdk.assertions import Match
 from driftline.config import Settings
 from infra.components.api import ROUTES
 from infra.config import SERVICES
+from tests.infra.conftest import ALT_PROJECT, ALT_STACK
 
 # one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("infra-synth")
@@ -435,11 +436,11 @@ def test_alternative_configuration_turns_every_knob(alt):
     assert not alt.resources("AWS::Timestream::Table")
     assert not alt.resources("Custom::TimestreamPreflight")
     functions = _functions(alt)
-    assert set(functions) == {f"dl-alt-{f}" for f in FUNCTIONS} | {"dl-alt-app-my-drift"}
+    assert set(functions) == {f"{ALT_STACK}-{f}" for f in FUNCTIONS} | {f"{ALT_STACK}-app-my-drift"}
     for props in functions.values():
         assert props["Environment"]["Variables"]["DRIFTLINE_TIMESTREAM_ENABLED"] == "false"
-        assert props["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == "churn"
-    dedicated = functions["dl-alt-app-my-drift"]
+        assert props["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == ALT_PROJECT
+    dedicated = functions[f"{ALT_STACK}-app-my-drift"]
     assert (dedicated["MemorySize"], dedicated["Timeout"], dedicated["PackageType"]) == (3008, 600, "Image")
     policies = json.dumps(list(alt.resources("AWS::IAM::Policy").values()))
     assert "timestream:" not in policies
@@ -456,7 +457,7 @@ def test_alternative_configuration_turns_every_knob(alt):
     (schedule,) = alt.resources("AWS::Scheduler::Schedule").values()
     assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert schedule["Properties"]["State"] == "ENABLED"
-    assert schedule["Properties"]["Name"] == "dl-alt-controller-churn"
+    assert schedule["Properties"]["Name"].startswith(f"{ALT_STACK}-controller-churn-")  # shortened (test_names.py)
     subscriptions = {
         r["Properties"]["Protocol"]: r["Properties"]["Endpoint"]
         for r in alt.resources("AWS::SNS::Subscription").values()
@@ -468,4 +469,4 @@ def test_alternative_configuration_turns_every_knob(alt):
     assert set(groups) == {90}
     app_functions = alt.resources("AWS::SSM::Parameter")
     values = [json.dumps(r["Properties"]["Value"]) for r in app_functions.values()]
-    assert any("dl-alt-app-my-drift" in v for v in values)
+    assert any(f"{ALT_STACK}-app-my-drift" in v for v in values)
