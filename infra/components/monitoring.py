@@ -190,7 +190,10 @@ class Monitoring(Construct):
         )
         self.controller.add_to_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[tables["registry"].table_arn]
+                # Scan: a Scheduled Event (no project) runs every project with monitoring on, which
+                # Registry.list_projects finds by scanning for the project configs
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+                resources=[tables["registry"].table_arn],
             ),
             iam.PolicyStatement(
                 actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
