@@ -118,7 +118,7 @@ class Monitoring(Construct):
                 resources=[tables["results"].table_arn],
             ),
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[messaging.topic.topic_arn]),
+            *messaging.publish_statements(),
         )
         if storage.timestream_tables:
             self.writer.add_to_policy(
@@ -213,7 +213,7 @@ class Monitoring(Construct):
             ),
             # operational alerts (mm-lag-detected, mm-app-failed) go where the writer's go
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[messaging.topic.topic_arn]),
+            *messaging.publish_statements(),
         )
         schedule.schedule.node.add_dependency(self.controller)
 

@@ -152,6 +152,8 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # the on-failure destination of asynchronous invocations (CDK's grantSendMessages on the dead-letter queue)
 DLQ = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+# publishing to the alerts topic, which a customer managed key encrypts
+TOPIC_KEY = {"kms:GenerateDataKey", "kms:Decrypt"}
 # What each function may do, and nothing more (docs/architecture.md: who reads and writes what).
 EXPECTED_ACTIONS = {
     "driftline-serving": LOGS
@@ -170,6 +172,7 @@ EXPECTED_ACTIONS = {
     | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     | {"lambda:InvokeFunction"}
     | {"events:PutEvents", "sns:Publish"}  # lag and app-failed alerts
+    | TOPIC_KEY
     | DLQ,
     "driftline-app": LOGS
     | XRAY
@@ -185,6 +188,7 @@ EXPECTED_ACTIONS = {
     | XRAY
     | {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
     | {"events:PutEvents", "sns:Publish", "timestream:WriteRecords", "timestream:DescribeEndpoints"}
+    | TOPIC_KEY
     | DLQ,
 }
 
