@@ -28,12 +28,23 @@ GROUND_TRUTH_PREFIX = "ground-truth/"  # labels keyed by request id (serving rou
 RECENT_REQUESTS_PREFIX = "state/recent-requests/"  # the stream's memory of stored request ids (rewritten per batch)
 
 
+def data_removal_policy(config: StackConfig) -> RemovalPolicy:
+    """What becomes of the data of record (bucket, tables, Timestream) on ``cdk destroy`` or a replacement.
+
+    With ``retain_data``, kept on delete and on replacement, but removed when the stack's first create fails
+    and rolls back: what a failed first deploy made is empty, and its fixed names would make the next attempt
+    fail with "already exists". Without it, removed with the stack.
+    """
+    return RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if config.retain_data else RemovalPolicy.DESTROY
+
+
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
         names = config.names
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        removal = data_removal_policy(config)
 
+        # The data bucket's access record goes where the data goes (it has no name of its own to collide with).
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -97,7 +108,10 @@ class Storage(Construct):
                     point_in_time_recovery_enabled=True
                 ),
                 encryption=dynamodb.TableEncryption.AWS_MANAGED,
-                deletion_protection=config.retain_data,
+                # No deletion protection: the rollback of a failed first create deletes the new (empty) tables,
+                # and DynamoDB refuses to delete a protected one, which would leave the rollback failed and the
+                # names taken. The removal policy keeps them on `cdk destroy`; a table deleted by hand leaves
+                # its point-in-time recovery backup for 35 days.
                 time_to_live_attribute=ENDPOINTS_TTL_ATTRIBUTE if role == "endpoints" else None,
                 removal_policy=removal,
             )

@@ -131,7 +131,7 @@ def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, te
         },
     )
     data_bucket = _logical_id(synth, "AWS::S3::Bucket", VersioningConfiguration={"Status": "Enabled"})
-    assert synth.template["Resources"][data_bucket]["DeletionPolicy"] == "Retain"
+    assert synth.template["Resources"][data_bucket]["DeletionPolicy"] == "RetainExceptOnCreate"
     policies = [
         r["Properties"]["PolicyDocument"]["Statement"]
         for r in synth.resources("AWS::S3::BucketPolicy").values()
@@ -165,7 +165,7 @@ def test_tables_have_the_contract_keys_on_demand_and_point_in_time_recovery(synt
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"]["SSEEnabled"] is True
-        assert table["DeletionPolicy"] == "Retain"
+        assert table["DeletionPolicy"] == "RetainExceptOnCreate"
     endpoints = tables["driftline-endpoints"]["Properties"]
     assert endpoints["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     (index,) = endpoints["GlobalSecondaryIndexes"]
