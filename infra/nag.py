@@ -64,8 +64,7 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
     for key, function in stack.functions.items():
         policy = _policy(function)
         if key != "stream":  # the stream function is not traced (Kinesis batches carry no trace context)
-            timestream = key == "writer" and stack.config.timestream
-            acknowledge(policy, "IAM5[Resource::*]", XRAY + ("; " + TIMESTREAM_DISCOVERY if timestream else ""))
+            acknowledge(policy, "IAM5[Resource::*]", XRAY)
         if key in {"controller", "writer"}:  # the zip functions; images carry their own runtime
             acknowledge(function.function, "L1", RUNTIME)
     acknowledge(_policy(stack.api.serving), object_prefix("artifacts/"), PREFIX + ": model files")
@@ -81,6 +80,8 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
         acknowledge(policy, object_prefix("events/"), PREFIX + ": reads the window's inference rows")
         acknowledge(policy, object_prefix("artifacts/"), PREFIX + ": reads user application sources")
         acknowledge(policy, object_prefix("ground-truth/"), PREFIX + ": reads labels for performance apps")
+    if stack.monitoring.writer_timestream is not None:
+        acknowledge(stack.monitoring.writer_timestream, "IAM5[Resource::*]", TIMESTREAM_DISCOVERY)
     controller = _policy(stack.monitoring.controller)
     acknowledge(
         controller,

@@ -120,12 +120,21 @@ class Monitoring(Construct):
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
             *messaging.publish_statements(),
         )
-        if storage.timestream_tables:
-            self.writer.add_to_policy(
-                iam.PolicyStatement(actions=["timestream:WriteRecords"], resources=storage.timestream_table_arns()),
-                # Timestream's endpoint discovery: this action has no resource-level permissions
-                iam.PolicyStatement(actions=["timestream:DescribeEndpoints"], resources=["*"]),
+        self.writer_timestream: iam.Policy | None = None
+        if storage.timestream_condition is not None:
+            # a policy of its own, created under the same condition as the tables it names
+            self.writer_timestream = iam.Policy(
+                self,
+                "WriterTimestream",
+                roles=[self.writer.role],
+                statements=[
+                    iam.PolicyStatement(actions=["timestream:WriteRecords"], resources=storage.timestream_table_arns()),
+                    # Timestream's endpoint discovery: this action has no resource-level permissions
+                    iam.PolicyStatement(actions=["timestream:DescribeEndpoints"], resources=["*"]),
+                ],
             )
+            cfn_policy: iam.CfnPolicy = self.writer_timestream.node.default_child  # type: ignore[assignment]
+            cfn_policy.cfn_options.condition = storage.timestream_condition
 
         app_code = packager.image_code("app")
         self.apps: dict[str | None, DriftlineFunction] = {}

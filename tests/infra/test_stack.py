@@ -65,7 +65,7 @@ def test_functions_get_the_settings_they_read(synth):
         assert driftline_keys <= expected, driftline_keys - expected  # every variable is a Settings field
         assert env["DRIFTLINE_STREAM_NAME"] == "driftline-events"
         assert env["DRIFTLINE_REGISTRY_TABLE"] == "driftline-registry"
-        assert env["DRIFTLINE_TIMESTREAM_ENABLED"] == "true"
+        assert env["DRIFTLINE_TIMESTREAM_ENABLED"] == {"Fn::If": ["TimestreamInThisRegion", "true", "false"]}
         assert env["DRIFTLINE_SCHEDULE_GROUP"] == "driftline"
         assert env["DRIFTLINE_SCHEDULE_PREFIX"] == "driftline-controller"
         assert env["DRIFTLINE_APP_FUNCTION"] == "driftline-app"
