@@ -106,7 +106,6 @@ class StackConfig:
     apps: tuple[AppFunctionConfig, ...] = ()
     iterator_age_alarm_seconds: int = 300
     retain_data: bool = True  # the bucket, the tables and Timestream survive `cdk destroy` (not the stream)
-    powertools_version: str = "3.37.0"  # the managed layer of this version (matches requirements/constraints.txt)
     serving_memory_mb: int = 1024
     stream_memory_mb: int = 1024
     app_memory_mb: int = 2048

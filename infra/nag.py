@@ -32,8 +32,9 @@ PREFIX = (
     "docs/architecture.md (object keys are created at run time, so the prefix is the narrowest ARN)"
 )
 RUNTIME = (
-    "pinned to python3.12 on purpose: the managed Powertools layer version and the container base images are "
-    "built for it; the code also runs on newer Python, and the runtime moves together with the layer"
+    "pinned to python3.12 on purpose: the container images' base (public.ecr.aws/lambda/python:3.12) is the same "
+    "Python, so all five functions run one interpreter version; the code also runs on newer Python, and the zip "
+    "runtime moves together with the images' base"
 )
 DLQ = (
     "this queue is itself a dead-letter destination (asynchronous invocation / Kinesis mapping / Scheduler "

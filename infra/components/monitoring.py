@@ -17,7 +17,7 @@ from constructs import Construct
 
 from driftline.aws.schedules import SCHEDULE_SOURCE
 from infra.components.assets import Packager
-from infra.components.function import DriftlineFunction, powertools_layer
+from infra.components.function import DriftlineFunction
 from infra.components.messaging import Messaging
 from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
 from infra.config import StackConfig
@@ -97,7 +97,6 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         names = config.names
         tables = storage.tables
-        layer = powertools_layer(self, config.powertools_version)
 
         self.writer = DriftlineFunction(
             self,
@@ -105,7 +104,6 @@ class Monitoring(Construct):
             function_name=names.function("writer"),
             description="driftline writer: app results to Timestream and DynamoDB, alerts to EventBridge and SNS",
             code=packager.zip_code("writer"),
-            layers=[layer],
             environment=environment,
             log_retention=log_retention,
             memory_mb=512,
@@ -190,7 +188,6 @@ class Monitoring(Construct):
             function_name=names.function("controller"),
             description="driftline controller: cuts complete windows per endpoint and app, invokes the apps",
             code=packager.zip_code("controller"),
-            layers=[layer],
             environment=environment,
             log_retention=log_retention,
             memory_mb=512,
