@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftline.aws.schedules import schedule_name
 from driftline.config import validate_base_period
 from driftline.errors import ConfigurationError
 from driftline.schemas import validate_app_name
@@ -104,8 +105,7 @@ class StackConfig:
     alert_subscriptions: tuple[Subscription, ...] = ()
     apps: tuple[AppFunctionConfig, ...] = ()
     iterator_age_alarm_seconds: int = 300
-    retain_data: bool = True  # bucket, tables, stream and Timestream survive `cdk destroy`
-    powertools_version: str = "3.37.0"  # the managed layer of this version (matches requirements/constraints.txt)
+    retain_data: bool = True  # the bucket, the tables and Timestream survive `cdk destroy` (not the stream)
     serving_memory_mb: int = 1024
     stream_memory_mb: int = 1024
     app_memory_mb: int = 2048
@@ -225,7 +225,8 @@ class Names:
 
     @property
     def schedule(self) -> str:
-        return f"{self.schedule_prefix}-{self.project}"
+        # the SDK's rule (a long stack name plus a long project would pass Scheduler's 64 characters)
+        return schedule_name(self.schedule_prefix, self.project)
 
     @property
     def dashboard(self) -> str:

@@ -32,8 +32,9 @@ PREFIX = (
     "docs/architecture.md (object keys are created at run time, so the prefix is the narrowest ARN)"
 )
 RUNTIME = (
-    "pinned to python3.12 on purpose: the managed Powertools layer version and the container base images are "
-    "built for it; the code also runs on newer Python, and the runtime moves together with the layer"
+    "pinned to python3.12 on purpose: the container images' base (public.ecr.aws/lambda/python:3.12) is the same "
+    "Python, so all five functions run one interpreter version; the code also runs on newer Python, and the zip "
+    "runtime moves together with the images' base"
 )
 DLQ = (
     "this queue is itself a dead-letter destination (asynchronous invocation / Kinesis mapping / Scheduler "
@@ -64,8 +65,7 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
     for key, function in stack.functions.items():
         policy = _policy(function)
         if key != "stream":  # the stream function is not traced (Kinesis batches carry no trace context)
-            timestream = key == "writer" and stack.config.timestream
-            acknowledge(policy, "IAM5[Resource::*]", XRAY + ("; " + TIMESTREAM_DISCOVERY if timestream else ""))
+            acknowledge(policy, "IAM5[Resource::*]", XRAY)
         if key in {"controller", "writer"}:  # the zip functions; images carry their own runtime
             acknowledge(function.function, "L1", RUNTIME)
     acknowledge(_policy(stack.api.serving), object_prefix("artifacts/"), PREFIX + ": model files")
@@ -81,6 +81,8 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
         acknowledge(policy, object_prefix("events/"), PREFIX + ": reads the window's inference rows")
         acknowledge(policy, object_prefix("artifacts/"), PREFIX + ": reads user application sources")
         acknowledge(policy, object_prefix("ground-truth/"), PREFIX + ": reads labels for performance apps")
+    if stack.monitoring.writer_timestream is not None:
+        acknowledge(stack.monitoring.writer_timestream, "IAM5[Resource::*]", TIMESTREAM_DISCOVERY)
     controller = _policy(stack.monitoring.controller)
     acknowledge(
         controller,

@@ -1,8 +1,9 @@
 """What goes into each Lambda package, staged without Docker and without network.
 
 Zip functions (controller, writer) get the ``driftline`` package plus their handler as ``handler.py`` at the
-root; their only third-party import, Powertools, comes from the managed layer (boto3 is in the runtime).
-Image functions (serving, stream, apps) get a Docker build context: the Dockerfile from ``infra/docker/<name>``,
+root, and their only third-party import, Powertools, with its two requirements, copied from the installed
+distributions, which must be the lock's versions and pure Python (boto3 is in the runtime). Image functions
+(serving, stream, apps) get a Docker build context: the Dockerfile from ``infra/docker/<name>``,
 ``requirements/constraints.txt`` (the exact versions the tests ran with), ``driftline`` and the handler; the image
 is built by ``cdk deploy``, never at synth.
 
@@ -12,8 +13,10 @@ hash (hence a redeploy) changes only when code that runs in Lambda changes.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from driftline.errors import ConfigurationError
@@ -26,13 +29,13 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
 # Lambda's documented limit: function code plus all layers, unzipped.
 ZIP_LIMIT_BYTES = 250 * 1024 * 1024
-# Managed layers are not downloaded at synth, so their size is a constant, keyed by a name found in the layer's
-# ARN or in the SSM parameter that resolves to it. Powertools documents its layer as "optimized to ~2 MB with all
-# extras" (zipped); 20 MB unzipped is a deliberate over-estimate.
-MANAGED_LAYER_UNZIPPED_BYTES = {
-    "AWSLambdaPowertoolsPythonV3": 20 * 1024 * 1024,
-    "/aws/service/powertools/python/": 20 * 1024 * 1024,
-}
+# Shipped inside the zip functions rather than as the managed Powertools layer, whose ARN comes from one public
+# SSM parameter per version and region: such parameters have gone missing in a region before
+# (powertools-lambda-python issue 7689), which fails the deploy. Copied from the installed distributions, so
+# the functions run the exact versions the tests ran with, offline and without Docker: Powertools and its
+# requirements outside extras (tests/infra/test_packages.py checks that this is the whole set).
+VENDORED_DISTRIBUTIONS = ("aws-lambda-powertools", "jmespath", "typing-extensions")
+CONSTRAINTS = Path("requirements") / "constraints.txt"
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,14 @@ class FunctionSource:
     handler_file: str  # repo-relative path of the handler module
     extra_dirs: tuple[str, ...] = ()  # repo-relative folders shipped beside handler.py (the app's built-ins)
     docker: bool = False
+    vendored: tuple[str, ...] = ()  # installed distributions copied into the package (zip functions)
 
 
 SOURCES = {
     "serving": FunctionSource("serving", "lambdas/serving/handler.py", docker=True),
     "stream": FunctionSource("stream", "lambdas/stream/handler.py", docker=True),
-    "controller": FunctionSource("controller", "lambdas/controller/handler.py"),
-    "writer": FunctionSource("writer", "lambdas/writer/handler.py"),
+    "controller": FunctionSource("controller", "lambdas/controller/handler.py", vendored=VENDORED_DISTRIBUTIONS),
+    "writer": FunctionSource("writer", "lambdas/writer/handler.py", vendored=VENDORED_DISTRIBUTIONS),
     "app": FunctionSource("app", "apps/handler.py", extra_dirs=("apps",), docker=True),
 }
 
@@ -71,6 +75,9 @@ def stage(source: FunctionSource, dest: Path, root: Path = REPO_ROOT) -> Path:
         # beside handler.py, so the handler imports its neighbours as it does when loaded from the repo
         shutil.copytree(root / folder, dest, ignore=IGNORED, dirs_exist_ok=True)
     shutil.copy2(handler, dest / "handler.py")
+    locked = locked_versions(root)
+    for name in source.vendored:
+        copy_distribution(name, dest, locked)
     if source.docker:
         dockerfile = DOCKER_DIR / source.name / "Dockerfile"
         if not dockerfile.is_file():
@@ -95,11 +102,43 @@ def directory_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def managed_layer_size(layer_reference: str) -> int:
-    """The documented unzipped size of a managed layer, by its ARN or the SSM parameter that resolves to it."""
-    for name, size in MANAGED_LAYER_UNZIPPED_BYTES.items():
-        if f":layer:{name}" in layer_reference or layer_reference.startswith(name):
-            return size
-    raise ConfigurationError(
-        f"unknown layer {layer_reference!r}: add its documented unzipped size to MANAGED_LAYER_UNZIPPED_BYTES"
-    )
+def canonical_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(root: Path = REPO_ROOT) -> dict[str, str]:
+    """name -> version pinned in the lock (``requirements/constraints.txt``)."""
+    versions = {}
+    for line in (root / CONSTRAINTS).read_text().splitlines():
+        name, separator, version = line.split("#", 1)[0].strip().partition("==")
+        if separator:
+            versions[canonical_name(name)] = version.strip()
+    return versions
+
+
+def copy_distribution(name: str, dest: Path, locked: dict[str, str]) -> metadata.Distribution:
+    """Copy an installed distribution's own files (its modules and its .dist-info) into ``dest``: the layout
+    pip gives site-packages, which Lambda puts on ``sys.path`` from the package root."""
+    try:
+        distribution = metadata.distribution(name)
+    except metadata.PackageNotFoundError as exc:
+        raise ConfigurationError(f"{name} is not installed: synth ships it in the zip functions (make test)") from exc
+    wanted = locked.get(canonical_name(name))
+    if distribution.version != wanted:
+        raise ConfigurationError(
+            f"{name} {distribution.version} is installed, the lock ({CONSTRAINTS}) says {wanted}: synth ships the "
+            "installed one in the zip functions, so install the lock's (make test does)"
+        )
+    wheel = distribution.read_text("WHEEL") or ""
+    if "Root-Is-Purelib: true" not in wheel or "Tag: py3-none-any" not in wheel:
+        raise ConfigurationError(
+            f"{name} is not a pure-Python wheel: a copy from this machine's Python would not run on Lambda's"
+        )
+    for file in distribution.files or ():
+        # skip scripts installed outside site-packages and this interpreter's bytecode
+        if file.parts[0] == ".." or "__pycache__" in file.parts or file.suffix == ".pyc":
+            continue
+        target = dest / Path(*file.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(str(distribution.locate_file(file))), target)
+    return distribution

@@ -139,7 +139,11 @@ class DriftlineStack(Stack):
         self.preflight: TimestreamPreflight | None = None
         if config.timestream:
             self.preflight = TimestreamPreflight(
-                self, "TimestreamPreflight", function_name=names.function("preflight"), log_retention=retention
+                self,
+                "TimestreamPreflight",
+                function_name=names.function("preflight"),
+                log_retention=retention,
+                timestream_in_region=self.storage.timestream_enabled,
             )
             # Nothing durable is created before the check passes (see infra/components/preflight.py).
             for component in (self.storage, self.messaging, self.events, self.schedule):
@@ -158,7 +162,7 @@ class DriftlineStack(Stack):
             "endpoints_table": names.table("endpoints"),
             "checkpoints_table": names.table("checkpoints"),
             "results_table": names.table("results"),
-            "timestream_enabled": self.config.timestream,
+            "timestream_enabled": self.storage.timestream_enabled,
             "timestream_database": names.timestream_database,
             "event_bus_name": names.event_bus,
             "alerts_topic_arn": self.messaging.topic.topic_arn,

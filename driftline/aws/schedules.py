@@ -1,19 +1,41 @@
-"""The controller's schedules (EventBridge Scheduler), one per project: ``{schedule_prefix}-{project}``,
-``rate(base_period minutes)``, delivering ``{"source": "driftline.schedule", "project": ...}`` to the
-controller. ``enable_model_monitoring`` creates or re-enables it; ``disable_model_monitoring`` disables it
-(kept, not deleted, so its history stays visible). The local runtime reads the same schedules to fire them."""
+"""The controller's schedules (EventBridge Scheduler), one per project, named by :func:`schedule_name`
+(``{schedule_prefix}-{project}``), ``rate(base_period minutes)``, delivering
+``{"source": "driftline.schedule", "project": ...}`` to the controller. ``enable_model_monitoring`` creates or
+re-enables it; ``disable_model_monitoring`` disables it (kept, not deleted, so its history stays visible). The
+local runtime reads the same schedules to fire them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from driftline.aws.clients import Clients
+if TYPE_CHECKING:  # the CDK app imports schedule_name; it has no use for the clients
+    from driftline.aws.clients import Clients
 
 SCHEDULE_SOURCE = "driftline.schedule"
+SCHEDULE_NAME_MAX = 64  # EventBridge Scheduler's limit on a schedule name
+_DIGEST_CHARS = 8
+
+
+def schedule_name(prefix: str, project: str) -> str:
+    """The name of ``project``'s controller schedule: ``{prefix}-{project}``, or, when that is longer than
+    Scheduler accepts, its beginning followed by 8 hex digits of its SHA-256.
+
+    The one naming rule: the CDK stack names the schedule it creates with it and the SDK the ones it creates at
+    run time, so both find the same schedule. The digest is of the full name, so it is the same on every machine,
+    and two long projects that differ only past the cut still get different names; the beginning keeps the name
+    readable and under ``prefix`` (``list`` finds schedules by that prefix).
+    """
+    full = f"{prefix}-{project}"
+    if len(full) <= SCHEDULE_NAME_MAX:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:_DIGEST_CHARS]
+    head = full[: SCHEDULE_NAME_MAX - _DIGEST_CHARS - 1].rstrip("-_")
+    return f"{head}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -44,7 +66,7 @@ class Schedules:
         self._client = clients.scheduler
 
     def name_for(self, project: str) -> str:
-        return f"{self._settings.schedule_prefix}-{project}"
+        return schedule_name(self._settings.schedule_prefix, project)
 
     def _target(self, project: str) -> dict[str, Any]:
         s = self._settings

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -87,8 +87,13 @@ class InferenceApi(Construct):
             ),
         )
 
+        # Logs are not data of record; a named group kept after a destroy would make the next deploy fail.
         self.access_logs = logs.LogGroup(
-            self, "AccessLogs", log_group_name=f"/aws/apigateway/{names.stack}-api", retention=log_retention
+            self,
+            "AccessLogs",
+            log_group_name=f"/aws/apigateway/{names.stack}-api",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         self.api = apigw.HttpApi(
             self,

@@ -4,31 +4,18 @@ variables, and the same architecture and runtime."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-RUNTIME = lambda_.Runtime.PYTHON_3_12  # the managed Powertools layer is published per Python version
+RUNTIME = lambda_.Runtime.PYTHON_3_12  # the Python of the container images' base (public.ecr.aws/lambda/python:3.12)
 ARCHITECTURE = lambda_.Architecture.X86_64
-POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/{version}"
-
-
-def powertools_layer(scope: Construct, version: str) -> lambda_.ILayerVersion:
-    """The managed Powertools layer of exactly ``version``, resolved from its public SSM parameter at deploy
-    time (a CloudFormation parameter: synth needs no network and no account)."""
-    stack = Stack.of(scope)
-    existing = stack.node.try_find_child("PowertoolsLayer")
-    if existing is not None:
-        return existing  # type: ignore[return-value]
-    arn = ssm.StringParameter.value_for_string_parameter(stack, POWERTOOLS_PARAMETER.format(version=version))
-    return lambda_.LayerVersion.from_layer_version_arn(stack, "PowertoolsLayer", arn)
 
 
 class DriftlineFunction(Construct):
@@ -51,7 +38,6 @@ class DriftlineFunction(Construct):
         log_retention: logs.RetentionDays,
         memory_mb: int = 512,
         timeout: Duration | None = None,
-        layers: Sequence[lambda_.ILayerVersion] = (),
         tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
         async_failures: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
@@ -105,7 +91,6 @@ class DriftlineFunction(Construct):
                 code=code,
                 handler="handler.handler",
                 runtime=RUNTIME,
-                layers=list(layers),
                 **common,
             )
         self.function.node.add_dependency(self.role)

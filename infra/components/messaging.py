@@ -4,8 +4,9 @@ retries; Kinesis batches the stream function gave up on)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -16,6 +17,10 @@ from constructs import Construct
 from infra.config import StackConfig
 
 DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time to find out why and redrive
+# What SNS asks KMS for when a principal publishes to a topic under a customer managed key (a data key to encrypt
+# the message, and Decrypt of the data key it reuses for up to 5 minutes).
+TOPIC_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+ALARMS_PRINCIPAL = "cloudwatch.amazonaws.com"
 
 
 class Messaging(Construct):
@@ -23,14 +28,58 @@ class Messaging(Construct):
         super().__init__(scope, construct_id)
         names = config.names
 
+        stack = Stack.of(self)
+        # CloudWatch alarms publish as the service principal, on behalf of an alarm of this stack (all are named
+        # {stack}-...): the topic's policy and its key's policy admit exactly that, in this account.
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name=f"{names.stack}-*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            },
+        }
+        # A key of our own: the AWS managed key alias/aws/sns has a policy no one can change, so it can never
+        # admit cloudwatch.amazonaws.com, and alarm notifications to a topic under it are dropped (silently,
+        # but for the alarm history). The key only protects messages on their way to subscribers, so it goes
+        # with the stack (KMS waits the pending window before deleting it).
+        self.topic_key = kms.Key(
+            self,
+            "AlertsKey",
+            description=f"driftline {names.stack}: encrypts the alerts topic",
+            enable_key_rotation=True,
+            pending_window=Duration.days(7),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisStackNotifyTheAlertsTopic",
+                principals=[iam.ServicePrincipal(ALARMS_PRINCIPAL)],
+                actions=list(TOPIC_KEY_ACTIONS),
+                resources=["*"],  # in a key policy: this key
+                conditions=from_our_alarms,
+            )
+        )
         self.topic = sns.Topic(
             self,
             "Alerts",
             topic_name=names.topic,
             display_name="driftline alerts",
             enforce_ssl=True,
-            # the AWS managed key: publishers in this account need no key policy of ours
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            master_key=self.topic_key,
+        )
+        # the topic has a policy (TLS only), which replaces SNS's default one: alarms need their own statement
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisStackPublish",
+                principals=[iam.ServicePrincipal(ALARMS_PRINCIPAL)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=from_our_alarms,
+            )
         )
         for address in config.alert_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
@@ -71,6 +120,14 @@ class Messaging(Construct):
     @property
     def queues(self) -> dict[str, sqs.Queue]:
         return {"async": self.async_failures, "stream": self.stream_failures}
+
+    def publish_statements(self) -> list[iam.PolicyStatement]:
+        """What a function needs to publish to the alerts topic: in AWS a publish to a topic under a customer
+        managed key fails unless the publisher may also use the key."""
+        return [
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]),
+            iam.PolicyStatement(actions=list(TOPIC_KEY_ACTIONS), resources=[self.topic_key.key_arn]),
+        ]
 
 
 def _subscription(protocol: str, endpoint: str, scope: Construct, construct_id: str) -> sns.ITopicSubscription:

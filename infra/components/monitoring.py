@@ -15,13 +15,12 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from driftline.aws.schedules import SCHEDULE_SOURCE
 from infra.components.assets import Packager
-from infra.components.function import DriftlineFunction, powertools_layer
+from infra.components.function import DriftlineFunction
 from infra.components.messaging import Messaging
 from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
 from infra.config import StackConfig
-
-SCHEDULE_SOURCE = "driftline.schedule"  # driftline.aws.schedules.SCHEDULE_SOURCE
 
 
 def function_arn(scope: Construct, function_name: str) -> str:
@@ -33,8 +32,8 @@ def function_arn(scope: Construct, function_name: str) -> str:
 
 
 class ControllerSchedule(Construct):
-    """``{schedule_prefix}-{project}`` in the stack's schedule group, ``rate(base_period minutes)``, delivering
-    ``{"source": "driftline.schedule", "project": ...}`` to the controller; created DISABLED unless
+    """``Names.schedule`` (the SDK's naming rule) in the stack's schedule group, ``rate(base_period minutes)``,
+    delivering ``{"source": "driftline.schedule", "project": ...}`` to the controller; created DISABLED unless
     ``monitoring_enabled``: the SDK's enable/disable_model_monitoring flip that same schedule."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, failures: sqs.IQueue) -> None:
@@ -98,7 +97,6 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         names = config.names
         tables = storage.tables
-        layer = powertools_layer(self, config.powertools_version)
 
         self.writer = DriftlineFunction(
             self,
@@ -106,7 +104,6 @@ class Monitoring(Construct):
             function_name=names.function("writer"),
             description="driftline writer: app results to Timestream and DynamoDB, alerts to EventBridge and SNS",
             code=packager.zip_code("writer"),
-            layers=[layer],
             environment=environment,
             log_retention=log_retention,
             memory_mb=512,
@@ -119,14 +116,23 @@ class Monitoring(Construct):
                 resources=[tables["results"].table_arn],
             ),
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[messaging.topic.topic_arn]),
+            *messaging.publish_statements(),
         )
-        if storage.timestream_tables:
-            self.writer.add_to_policy(
-                iam.PolicyStatement(actions=["timestream:WriteRecords"], resources=storage.timestream_table_arns()),
-                # Timestream's endpoint discovery: this action has no resource-level permissions
-                iam.PolicyStatement(actions=["timestream:DescribeEndpoints"], resources=["*"]),
+        self.writer_timestream: iam.Policy | None = None
+        if storage.timestream_condition is not None:
+            # a policy of its own, created under the same condition as the tables it names
+            self.writer_timestream = iam.Policy(
+                self,
+                "WriterTimestream",
+                roles=[self.writer.role],
+                statements=[
+                    iam.PolicyStatement(actions=["timestream:WriteRecords"], resources=storage.timestream_table_arns()),
+                    # Timestream's endpoint discovery: this action has no resource-level permissions
+                    iam.PolicyStatement(actions=["timestream:DescribeEndpoints"], resources=["*"]),
+                ],
             )
+            cfn_policy: iam.CfnPolicy = self.writer_timestream.node.default_child  # type: ignore[assignment]
+            cfn_policy.cfn_options.condition = storage.timestream_condition
 
         app_code = packager.image_code("app")
         self.apps: dict[str | None, DriftlineFunction] = {}
@@ -182,7 +188,6 @@ class Monitoring(Construct):
             function_name=names.function("controller"),
             description="driftline controller: cuts complete windows per endpoint and app, invokes the apps",
             code=packager.zip_code("controller"),
-            layers=[layer],
             environment=environment,
             log_retention=log_retention,
             memory_mb=512,
@@ -191,7 +196,10 @@ class Monitoring(Construct):
         )
         self.controller.add_to_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[tables["registry"].table_arn]
+                # Scan: a Scheduled Event (no project) runs every project with monitoring on, which
+                # Registry.list_projects finds by scanning for the project configs
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+                resources=[tables["registry"].table_arn],
             ),
             iam.PolicyStatement(
                 actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
@@ -211,7 +219,7 @@ class Monitoring(Construct):
             ),
             # operational alerts (mm-lag-detected, mm-app-failed) go where the writer's go
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[messaging.topic.topic_arn]),
+            *messaging.publish_statements(),
         )
         schedule.schedule.node.add_dependency(self.controller)
 

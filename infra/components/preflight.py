@@ -4,6 +4,11 @@ LiveAnalytics (closed to new customers since 2025-06-20).
 A custom resource asks Timestream whether this account may use it before anything durable is created: the stack
 makes every other component depend on it, so a refused account gets a rollback of this check only (no retained
 bucket or table left behind to collide with the next attempt), and CloudFormation shows the reason below.
+
+In a region that does not offer Timestream at all, the template creates no Timestream resource (a condition on
+the region, see infra/components/storage.py) and the check passes without asking: the deploy goes on with
+results in DynamoDB. The check stays in the template in every region because durable resources depend on it,
+and CloudFormation refuses a DependsOn on a resource its condition may leave out.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ HINT = {FLAG_HINT!r}
 
 
 def handler(event, context):
-    if event["RequestType"] == "Delete":
+    if event["RequestType"] == "Delete" or event["ResourceProperties"].get("TimestreamInThisRegion") == "false":
         cfnresponse.send(event, context, cfnresponse.SUCCESS, {{}}, "timestream-preflight")
         return
     try:
@@ -50,7 +55,13 @@ def handler(event, context):
 
 class TimestreamPreflight(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, function_name: str, log_retention: logs.RetentionDays
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function_name: str,
+        log_retention: logs.RetentionDays,
+        timestream_in_region: str,
     ) -> None:
         super().__init__(scope, construct_id)
         log_group = logs.LogGroup(
@@ -93,4 +104,6 @@ class TimestreamPreflight(Construct):
             "Check",
             service_token=self.function.function_arn,
             resource_type="Custom::TimestreamPreflight",
+            # "true" or "false" by the region's condition: whether the template creates Timestream here
+            properties={"TimestreamInThisRegion": timestream_in_region},
         )

@@ -3,13 +3,16 @@ enabled, the Timestream database. Keys and layouts are docs/architecture.md's.""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from collections.abc import Sequence
+
+from aws_cdk import Aws, CfnCondition, Duration, Fn, ICfnConditionExpression, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_timestream as timestream
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.regions import TIMESTREAM_REGIONS
 
 TIMESTREAM_TABLES = ("app_results", "metrics")  # MLRun's two time-series tables
 ENDPOINTS_INDEX = "by-project"  # driftline.aws.endpoints.PROJECT_INDEX
@@ -28,12 +31,42 @@ GROUND_TRUTH_PREFIX = "ground-truth/"  # labels keyed by request id (serving rou
 RECENT_REQUESTS_PREFIX = "state/recent-requests/"  # the stream's memory of stored request ids (rewritten per batch)
 
 
+def timestream_condition(scope: Construct) -> CfnCondition:
+    """True where CloudFormation offers Timestream for LiveAnalytics (:data:`infra.regions.TIMESTREAM_REGIONS`).
+
+    The template is the same in every region: elsewhere it creates no Timestream resource and tells the
+    functions and the SDK ``timestream_enabled=false`` (results stay in DynamoDB), instead of failing the whole
+    deploy on an unknown resource type before anything could explain it.
+    """
+    regions = [Fn.condition_equals(Aws.REGION, region) for region in TIMESTREAM_REGIONS]
+    return CfnCondition(Stack.of(scope), "TimestreamInThisRegion", expression=_any_of(regions))
+
+
+def _any_of(conditions: Sequence[ICfnConditionExpression]) -> ICfnConditionExpression:
+    if len(conditions) == 1:
+        return conditions[0]
+    if len(conditions) <= 10:  # Fn::Or takes 2 to 10 conditions
+        return Fn.condition_or(*conditions)
+    return Fn.condition_or(_any_of(conditions[:10]), _any_of(conditions[10:]))
+
+
+def data_removal_policy(config: StackConfig) -> RemovalPolicy:
+    """What becomes of the data of record (bucket, tables, Timestream) on ``cdk destroy`` or a replacement.
+
+    With ``retain_data``, kept on delete and on replacement, but removed when the stack's first create fails
+    and rolls back: what a failed first deploy made is empty, and its fixed names would make the next attempt
+    fail with "already exists". Without it, removed with the stack.
+    """
+    return RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if config.retain_data else RemovalPolicy.DESTROY
+
+
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
         names = config.names
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        removal = data_removal_policy(config)
 
+        # The data bucket's access record goes where the data goes (it has no name of its own to collide with).
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -97,7 +130,10 @@ class Storage(Construct):
                     point_in_time_recovery_enabled=True
                 ),
                 encryption=dynamodb.TableEncryption.AWS_MANAGED,
-                deletion_protection=config.retain_data,
+                # No deletion protection: the rollback of a failed first create deletes the new (empty) tables,
+                # and DynamoDB refuses to delete a protected one, which would leave the rollback failed and the
+                # names taken. The removal policy keeps them on `cdk destroy`; a table deleted by hand leaves
+                # its point-in-time recovery backup for 35 days.
                 time_to_live_attribute=ENDPOINTS_TTL_ATTRIBUTE if role == "endpoints" else None,
                 removal_policy=removal,
             )
@@ -110,10 +146,13 @@ class Storage(Construct):
                 )
             self.tables[role] = table
 
+        self.timestream_condition: CfnCondition | None = None
         self.timestream_database: timestream.CfnDatabase | None = None
         self.timestream_tables: dict[str, timestream.CfnTable] = {}
         if config.timestream:
+            self.timestream_condition = timestream_condition(self)
             database = timestream.CfnDatabase(self, "Timestream", database_name=names.timestream_database)
+            database.cfn_options.condition = self.timestream_condition
             database.apply_removal_policy(removal)
             self.timestream_database = database
             for name in TIMESTREAM_TABLES:
@@ -130,8 +169,17 @@ class Storage(Construct):
                     magnetic_store_write_properties={"EnableMagneticStoreWrites": True},
                 )
                 table.node.add_dependency(database)
+                table.cfn_options.condition = self.timestream_condition
                 table.apply_removal_policy(removal)
                 self.timestream_tables[name] = table
+
+    @property
+    def timestream_enabled(self) -> bool | str:
+        """``timestream_enabled`` of the settings: False when switched off, else "true" exactly in the regions
+        where the template creates the tables (a CloudFormation ``Fn::If`` on :attr:`timestream_condition`)."""
+        if self.timestream_condition is None:
+            return False
+        return Fn.condition_if(self.timestream_condition.logical_id, "true", "false").to_string()
 
     def timestream_table_arns(self) -> list[str]:
         return [t.attr_arn for t in self.timestream_tables.values()]

@@ -33,7 +33,10 @@ class EventStream(Construct):
             stream_mode=kinesis.StreamMode.ON_DEMAND if config.kinesis_on_demand else kinesis.StreamMode.PROVISIONED,
             shard_count=None if config.kinesis_on_demand else config.kinesis_shards,
             retention_period=Duration.hours(config.kinesis_retention_hours),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            # Transport, not data of record: every event it carries is in the parquet dataset on S3 within a
+            # batching window, and the destroy removes the functions that write and read it. Kept, it would
+            # bill by the hour (on demand) for nothing and its fixed name would stop the next deploy.
+            removal_policy=RemovalPolicy.DESTROY,
         )
 
 

@@ -18,11 +18,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-# Every knob away from its default (the alternative synth): no Timestream, JWT authorisation, provisioned
-# shards, a dedicated app function, subscriptions, and monitoring enabled from the start.
+# The longest names StackConfig accepts: every name derived from them must still fit its service's limit.
+ALT_STACK = "dl-alt-stack-name-max-24"
+ALT_PROJECT = "churn-project-name-at-the-limit-of-41-cha"
+# Every knob away from its default (the alternative synth): the longest names, no Timestream, JWT authorisation,
+# provisioned shards, a dedicated app function, subscriptions, and monitoring enabled from the start.
 ALTERNATIVE_CONTEXT = {
-    "stack_name": "dl-alt",
-    "project": "churn",
+    "stack_name": ALT_STACK,
+    "project": ALT_PROJECT,
     "base_period": 1,
     "monitoring_enabled": True,
     "timestream": False,

@@ -82,3 +82,20 @@ def test_names_derive_from_the_stack_and_match_the_settings_defaults():
         "prod-app-x",
         "/driftline/prod/settings",
     )
+
+
+def test_every_knob_is_in_the_one_table_of_infra_readme():
+    import re
+
+    from tests.infra.conftest import ROOT
+
+    readme = (ROOT / "infra" / "README.md").read_text()
+    table = readme.split("## Knobs", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", "\n".join(line.split("|")[1] for line in table.splitlines()[3:])))
+    knobs = {name for name in StackConfig.__dataclass_fields__ if name != "extra"}
+    assert knobs - {"jwt_issuer", "jwt_audience"} <= documented, knobs - documented  # those two: in api_auth's row
+    assert documented <= knobs, documented - knobs
+    # README.md points there rather than keeping a second list
+    deploying = (ROOT / "README.md").read_text().split("## Deploying to AWS", 1)[1].split("\n## ", 1)[0]
+    assert "infra/README.md" in deploying
+    assert "`kinesis_retention_hours`" not in deploying

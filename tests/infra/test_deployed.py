@@ -23,25 +23,52 @@ PSEUDO = {
 }
 
 
-def resolve(value: Any, resources: dict[str, Any] | None = None) -> Any:
-    """Enough of CloudFormation's intrinsics for the settings document: Ref (a bucket's Ref is its name),
-    GetAtt, Join."""
-    resources = resources or {}
+def resolve(value: Any, template: dict[str, Any] | None = None, region: str = PSEUDO["AWS::Region"]) -> Any:
+    """Enough of CloudFormation's intrinsics for the settings document, deployed in ``region``: Ref (a bucket's
+    Ref is its name), GetAtt, Join, and If on the template's conditions."""
+    template = template or {}
+    resources = template.get("Resources", {})
+    pseudo = PSEUDO | {"AWS::Region": region}
     if isinstance(value, dict):
         if "Ref" in value:
             target = resources.get(value["Ref"], {}).get("Properties", {})
             if "BucketName" in target:
-                return resolve(target["BucketName"], resources)
-            return PSEUDO.get(value["Ref"], f"ref-{value['Ref']}")
+                return resolve(target["BucketName"], template, region)
+            return pseudo.get(value["Ref"], f"ref-{value['Ref']}")
         if "Fn::GetAtt" in value:
             return "getatt-" + "-".join(value["Fn::GetAtt"])
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
-            return separator.join(str(resolve(p, resources)) for p in parts)
-        return {k: resolve(v, resources) for k, v in value.items()}
+            return separator.join(str(resolve(p, template, region)) for p in parts)
+        if "Fn::If" in value:
+            name, when_true, when_false = value["Fn::If"]
+            chosen = when_true if condition_holds(template, name, region) else when_false
+            return resolve(chosen, template, region)
+        return {k: resolve(v, template, region) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, resources) for v in value]
+        return [resolve(v, template, region) for v in value]
     return value
+
+
+def condition_holds(template: dict[str, Any], name: str, region: str) -> bool:
+    """A condition of the template, evaluated as CloudFormation would in ``region``."""
+
+    def holds(expression: dict[str, Any]) -> bool:
+        ((function, arguments),) = expression.items()
+        if function == "Condition":
+            return holds(template["Conditions"][arguments])
+        if function == "Fn::Equals":
+            left, right = (resolve(a, template, region) for a in arguments)
+            return left == right
+        if function == "Fn::Or":
+            return any(holds(a) for a in arguments)
+        if function == "Fn::And":
+            return all(holds(a) for a in arguments)
+        if function == "Fn::Not":
+            return not holds(arguments[0])
+        raise AssertionError(f"condition function {function} is not evaluated here")
+
+    return holds(template["Conditions"][name])
 
 
 @pytest.fixture
@@ -58,8 +85,7 @@ def test_the_stack_document_reads_back_as_the_functions_settings(synth, ssm):
         for r in synth.resources("AWS::SSM::Parameter").values()
         if r["Properties"]["Name"] == settings_parameter_name("driftline")
     )
-    resources = synth.template["Resources"]
-    document = resolve(parameter["Value"], resources)
+    document = resolve(parameter["Value"], synth.template)
     json.loads(document)  # CloudFormation would store exactly this string
     ssm.put_parameter(Name=parameter["Name"], Value=document, Type="String")
 
@@ -84,8 +110,9 @@ def test_the_stack_document_reads_back_as_the_functions_settings(synth, ssm):
         for r in synth.resources("AWS::Lambda::Function").values()
         if r["Properties"]["FunctionName"] == "driftline-serving"
     )
-    assert resolve(serving["DRIFTLINE_BUCKET"], resources) == settings.bucket
-    assert resolve(serving["DRIFTLINE_SCHEDULER_ROLE_ARN"], resources) == settings.scheduler_role_arn
+    assert resolve(serving["DRIFTLINE_BUCKET"], synth.template) == settings.bucket
+    assert resolve(serving["DRIFTLINE_SCHEDULER_ROLE_ARN"], synth.template) == settings.scheduler_role_arn
+    assert resolve(serving["DRIFTLINE_TIMESTREAM_ENABLED"], synth.template) == "true"
 
 
 def test_no_deployed_stack_means_none(ssm):

@@ -4,6 +4,7 @@ resource appears only for actions AWS offers no resource-level permissions for."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,6 +152,8 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # the on-failure destination of asynchronous invocations (CDK's grantSendMessages on the dead-letter queue)
 DLQ = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+# publishing to the alerts topic, which a customer managed key encrypts
+TOPIC_KEY = {"kms:GenerateDataKey", "kms:Decrypt"}
 # What each function may do, and nothing more (docs/architecture.md: who reads and writes what).
 EXPECTED_ACTIONS = {
     "driftline-serving": LOGS
@@ -169,6 +172,7 @@ EXPECTED_ACTIONS = {
     | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     | {"lambda:InvokeFunction"}
     | {"events:PutEvents", "sns:Publish"}  # lag and app-failed alerts
+    | TOPIC_KEY
     | DLQ,
     "driftline-app": LOGS
     | XRAY
@@ -184,6 +188,7 @@ EXPECTED_ACTIONS = {
     | XRAY
     | {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
     | {"events:PutEvents", "sns:Publish", "timestream:WriteRecords", "timestream:DescribeEndpoints"}
+    | TOPIC_KEY
     | DLQ,
 }
 
@@ -229,3 +234,41 @@ def test_the_stream_memory_prefix_is_the_one_the_code_writes(synth):
     assert state_key("shardId-0").startswith(RECENT_REQUESTS_PREFIX)
     listing = [s for _, s in statements(synth.template) if "s3:ListBucket" in _listed(s["Action"]) and "Condition" in s]
     assert {"StringLike": {"s3:prefix": [f"{RECENT_REQUESTS_PREFIX}*"]}} in [s["Condition"] for s in listing]
+
+
+# What the controller's code calls on the registry table: (Registry method, the DynamoDB operation it makes, the
+# IAM action). A targeted list for this one role; each pair is checked against the code below.
+CONTROLLER_REGISTRY_CALLS = (
+    ("get_project", "get_item", "dynamodb:GetItem"),  # a schedule's project
+    ("list_projects", '"scan"', "dynamodb:Scan"),  # a Scheduled Event: every project with monitoring on
+    ("list_apps", "query_all", "dynamodb:Query"),  # the project's deployed apps
+)
+
+
+def test_the_registry_calls_listed_are_the_controllers():
+    import inspect
+
+    import driftline.controller.run as run
+    from driftline.aws.registry import Registry
+
+    source = inspect.getsource(run)
+    for method, operation, _ in CONTROLLER_REGISTRY_CALLS:
+        assert f"registry.{method}(" in source, method
+        body = inspect.getsource(getattr(Registry, method))
+        helpers = {"_get": "get_item", "_query": "query_all"}
+        called = body + "".join(inspect.getsource(getattr(Registry, h)) for h in helpers if f"self.{h}(" in body)
+        assert operation in called, (method, operation)
+    called_methods = set(re.findall(r"registry\.(\w+)\(", source))
+    assert called_methods == {m for m, _, _ in CONTROLLER_REGISTRY_CALLS}, called_methods
+
+
+def test_the_controller_may_make_every_registry_call_its_code_makes(synth):
+    registry = next(k for k, r in synth.resources("AWS::DynamoDB::Table").items() if "Registry" in k)
+    registry_arn = {"Fn::GetAtt": [registry, "Arn"]}
+    controller = next(k for k in synth.resources("AWS::IAM::Policy") if k.startswith("MonitoringControllerRole"))
+    on_registry: set[str] = set()
+    for logical_id, statement in statements(synth.template):
+        if logical_id == controller and registry_arn in _listed(statement["Resource"]):
+            on_registry.update(_listed(statement["Action"]))
+    # exactly what the code calls: no write to the registry, no call left out
+    assert on_registry == {action for _, _, action in CONTROLLER_REGISTRY_CALLS}

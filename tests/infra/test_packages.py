@@ -1,6 +1,6 @@
-"""Every Lambda package fits its limit: zip code plus layers <= 250 MB unzipped (managed layers at their documented
-size), or a container image. The zip packages hold exactly the driftline package and the handler, and import
-with nothing but the Lambda runtime (boto3) and the Powertools layer: no numpy, pandas, scipy or pyarrow."""
+"""Every Lambda package fits its limit: zip code <= 250 MB unzipped (no layers), or a container image. The zip
+packages hold the driftline package, the handler and Powertools with its requirements at the lock's versions, and
+import with nothing else but the Lambda runtime's boto3: no numpy, pandas, scipy or pyarrow."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from infra.packaging import ZIP_LIMIT_BYTES, directory_size, managed_layer_size
+from infra.packaging import (
+    VENDORED_DISTRIBUTIONS,
+    ZIP_LIMIT_BYTES,
+    canonical_name,
+    directory_size,
+    locked_versions,
+)
+from tests.infra.conftest import ROOT
 
 # one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("infra-synth")
@@ -44,14 +51,12 @@ def test_zip_packages_and_layers_fit_250_mb(synth):
             size = len(props["Code"]["ZipFile"].encode())
         else:
             size = directory_size(_asset_dir(synth, logical_id))
-        for layer in props.get("Layers", []):
-            reference = synth.template["Parameters"][layer["Ref"]]["Default"] if "Ref" in layer else str(layer)
-            size += managed_layer_size(reference)
+        assert not props.get("Layers"), name  # everything it imports beyond boto3 is in the package
         measured[name] = size
         assert size <= ZIP_LIMIT_BYTES, (name, size)
     assert set(measured) == {"driftline-controller", "driftline-writer", "driftline-preflight"}
-    # the code itself is small: the layer budget dominates
-    assert directory_size(_asset_dir(synth, _functions(synth)["driftline-controller"][0])) < 5 * 1024 * 1024
+    # far below the limit: the driftline package and Powertools (~3 MB of source) are all there is
+    assert measured["driftline-controller"] < 10 * 1024 * 1024, measured
 
 
 def test_scientific_functions_are_images_with_small_build_contexts(synth):
@@ -74,10 +79,51 @@ def test_scientific_functions_are_images_with_small_build_contexts(synth):
     assert (app_context / "histogram_data_drift.py").is_file()  # built-in apps sit beside the handler
 
 
+def _vendored(package: Path) -> dict[str, str]:
+    """canonical distribution name -> version, from the .dist-info folders in a package."""
+    found = {}
+    for info in package.glob("*.dist-info"):
+        name, version = info.name.removesuffix(".dist-info").rsplit("-", 1)
+        found[canonical_name(name)] = version
+    return found
+
+
+def test_vendored_distributions_are_powertools_and_its_requirements():
+    """Powertools' requirements outside extras, and theirs: the package needs nothing else from PyPI."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    closure, todo = set(), ["aws-lambda-powertools"]
+    while todo:
+        name = canonical_name(todo.pop())
+        if name in closure:
+            continue
+        closure.add(name)
+        for requirement in metadata.distribution(name).requires or ():
+            parsed = Requirement(requirement)
+            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
+                todo.append(parsed.name)
+    assert closure == {canonical_name(n) for n in VENDORED_DISTRIBUTIONS}
+
+
+@pytest.mark.parametrize("name", ["driftline-controller", "driftline-writer"])
+def test_zip_package_ships_powertools_at_the_locked_version(synth, name):
+    package = _asset_dir(synth, _functions(synth)[name][0])
+    locked = locked_versions(ROOT)
+    vendored = _vendored(package)
+    assert vendored == {canonical_name(n): locked[canonical_name(n)] for n in VENDORED_DISTRIBUTIONS}
+    assert (package / "aws_lambda_powertools" / "metrics" / "__init__.py").is_file()
+    version = (package / "aws_lambda_powertools" / "shared" / "version.py").read_text()
+    assert f'VERSION = "{locked["aws-lambda-powertools"]}"' in version
+    assert not list(package.rglob("*.so")), "a compiled module would be this machine's, not Lambda's"
+
+
 @pytest.mark.parametrize("name", ["driftline-controller", "driftline-writer"])
 def test_zip_package_imports_without_the_scientific_stack(synth, name):
     package = _asset_dir(synth, _functions(synth)[name][0])
-    assert sorted(p.name for p in package.iterdir()) == ["driftline", "handler.py"]
+    shipped = {p.name for p in package.iterdir() if not p.name.endswith(".dist-info")}
+    assert shipped == {"driftline", "handler.py", "aws_lambda_powertools", "jmespath", "typing_extensions.py"}
     assert not (package / "driftline" / "local").exists()
     assert not list(package.rglob("__pycache__"))
     probe = f"""
@@ -90,8 +136,9 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, {str(package)!r})
-import handler, driftline
-assert driftline.__file__.startswith({str(package)!r}), driftline.__file__
+import handler, driftline, aws_lambda_powertools, typing_extensions
+for module in (driftline, aws_lambda_powertools, typing_extensions):  # from the package, not this machine
+    assert module.__file__.startswith({str(package)!r}), module.__file__
 assert callable(handler.handler)
 print("ok")
 """

@@ -13,6 +13,7 @@ from aws_cdk.assertions import Match
 from driftline.config import Settings
 from infra.components.api import ROUTES
 from infra.config import SERVICES
+from tests.infra.conftest import ALT_PROJECT, ALT_STACK
 
 # one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("infra-synth")
@@ -46,13 +47,13 @@ def test_every_function_exists_with_its_packaging(synth):
         props = functions[f"driftline-{name}"]
         assert props["PackageType"] == "Image"
         assert props["Architectures"] == ["x86_64"]
-    for name in ("controller", "writer"):  # routing only: zip + the managed Powertools layer
+    for name in ("controller", "writer"):  # routing only: a zip with Powertools inside (tests/infra/test_packages.py)
         props = functions[f"driftline-{name}"]
         assert props["Runtime"] == "python3.12"
         assert props["Handler"] == "handler.handler"
-        assert len(props["Layers"]) == 1
-        parameter = synth.template["Parameters"][props["Layers"][0]["Ref"]]
-        assert parameter["Default"] == "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
+        assert "Layers" not in props
+    # no public SSM parameter (the Powertools layer's ARN) is resolved at deploy
+    assert not any("/aws/service/" in str(p.get("Default")) for p in synth.template.get("Parameters", {}).values())
 
 
 def test_functions_get_the_settings_they_read(synth):
@@ -64,7 +65,7 @@ def test_functions_get_the_settings_they_read(synth):
         assert driftline_keys <= expected, driftline_keys - expected  # every variable is a Settings field
         assert env["DRIFTLINE_STREAM_NAME"] == "driftline-events"
         assert env["DRIFTLINE_REGISTRY_TABLE"] == "driftline-registry"
-        assert env["DRIFTLINE_TIMESTREAM_ENABLED"] == "true"
+        assert env["DRIFTLINE_TIMESTREAM_ENABLED"] == {"Fn::If": ["TimestreamInThisRegion", "true", "false"]}
         assert env["DRIFTLINE_SCHEDULE_GROUP"] == "driftline"
         assert env["DRIFTLINE_SCHEDULE_PREFIX"] == "driftline-controller"
         assert env["DRIFTLINE_APP_FUNCTION"] == "driftline-app"
@@ -158,7 +159,7 @@ def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, te
         },
     )
     data_bucket = _logical_id(synth, "AWS::S3::Bucket", VersioningConfiguration={"Status": "Enabled"})
-    assert synth.template["Resources"][data_bucket]["DeletionPolicy"] == "Retain"
+    assert synth.template["Resources"][data_bucket]["DeletionPolicy"] == "RetainExceptOnCreate"
     policies = [
         r["Properties"]["PolicyDocument"]["Statement"]
         for r in synth.resources("AWS::S3::BucketPolicy").values()
@@ -192,7 +193,7 @@ def test_tables_have_the_contract_keys_on_demand_and_point_in_time_recovery(synt
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"]["SSEEnabled"] is True
-        assert table["DeletionPolicy"] == "Retain"
+        assert table["DeletionPolicy"] == "RetainExceptOnCreate"
     endpoints = tables["driftline-endpoints"]["Properties"]
     assert endpoints["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     (index,) = endpoints["GlobalSecondaryIndexes"]
@@ -463,11 +464,11 @@ def test_alternative_configuration_turns_every_knob(alt):
     assert not alt.resources("AWS::Timestream::Table")
     assert not alt.resources("Custom::TimestreamPreflight")
     functions = _functions(alt)
-    assert set(functions) == {f"dl-alt-{f}" for f in FUNCTIONS} | {"dl-alt-app-my-drift"}
+    assert set(functions) == {f"{ALT_STACK}-{f}" for f in FUNCTIONS} | {f"{ALT_STACK}-app-my-drift"}
     for props in functions.values():
         assert props["Environment"]["Variables"]["DRIFTLINE_TIMESTREAM_ENABLED"] == "false"
-        assert props["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == "churn"
-    dedicated = functions["dl-alt-app-my-drift"]
+        assert props["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == ALT_PROJECT
+    dedicated = functions[f"{ALT_STACK}-app-my-drift"]
     assert (dedicated["MemorySize"], dedicated["Timeout"], dedicated["PackageType"]) == (3008, 600, "Image")
     policies = json.dumps(list(alt.resources("AWS::IAM::Policy").values()))
     assert "timestream:" not in policies
@@ -484,7 +485,7 @@ def test_alternative_configuration_turns_every_knob(alt):
     (schedule,) = alt.resources("AWS::Scheduler::Schedule").values()
     assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert schedule["Properties"]["State"] == "ENABLED"
-    assert schedule["Properties"]["Name"] == "dl-alt-controller-churn"
+    assert schedule["Properties"]["Name"].startswith(f"{ALT_STACK}-controller-churn-")  # shortened (test_names.py)
     subscriptions = {
         r["Properties"]["Protocol"]: r["Properties"]["Endpoint"]
         for r in alt.resources("AWS::SNS::Subscription").values()
@@ -496,4 +497,4 @@ def test_alternative_configuration_turns_every_knob(alt):
     assert set(groups) == {90}
     app_functions = alt.resources("AWS::SSM::Parameter")
     values = [json.dumps(r["Properties"]["Value"]) for r in app_functions.values()]
-    assert any("dl-alt-app-my-drift" in v for v in values)
+    assert any(f"{ALT_STACK}-app-my-drift" in v for v in values)
