@@ -16,6 +16,7 @@ from typing import Any
 
 from driftline.aws.schedules import schedule_name
 from driftline.config import validate_base_period
+from driftline.deploy.functions import FUNCTIONS
 from driftline.errors import ConfigurationError
 from driftline.schemas import validate_app_name
 
@@ -51,13 +52,7 @@ LOG_RETENTION_DAYS = (
 
 # The Powertools `service` dimension each function's metrics carry (namespace ``driftline``): the names the
 # handlers pass to driftline.observability.get_metrics (tests/infra checks them against the code).
-SERVICES = {
-    "serving": "serving",
-    "stream": "driftline-stream",
-    "controller": "driftline-controller",
-    "app": "driftline-app",
-    "writer": "driftline-writer",
-}
+SERVICES = {key: definition.service for key, definition in FUNCTIONS.items()}
 METRICS_NAMESPACE = "driftline"
 
 
@@ -67,8 +62,8 @@ class AppFunctionConfig:
     its own role, log group, memory and timeout). Other apps run in the generic app function."""
 
     name: str
-    memory_mb: int = 2048
-    timeout_seconds: int = 300
+    memory_mb: int = FUNCTIONS["app"].memory_mb
+    timeout_seconds: int = FUNCTIONS["app"].timeout_seconds
 
 
 @dataclass(frozen=True)
@@ -106,9 +101,9 @@ class StackConfig:
     apps: tuple[AppFunctionConfig, ...] = ()
     iterator_age_alarm_seconds: int = 300
     retain_data: bool = True  # the bucket, the tables and Timestream survive `cdk destroy` (not the stream)
-    serving_memory_mb: int = 1024
-    stream_memory_mb: int = 1024
-    app_memory_mb: int = 2048
+    serving_memory_mb: int = FUNCTIONS["serving"].memory_mb
+    stream_memory_mb: int = FUNCTIONS["stream"].memory_mb
+    app_memory_mb: int = FUNCTIONS["app"].memory_mb
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -313,8 +308,8 @@ def _app(name: str, item: Any) -> AppFunctionConfig:
         raise ConfigurationError(f"context {name}: {exc}") from exc
     return AppFunctionConfig(
         name=item["name"],
-        memory_mb=int(item.get("memory_mb", 2048)),
-        timeout_seconds=int(item.get("timeout_seconds", 300)),
+        memory_mb=int(item.get("memory_mb", AppFunctionConfig.memory_mb)),
+        timeout_seconds=int(item.get("timeout_seconds", AppFunctionConfig.timeout_seconds)),
     )
 
 

@@ -13,6 +13,7 @@ from aws_cdk import Aws, Stack, Tags
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.components.access import StackArns
 from infra.components.api import InferenceApi
 from infra.components.assets import Packager
 from infra.components.discovery import Discovery
@@ -22,7 +23,7 @@ from infra.components.observability import Observability
 from infra.components.preflight import TimestreamPreflight
 from infra.components.storage import Storage
 from infra.components.streaming import EventStream, StreamProcessor
-from infra.config import LOG_RETENTION_DAYS, SERVICES, StackConfig
+from infra.config import LOG_RETENTION_DAYS, StackConfig
 from infra.nag import acknowledge_findings
 from infra.packaging import REPO_ROOT
 
@@ -52,10 +53,16 @@ class DriftlineStack(Stack):
         retention = _retention(config.log_retention_days)
         packager = Packager(staging_dir, source_root)
 
-        self.storage = Storage(self, "Storage", config=config)
-        self.messaging = Messaging(self, "Messaging", config=config)
+        # every role is rendered from driftline.deploy's one table, with this stack's ARNs
+        self.arns = StackArns(self, names)
+        self.storage = self.arns.storage = Storage(self, "Storage", config=config)
+        self.messaging = self.arns.messaging = Messaging(self, "Messaging", config=config)
         self.events = EventStream(self, "Events", config=config)
-        self.schedule = ControllerSchedule(self, "Schedule", config=config, failures=self.messaging.async_failures)
+        self.arns.stream = self.events.stream
+        self.schedule = ControllerSchedule(
+            self, "Schedule", config=config, failures=self.messaging.async_failures, arns=self.arns
+        )
+        self.arns.scheduler_role = self.schedule.role
         self.settings = self._settings()
         environment = {f"DRIFTLINE_{k.upper()}": _env_value(v) for k, v in self.settings.items() if k != "api_url"}
 
@@ -63,22 +70,22 @@ class DriftlineStack(Stack):
             self,
             "Inference",
             config=config,
-            storage=self.storage,
-            stream=self.events.stream,
             packager=packager,
-            environment=environment | _powertools_env(SERVICES["serving"]),
+            environment=environment,
             log_retention=retention,
+            arns=self.arns,
         )
+        self.arns.api_arn = self.api.execute_api_arn()
         self.stream_processor = StreamProcessor(
             self,
             "StreamProcessing",
             config=config,
-            storage=self.storage,
             stream=self.events.stream,
             failures=self.messaging.stream_failures,
             packager=packager,
-            environment=environment | _powertools_env(SERVICES["stream"]),
+            environment=environment,
             log_retention=retention,
+            arns=self.arns,
         )
         self.monitoring = Monitoring(
             self,
@@ -90,11 +97,8 @@ class DriftlineStack(Stack):
             packager=packager,
             environment=environment,
             log_retention=retention,
+            arns=self.arns,
         )
-        for key, function in self.monitoring.functions.items():
-            service = SERVICES["app"] if key.startswith("app") else SERVICES[key]
-            for name, value in _powertools_env(service).items():
-                function.function.add_environment(name, value)
 
         self.functions = {
             "serving": self.api.serving,
@@ -119,11 +123,8 @@ class DriftlineStack(Stack):
             config=config,
             settings=self.settings,
             app_functions={name or "*": f.function_name for name, f in self.monitoring.apps.items()},
-            storage=self.storage,
             api_url=self.api.url,
-            execute_api_arn=self.api.execute_api_arn(),
-            scheduler_role=self.schedule.role,
-            schedule_arn_pattern=self.schedule.schedule_arn_pattern(),
+            arns=self.arns,
             outputs={
                 "ApiUrl": (self.api.url, "Inference API base URL (POST /v2/models/{name}/infer)"),
                 "ApiId": (self.api.api.api_id, "Inference API id (the ApiId of its AWS/ApiGateway metrics)"),
@@ -185,10 +186,6 @@ def _env_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _powertools_env(service: str) -> dict[str, str]:
-    return {"POWERTOOLS_SERVICE_NAME": service, "POWERTOOLS_METRICS_NAMESPACE": "driftline"}
 
 
 def _retention(days: int) -> logs.RetentionDays:

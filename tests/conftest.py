@@ -90,6 +90,14 @@ class IamOn:
         self.ledger = self.enforcer.ledger
         self._clients: dict = {}
 
+    def become(self, label: str, monkeypatch) -> None:
+        """The environment's credentials become ``label``'s, as Lambda gives a function its role's: a handler that
+        builds its clients from the environment then acts as that function."""
+        credentials = self.principals.credentials(label)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
+        monkeypatch.setenv("AWS_SESSION_TOKEN", credentials.session_token or "")
+
     def clients(self, label: str):
         """Clients acting as ``label`` (serving, stream, controller, app, writer, scheduler, sdk)."""
         from driftline.aws.clients import Clients

@@ -113,6 +113,9 @@ class Statement:
     conditions: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     origin: Origin = "code"
     why: str = ""
+    # the CDK construct that adds this statement by itself (tracing, an on-failure destination, an event source);
+    # empty: the stack renders it from this table
+    granted_by: str = ""
 
     def __post_init__(self) -> None:
         if not self.actions or not self.resources:
@@ -130,11 +133,21 @@ def allow(
     why: str = "",
     conditions: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
     origin: Origin = "code",
+    granted_by: str = "",
 ) -> Statement:
-    return Statement(tuple(actions), tuple(resources), dict(conditions or {}), origin, why)
+    return Statement(tuple(actions), tuple(resources), dict(conditions or {}), origin, why, granted_by)
 
 
-Renderer = Callable[[Resource], str]
+# A renderer gives the ARN (or ARNs: the SSM parameters are three in a stack) of one resource in one place.
+Renderer = Callable[[Resource], "str | list[str]"]
+
+
+def render_resources(resources: Iterable[Resource], arn: Renderer) -> list[str]:
+    out: list[str] = []
+    for resource in resources:
+        rendered = arn(resource)
+        out.extend(rendered if isinstance(rendered, list) else [rendered])
+    return out
 
 
 def render_policy(statements: Iterable[Statement], arn: Renderer) -> dict[str, object]:
@@ -144,7 +157,7 @@ def render_policy(statements: Iterable[Statement], arn: Renderer) -> dict[str, o
         item: dict[str, object] = {
             "Effect": "Allow",
             "Action": list(statement.actions),
-            "Resource": [arn(resource) for resource in statement.resources],
+            "Resource": render_resources(statement.resources, arn),
         }
         if statement.conditions:
             item["Condition"] = {

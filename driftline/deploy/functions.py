@@ -48,6 +48,7 @@ XRAY = allow(
     [anything()],
     origin="service",
     why="active tracing; X-Ray has no resource-level permissions",
+    granted_by="tracing",
 )
 LOGS = allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group()], origin="service", why="its own log group")
 ASYNC_FAILURES = allow(
@@ -55,12 +56,17 @@ ASYNC_FAILURES = allow(
     [queue("async-failures")],
     origin="service",
     why="Lambda sends an asynchronous event that failed its retries to the on-failure destination",
+    granted_by="on-failure destination",
 )
+# What SNS asks KMS for when a principal publishes to a topic under a customer-managed key (a data key to encrypt
+# the message, and Decrypt of the data key it reuses for a while); the topic key's policy grants the same to
+# CloudWatch alarms.
+TOPIC_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 PUBLISH_ALERTS = (
     allow(["events:PutEvents"], [bus()], why="alerts on the EventBridge bus"),
     allow(["sns:Publish"], [topic()], why="alerts on the SNS topic"),
     allow(
-        ["kms:GenerateDataKey", "kms:Decrypt"],
+        TOPIC_KEY_ACTIONS,
         [topic_key()],
         why="publishing to a topic under a customer-managed key needs the key",
     ),
@@ -150,6 +156,7 @@ STREAM = FunctionDefinition(
             [queue("stream-failures")],
             origin="service",
             why="the event source mapping's on-failure destination; the code sends poison records there too",
+            granted_by="event source",
         ),
         allow(
             [
@@ -165,6 +172,7 @@ STREAM = FunctionDefinition(
             [stream()],
             origin="service",
             why="the event source mapping reads the stream with the function's role",
+            granted_by="event source",
         ),
     ),
 )

@@ -64,6 +64,10 @@ class Admin:
     def run_controller(self, project: str) -> dict[str, Any]:
         return self._post("/_local/controller/run", {"project": project})
 
+    def status(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.api_url}/_local/status", timeout=30) as response:  # noqa: S310
+            return dict(json.loads(response.read()))
+
 
 def _say(message: str = "") -> None:
     print(message, flush=True)
@@ -138,14 +142,14 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         if settings is None:
             from driftline.local.runtime import LocalStack
 
-            _say("Starting a local stack in this process (moto on loopback, handlers in-process)...")
+            _say("Starting a local stack in this process (AWS emulated on loopback, IAM enforced, each function in a")
+            _say("process of its own under the Lambda runtime interface client)...")
             local = stack.enter_context(LocalStack(Settings(project=PROJECT), port=0))
             settings = local.settings
         else:
             _say(f"Using the running local stack at {settings.api_url}")
         assert settings.api_url, "the local stack did not report its API URL"
-        # a stack serves one project's serving function (as a deployed stack does): use the stack's project
-        project_name = settings.project
+        project_name = PROJECT  # the local stack serves every project's functions
         admin = Admin(settings.api_url)
 
         _say("\n1. Train a RandomForestClassifier on iris and log it with its training set")
@@ -235,8 +239,17 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
             results=results,
             label_columns=list(model.label_names),
         )
+        iam = admin.status().get("iam", {})
+        _say("\nAWS calls per function, as IAM on the local stack allowed them (each function runs as its own role)")
+        for principal, actions in sorted(iam.get("allowed", {}).items()):
+            if principal in {"admin", "sdk"}:
+                continue
+            _say(f"   {principal:<11}{', '.join(sorted(actions))}")
+        denied = list(iam.get("denied", []))
+        _say(f"   denied: {len(denied)}" + "".join(f"\n      {d}" for d in denied))
+
         expected = ["detected", "no_detection"]
-        ok = verdicts == expected
+        ok = verdicts == expected and not denied
         _say(
             "\nVerdicts per window (general_drift): "
             + ", ".join(verdicts or ["none"])
@@ -247,6 +260,7 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         return {
             "ok": ok,
             "verdicts": verdicts,
+            "iam": iam,
             "summary": summary,
             "events_rows": len(events_df),
             "results": results,

@@ -299,7 +299,22 @@ def _s3(call: Call, topic_keys: Any) -> list[Authorization]:
     context: dict[str, tuple[str, ...]] = {}
     if call.operation == "ListBucket":
         context["s3:prefix"] = tuple(call.query.get("prefix", [""]))
-    return [Authorization(f"s3:{call.operation}", call.resource, context)]
+    out = [Authorization(f"s3:{call.operation}", call.resource, context)]
+    if call.operation == "GetObject":
+        # S3 answers 404 for a missing key only to a caller that may list the bucket, 403 to anyone else
+        bucket, _, key = call.resource.removeprefix(f"arn:{PARTITION}:s3:::").partition("/")
+        if key and not _s3_object_exists(call, bucket, key):
+            out.append(Authorization("s3:ListBucket", f"arn:{PARTITION}:s3:::{bucket}", {"s3:prefix": (key,)}))
+    return out
+
+
+def _s3_object_exists(call: Call, bucket: str, key: str) -> bool:
+    from moto.s3.models import s3_backends
+
+    try:
+        return s3_backends[call.account][PARTITION].get_object(bucket, urllib.parse.unquote(key)) is not None
+    except Exception:
+        return False
 
 
 def _sns(call: Call, topic_keys: Any) -> list[Authorization]:
@@ -420,13 +435,30 @@ class Ledger:
         self._lock = threading.Lock()
         self.allowed: dict[str, Counter[str]] = {}
         self.denied: list[Denial] = []
+        self.distinct: dict[str, set[Authorization]] = {}  # every distinct authorisation a principal was given
 
     def record(self, principal: str, auth: Authorization, ok: bool) -> None:
         with self._lock:
             if ok:
                 self.allowed.setdefault(principal, Counter())[auth.action] += 1
+                self.distinct.setdefault(principal, set()).add(
+                    Authorization(auth.action, auth.resource, _frozen(auth.context))
+                )
             else:
                 self.denied.append(Denial(principal, auth.action, auth.resource))
+
+    def unused(self, principal: str, document: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The statements of ``document`` that no call of ``principal`` needed: removing any other one would have
+        denied one of its calls."""
+        with self._lock:
+            calls = list(self.distinct.get(principal, ()))
+        statements = _listed(document.get("Statement", []))
+        needed = []
+        for statement in statements:
+            others = {"Statement": [s for s in statements if s is not statement]}
+            if any(not decide([others], call) for call in calls):
+                needed.append(statement)
+        return [s for s in statements if s not in needed]
 
     def report(self) -> dict[str, Any]:
         with self._lock:
@@ -439,6 +471,16 @@ class Ledger:
         with self._lock:
             self.allowed.clear()
             self.denied.clear()
+            self.distinct.clear()
+
+
+class _FrozenContext(dict[str, tuple[str, ...]]):
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+
+def _frozen(context: Mapping[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
+    return _FrozenContext({k: tuple(v) for k, v in context.items()})
 
 
 # -------------------------------------------------------------------------------------------------- enforcing

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from driftline.deploy.functions import FUNCTIONS
+from infra.components.access import StackArns
 from infra.components.assets import Packager
 from infra.components.function import DriftlineFunction
-from infra.components.storage import ARTIFACTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
 from infra.config import StackConfig
 
 # (method, path): the Open Inference Protocol (v2) routes the serving function answers
@@ -52,42 +51,25 @@ class InferenceApi(Construct):
         construct_id: str,
         *,
         config: StackConfig,
-        storage: Storage,
-        stream: kinesis.IStream,
         packager: Packager,
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
+        arns: StackArns,
     ) -> None:
         super().__init__(scope, construct_id)
         names = config.names
         self.serving = DriftlineFunction(
             self,
             "Serving",
+            definition=FUNCTIONS["serving"],
             function_name=names.function("serving"),
-            description="driftline serving: Open Inference Protocol predictions, one tracking event per request",
             code=packager.image_code("serving"),
             environment=environment,
             log_retention=log_retention,
+            arns=arns,
             memory_mb=config.serving_memory_mb,
-            timeout=Duration.seconds(29),  # an HTTP API integration gives up after 30 s
-        )
-        registry = storage.tables["registry"]
-        self.serving.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.object_arn(ARTIFACTS_PREFIX)]),
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query"],
-                resources=[registry.table_arn],
-            ),
-            # the ground-truth route: checks the endpoint's label names, stores the labels
-            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[storage.tables["endpoints"].table_arn]),
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[storage.object_arn(GROUND_TRUTH_PREFIX)]),
-            iam.PolicyStatement(
-                actions=["kinesis:PutRecord", "kinesis:PutRecords"],
-                resources=[stream.stream_arn],
-            ),
         )
 
-        # Logs are not data of record; a named group kept after a destroy would make the next deploy fail.
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",

@@ -7,6 +7,7 @@ from pathlib import Path
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 
+from driftline.deploy.functions import FUNCTIONS
 from infra.packaging import REPO_ROOT, SOURCES, stage
 
 
@@ -35,5 +36,5 @@ class Packager:
         return lambda_.DockerImageCode.from_image_asset(
             str(self._stage(name)),
             platform=ecr_assets.Platform.LINUX_AMD64,
-            cmd=["handler.handler"],
+            cmd=[FUNCTIONS[name].handler],  # the handler string Lambda resolves (driftline.deploy)
         )

@@ -12,7 +12,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
+from driftline.deploy.functions import PRINCIPALS
+from infra.components.access import StackArns, policy_statements
 from infra.config import StackConfig
 
 
@@ -25,11 +26,8 @@ class Discovery(Construct):
         config: StackConfig,
         settings: Mapping[str, Any],
         app_functions: Mapping[str, str],
-        storage: Storage,
         api_url: str,
-        execute_api_arn: str,
-        scheduler_role: iam.IRole,
-        schedule_arn_pattern: str,
+        arns: StackArns,
         outputs: Mapping[str, tuple[str, str]],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -58,61 +56,12 @@ class Discovery(Construct):
         )
         parameters = [self.settings_parameter, self.api_url_parameter, self.app_functions_parameter]
 
-        tables = storage.tables
+        arns.parameters = [p.parameter_arn for p in parameters]
         self.sdk_policy = iam.ManagedPolicy(
             self,
             "SdkPolicy",
             description=f"What the driftline SDK and CLI need against the {names.stack} stack (attach to users/roles)",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["ssm:GetParameter", "ssm:GetParameters"],
-                    resources=[p.parameter_arn for p in parameters],
-                ),
-                iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject"],
-                    resources=[storage.object_arn(ARTIFACTS_PREFIX), storage.object_arn(GROUND_TRUTH_PREFIX)],
-                ),
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"],
-                    resources=[storage.object_arn(EVENTS_PREFIX)],
-                ),
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.bucket.bucket_arn]),
-                iam.PolicyStatement(
-                    actions=[
-                        "dynamodb:GetItem",
-                        "dynamodb:PutItem",
-                        "dynamodb:UpdateItem",
-                        "dynamodb:DeleteItem",
-                        "dynamodb:Query",
-                    ],
-                    resources=[tables["registry"].table_arn],
-                ),
-                iam.PolicyStatement(
-                    actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"],
-                    resources=[tables["endpoints"].table_arn, f"{tables['endpoints'].table_arn}/index/*"],
-                ),
-                iam.PolicyStatement(
-                    actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem"],
-                    resources=[tables["checkpoints"].table_arn, tables["results"].table_arn],
-                ),
-                iam.PolicyStatement(
-                    actions=[
-                        "scheduler:GetSchedule",
-                        "scheduler:CreateSchedule",
-                        "scheduler:UpdateSchedule",
-                        "scheduler:DeleteSchedule",
-                    ],
-                    resources=[schedule_arn_pattern],
-                ),
-                # listing has no resource-level permissions
-                iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]),
-                iam.PolicyStatement(
-                    actions=["iam:PassRole"],
-                    resources=[scheduler_role.role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-                ),
-                iam.PolicyStatement(actions=["execute-api:Invoke"], resources=[execute_api_arn]),
-            ],
+            statements=policy_statements(PRINCIPALS["sdk"], arns),
         )
 
         for key, (value, description) in {

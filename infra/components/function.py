@@ -14,16 +14,21 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from driftline.deploy.functions import FunctionDefinition
+from infra.components.access import StackArns, granted, policy_statements
+
 RUNTIME = lambda_.Runtime.PYTHON_3_12  # the Python of the container images' base (public.ecr.aws/lambda/python:3.12)
 ARCHITECTURE = lambda_.Architecture.X86_64
 
 
 class DriftlineFunction(Construct):
-    """One Lambda function with its role and log group.
+    """One Lambda function of a :class:`driftline.deploy.functions.FunctionDefinition`, with its role and log group.
 
-    ``code`` is either a zip :class:`aws_lambda.Code` (with ``handler``) or a :class:`aws_lambda.DockerImageCode`.
-    ``async_failures`` configures asynchronous invocations: Lambda's two retries, then the event and its error
-    go to that queue (an on-failure destination, which records the error unlike a plain dead-letter queue).
+    The role holds exactly the definition's statements (rendered by ``arns``; those a construct grants itself,
+    such as the on-failure destination's, come from that construct). ``code`` is a zip :class:`aws_lambda.Code`
+    or a :class:`aws_lambda.DockerImageCode`; either way the handler string is the definition's.
+    ``async_failures`` configures asynchronous invocations: Lambda's two retries, then the event and its error go
+    to that queue (an on-failure destination, which records the error unlike a plain dead-letter queue).
     """
 
     def __init__(
@@ -31,18 +36,20 @@ class DriftlineFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        definition: FunctionDefinition,
         function_name: str,
-        description: str,
         code: lambda_.Code | lambda_.DockerImageCode,
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
-        memory_mb: int = 512,
+        arns: StackArns,
+        description: str | None = None,
+        memory_mb: int | None = None,
         timeout: Duration | None = None,
-        tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
         async_failures: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.definition = definition
         self.function_name = function_name
         self.log_group = logs.LogGroup(
             self,
@@ -58,21 +65,18 @@ class DriftlineFunction(Construct):
             description=f"driftline {function_name}: only what this function does",
         )
         # The log group exists (created above), so no logs:CreateLogGroup and no account-wide log permissions.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
-        )
+        granted(self.role, policy_statements(definition.statements, arns, log_group_arn=self.log_group.log_group_arn))
+        if definition.async_failures and async_failures is None:
+            raise ValueError(f"the {definition.key} function is invoked asynchronously: give it its failure queue")
         common = {
             "function_name": function_name,
-            "description": description,
+            "description": description or definition.description,
             "role": self.role,
-            "environment": dict(environment),
-            "memory_size": memory_mb,
-            "timeout": timeout or Duration.seconds(60),
+            "environment": {**environment, **definition.environment()},
+            "memory_size": memory_mb or definition.memory_mb,
+            "timeout": timeout or Duration.seconds(definition.timeout_seconds),
             "architecture": ARCHITECTURE,
-            "tracing": tracing,
+            "tracing": lambda_.Tracing.ACTIVE if definition.tracing else lambda_.Tracing.DISABLED,
             "log_group": self.log_group,
             "reserved_concurrent_executions": reserved_concurrency,
         }
@@ -89,15 +93,11 @@ class DriftlineFunction(Construct):
                 self,
                 "Function",
                 code=code,
-                handler="handler.handler",
+                handler=definition.handler,
                 runtime=RUNTIME,
                 **common,
             )
         self.function.node.add_dependency(self.role)
-
-    def add_to_policy(self, *statements: iam.PolicyStatement) -> None:
-        for statement in statements:
-            self.role.add_to_policy(statement)
 
     @property
     def arn(self) -> str:

@@ -14,12 +14,10 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from driftline.deploy.functions import TOPIC_KEY_ACTIONS
 from infra.config import StackConfig
 
 DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time to find out why and redrive
-# What SNS asks KMS for when a principal publishes to a topic under a customer managed key (a data key to encrypt
-# the message, and Decrypt of the data key it reuses for up to 5 minutes).
-TOPIC_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 ALARMS_PRINCIPAL = "cloudwatch.amazonaws.com"
 
 
@@ -120,14 +118,6 @@ class Messaging(Construct):
     @property
     def queues(self) -> dict[str, sqs.Queue]:
         return {"async": self.async_failures, "stream": self.stream_failures}
-
-    def publish_statements(self) -> list[iam.PolicyStatement]:
-        """What a function needs to publish to the alerts topic: in AWS a publish to a topic under a customer
-        managed key fails unless the publisher may also use the key."""
-        return [
-            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]),
-            iam.PolicyStatement(actions=list(TOPIC_KEY_ACTIONS), resources=[self.topic_key.key_arn]),
-        ]
 
 
 def _subscription(protocol: str, endpoint: str, scope: Construct, construct_id: str) -> sns.ITopicSubscription:

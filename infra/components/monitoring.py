@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
@@ -16,19 +16,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from driftline.aws.schedules import SCHEDULE_SOURCE
+from driftline.deploy.functions import FUNCTIONS, PRINCIPALS, WRITER_TIMESTREAM
+from infra.components.access import StackArns, function_arn, granted, policy_statements
 from infra.components.assets import Packager
 from infra.components.function import DriftlineFunction
 from infra.components.messaging import Messaging
-from infra.components.storage import ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX, Storage
+from infra.components.storage import Storage
 from infra.config import StackConfig
-
-
-def function_arn(scope: Construct, function_name: str) -> str:
-    """The ARN of a function by name, without a reference (the schedule and its role are created before the
-    controller, and the controller's settings name it)."""
-    return Stack.of(scope).format_arn(
-        service="lambda", resource="function", resource_name=function_name, arn_format=ArnFormat.COLON_RESOURCE_NAME
-    )
 
 
 class ControllerSchedule(Construct):
@@ -36,7 +30,9 @@ class ControllerSchedule(Construct):
     delivering ``{"source": "driftline.schedule", "project": ...}`` to the controller; created DISABLED unless
     ``monitoring_enabled``: the SDK's enable/disable_model_monitoring flip that same schedule."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, failures: sqs.IQueue) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StackConfig, failures: sqs.IQueue, arns: StackArns
+    ) -> None:
         super().__init__(scope, construct_id)
         names = config.names
         stack = Stack.of(self)
@@ -51,8 +47,7 @@ class ControllerSchedule(Construct):
             ),
             description="EventBridge Scheduler invokes the driftline controller",
         )
-        self.role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.controller_arn]))
-        failures.grant_send_messages(self.role)
+        granted(self.role, policy_statements(PRINCIPALS["scheduler"], arns))
         minutes = config.base_period
         self.schedule = scheduler.CfnSchedule(
             self,
@@ -93,30 +88,21 @@ class Monitoring(Construct):
         packager: Packager,
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
+        arns: StackArns,
     ) -> None:
         super().__init__(scope, construct_id)
         names = config.names
-        tables = storage.tables
 
         self.writer = DriftlineFunction(
             self,
             "Writer",
+            definition=FUNCTIONS["writer"],
             function_name=names.function("writer"),
-            description="driftline writer: app results to Timestream and DynamoDB, alerts to EventBridge and SNS",
             code=packager.zip_code("writer"),
             environment=environment,
             log_retention=log_retention,
-            memory_mb=512,
-            timeout=Duration.minutes(1),
+            arns=arns,
             async_failures=messaging.async_failures,
-        )
-        self.writer.add_to_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-                resources=[tables["results"].table_arn],
-            ),
-            iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
-            *messaging.publish_statements(),
         )
         self.writer_timestream: iam.Policy | None = None
         if storage.timestream_condition is not None:
@@ -125,18 +111,14 @@ class Monitoring(Construct):
                 self,
                 "WriterTimestream",
                 roles=[self.writer.role],
-                statements=[
-                    iam.PolicyStatement(actions=["timestream:WriteRecords"], resources=storage.timestream_table_arns()),
-                    # Timestream's endpoint discovery: this action has no resource-level permissions
-                    iam.PolicyStatement(actions=["timestream:DescribeEndpoints"], resources=["*"]),
-                ],
+                statements=policy_statements(WRITER_TIMESTREAM, arns),
             )
             cfn_policy: iam.CfnPolicy = self.writer_timestream.node.default_child  # type: ignore[assignment]
             cfn_policy.cfn_options.condition = storage.timestream_condition
 
         app_code = packager.image_code("app")
         self.apps: dict[str | None, DriftlineFunction] = {}
-        app_specs: list[tuple[str | None, int, int]] = [(None, config.app_memory_mb, 300)]
+        app_specs: list[tuple[str | None, int, int]] = [(None, config.app_memory_mb, FUNCTIONS["app"].timeout_seconds)]
         app_specs += [(a.name, a.memory_mb, a.timeout_seconds) for a in config.apps]
         for app_name, memory, timeout in app_specs:
             construct_id = "App" if app_name is None else f"App-{app_name}"
@@ -148,78 +130,29 @@ class Monitoring(Construct):
             function = DriftlineFunction(
                 self,
                 construct_id,
+                definition=FUNCTIONS["app"],
                 function_name=names.app_function(app_name),
                 description=description,
                 code=app_code,
                 environment=environment,
                 log_retention=log_retention,
+                arns=arns,
                 memory_mb=memory,
                 timeout=Duration.seconds(timeout),
                 async_failures=messaging.async_failures,
-            )
-            function.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"],
-                    resources=[
-                        storage.object_arn(EVENTS_PREFIX),
-                        storage.object_arn(ARTIFACTS_PREFIX),
-                        storage.object_arn(GROUND_TRUTH_PREFIX),
-                    ],
-                ),
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[storage.bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{EVENTS_PREFIX}*", f"{GROUND_TRUTH_PREFIX}*"]}},
-                ),
-                iam.PolicyStatement(
-                    actions=["dynamodb:GetItem", "dynamodb:Query"],
-                    resources=[
-                        tables["registry"].table_arn,
-                        tables["endpoints"].table_arn,
-                    ],
-                ),
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.writer.arn]),
             )
             self.apps[app_name] = function
 
         self.controller = DriftlineFunction(
             self,
             "Controller",
+            definition=FUNCTIONS["controller"],
             function_name=names.function("controller"),
-            description="driftline controller: cuts complete windows per endpoint and app, invokes the apps",
             code=packager.zip_code("controller"),
             environment=environment,
             log_retention=log_retention,
-            memory_mb=512,
-            timeout=Duration.minutes(5),
+            arns=arns,
             async_failures=messaging.async_failures,
-        )
-        self.controller.add_to_policy(
-            iam.PolicyStatement(
-                # Scan: a Scheduled Event (no project) runs every project with monitoring on, which
-                # Registry.list_projects finds by scanning for the project configs
-                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
-                resources=[tables["registry"].table_arn],
-            ),
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
-                resources=[tables["endpoints"].table_arn, f"{tables['endpoints'].table_arn}/index/*"],
-            ),
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-                resources=[tables["checkpoints"].table_arn],
-            ),
-            iam.PolicyStatement(
-                # the generic app function and every per-app function (``{stack}-app-<name>``), nothing else
-                actions=["lambda:InvokeFunction"],
-                resources=[
-                    function_arn(self, names.app_function()),
-                    function_arn(self, f"{names.app_function_prefix}-*"),
-                ],
-            ),
-            # operational alerts (mm-lag-detected, mm-app-failed) go where the writer's go
-            iam.PolicyStatement(actions=["events:PutEvents"], resources=[messaging.bus.event_bus_arn]),
-            *messaging.publish_statements(),
         )
         schedule.schedule.node.add_dependency(self.controller)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -16,9 +15,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from driftline.deploy.functions import FUNCTIONS
+from infra.components.access import StackArns
 from infra.components.assets import Packager
 from infra.components.function import DriftlineFunction
-from infra.components.storage import EVENTS_PREFIX, RECENT_REQUESTS_PREFIX, Storage
 from infra.config import StackConfig
 
 
@@ -47,45 +47,24 @@ class StreamProcessor(Construct):
         construct_id: str,
         *,
         config: StackConfig,
-        storage: Storage,
         stream: kinesis.Stream,
         failures: sqs.IQueue,
         packager: Packager,
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
+        arns: StackArns,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = DriftlineFunction(
             self,
             "Stream",
+            definition=FUNCTIONS["stream"],
             function_name=config.names.function("stream"),
-            description="driftline stream: Kinesis batches to parquet on S3 and live figures in DynamoDB",
             code=packager.image_code("stream"),
             environment=environment,
             log_retention=log_retention,
+            arns=arns,
             memory_mb=config.stream_memory_mb,
-            timeout=Duration.minutes(2),
-            tracing=lambda_.Tracing.DISABLED,  # Kinesis batches carry no trace context: tracing would not pay
-        )
-        endpoints = storage.tables["endpoints"]
-        self.function.add_to_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[storage.object_arn(EVENTS_PREFIX)]),
-            # the request ids it stored recently, to leave out a request put twice (docs/architecture.md)
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:PutObject"], resources=[storage.object_arn(RECENT_REQUESTS_PREFIX)]
-            ),
-            # without ListBucket, S3 answers 403 instead of 404 for a memory not written yet
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[storage.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{RECENT_REQUESTS_PREFIX}*"]}},
-            ),
-            iam.PolicyStatement(
-                # live figures and minute buckets: one conditional transaction per endpoint and batch that also
-                # advances the shard's sequence guard on the meta item (docs/architecture.md, delivery semantics)
-                actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
-                resources=[endpoints.table_arn],
-            ),
         )
         self.event_source = sources.KinesisEventSource(
             stream,

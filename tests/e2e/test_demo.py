@@ -1,30 +1,33 @@
-"""The seed's flow end to end (what `make demo` runs), on a local stack started in-process."""
+"""The seed's flow end to end (what `make demo` runs), against `driftline local up` running in another process."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
 
+from tests.e2e.conftest import DRIFTLINE
+
 
 @pytest.mark.e2e
-def test_demo_flags_the_constant_window_and_not_the_iris_window(tmp_path, monkeypatch):
-    monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path / "home"))  # never pick up a developer's running stack
-    from driftline import clock
-    from driftline.local.demo import REQUESTS_PER_PHASE, run_demo
+@pytest.mark.xdist_group("local-up")
+def test_make_demo_runs_against_make_local_from_another_shell(local_up, tmp_path):
+    """`make local` in one shell, `make demo` in another with no AWS credentials: the demo finds the stack by its
+    state file, uses the stack's SDK principal, and every function runs as its own role with IAM enforced."""
+    from driftline.local.demo import REQUESTS_PER_PHASE
 
-    try:
-        outcome = run_demo(tmp_path / "out", pause=False)
-    finally:
-        clock.reset()
-
-    assert outcome["verdicts"] == ["detected", "no_detection"]
-    assert outcome["ok"] is True
-    summary = outcome["summary"]
-    assert summary["predictions"] == 2 * REQUESTS_PER_PHASE
-    assert summary["errors"] == 0
-    assert summary["average latency (ms)"] > 0
+    done = local_up.run(DRIFTLINE, "demo", "--out", str(tmp_path / "out"), "--no-pause")
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = done.stdout
+    assert f"Using the running local stack at {local_up.api_url}" in text
+    assert "detected, no_detection  -> as expected" in text
+    assert "denied: 0" in text
+    for principal in ("serving", "stream", "controller", "app", "writer", "scheduler"):
+        assert re.search(rf"^   {principal}\s+\S", text, re.MULTILINE), principal
+    assert re.search(r"^   serving\s+.*kinesis:PutRecord", text, re.MULTILINE)
+    assert f"{2 * REQUESTS_PER_PHASE} rows" in text
 
     out = tmp_path / "out"
     events = pd.read_parquet(out / "events")

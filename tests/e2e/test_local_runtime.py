@@ -3,65 +3,58 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import re
-import signal
 import subprocess
-import sys
-import threading
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-UP = "import argparse, sys; from driftline.local.runtime import main_up; sys.exit(main_up(argparse.Namespace(port=0)))"
-
-
-def _lines(stream, sink):
-    for line in stream:
-        sink.put(line)
-    sink.put(None)
+from tests.e2e.conftest import DRIFTLINE, second_shell, start_local_up, stop_local_up
 
 
 @pytest.mark.e2e
-def test_local_up_serves_until_sigterm_then_cleans_up(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
-    env["DRIFTLINE_HOME"] = str(tmp_path)
-    env["DRIFTLINE_PROJECT"] = "iris-monitoring"  # the one project whose serving function the HTTP API serves
-    proc = subprocess.Popen(
-        [sys.executable, "-c", UP],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    out: queue.Queue = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stdout, out), daemon=True).start()
-    seen = []
+def test_local_up_serves_other_shells_refuses_a_second_stack_and_cleans_up(tmp_path):
+    home, scratch = tmp_path / "home", tmp_path / "shell"
+    scratch.mkdir()
+    stack = start_local_up(home, scratch, "--project", "iris-monitoring")
     try:
-        while not any("Ctrl-C stops it" in line for line in seen):
-            line = out.get(timeout=60)
-            assert line is not None, f"local up ended early: {''.join(seen)}"
-            seen.append(line)
-        text = "".join(seen)
-        api_url = re.search(r"HTTP API\s+(http://127\.0\.0\.1:\d+)", text).group(1)
-        assert re.search(r"AWS \(moto\)\s+http://127\.0\.0\.1:\d+", text)
-        assert str(tmp_path / "local-stack.json") in text
-        state = json.loads((tmp_path / "local-stack.json").read_text())
-        assert (state["pid"], state["settings"]["api_url"]) == (proc.pid, api_url)
-        with urllib.request.urlopen(f"{api_url}/_local/status", timeout=30) as answer:
+        assert "(project 'iris-monitoring', function 'serving')" in stack.banner
+        assert re.search(r"AWS \(moto\)\s+http://127\.0\.0\.1:\d+\s+\(IAM enforced\)", stack.banner)
+        assert str(home / "local-stack.json") in stack.banner
+        state = stack.state()
+        assert (state["pid"], state["settings"]["api_url"]) == (stack.process.pid, stack.api_url)
+        with urllib.request.urlopen(f"{stack.api_url}/_local/status", timeout=30) as answer:
             status = json.loads(answer.read())
-        assert status["settings"]["lambda_endpoint_url"] == api_url
+        assert status["settings"]["lambda_endpoint_url"] == stack.api_url
         assert status["settings"]["project"] == "iris-monitoring"
-        assert "(project 'iris-monitoring', function 'serving')" in text
+
+        # a second shell without AWS credentials reaches it: the CLI acts as the stack's SDK principal
+        created = stack.run(DRIFTLINE, "project", "create", "other", "--json")
+        assert created.returncode == 0, created.stderr
+        assert json.loads(created.stdout)["name"] == "other"
+        listed = stack.run(DRIFTLINE, "local", "status", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["iam"]["denied"] == []
+        exports = stack.run(DRIFTLINE, "local", "env")
+        assert f"export AWS_ENDPOINT_URL={state['settings']['endpoint_url']}" in exports.stdout
+
+        # a second stack in the same home is refused and leaves the first one's state file alone
+        second = stack.run(DRIFTLINE, "local", "up", "--port", "0", timeout=120)
+        assert second.returncode == 2
+        assert "already runs" in second.stderr
+        assert "DRIFTLINE_HOME=" in second.stderr
+        assert stack.state()["pid"] == stack.process.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
+        code = stop_local_up(stack)
     assert code == 0
-    assert not (tmp_path / "local-stack.json").exists()
+    assert not (home / "local-stack.json").exists()
+    # with no stack and no credentials, the CLI says what to do instead of trying AWS
+    gone = subprocess.run(
+        [DRIFTLINE, "project", "list"], env=second_shell(home, scratch), capture_output=True, text=True, check=False
+    )
+    assert gone.returncode == 2
+    assert "no driftline installation found" in gone.stderr
+    assert "driftline local up" in gone.stderr
 
 
 @pytest.fixture
@@ -87,6 +80,7 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
 
     from driftline import clock
     from driftline.config import Settings
+    from driftline.deploy.functions import FUNCTIONS
     from driftline.local.runtime import LocalStack
     from driftline.sdk.project import get_or_create_project
     from driftline.sdk.serving import import_function
@@ -111,6 +105,8 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
         for _ in range(20):  # constant inputs: far from the training distribution
             answer = fn.invoke("v2/models/iris/infer", {"inputs": [[0.5, 0.5, 0.5, 0.5]]})
             assert answer["model_name"] == "iris"
+        labels = {"labels": [{"request_id": answer["id"], "row_index": 0, "label": 0}]}
+        assert fn.invoke("v2/models/iris/ground-truth", labels)["stored"] == 1
         assert stack.drain(timeout=120)
         [endpoint] = project.list_model_endpoints()
         assert (endpoint.requests, endpoint.predictions, endpoint.error_count) == (20, 20, 0)
@@ -144,6 +140,25 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
         assert iam["allowed"]["controller"]["lambda:InvokeFunction"] >= 1
         assert iam["allowed"]["app"]["lambda:InvokeFunction"] >= 1
         assert iam["allowed"]["writer"]["dynamodb:PutItem"] >= 1
+        # least privilege, measured: each statement of each role was needed by some call of this flow (removing
+        # it would have denied one), except the service's own (logs, X-Ray, failure destinations: AWS uses them)
+        # and those only other paths use (operational alerts, Timestream's endpoint discovery in AWS)
+        only_elsewhere = {
+            ("controller", "events:PutEvents"),
+            ("controller", "sns:Publish"),
+            ("controller", "kms:GenerateDataKey"),
+            ("writer", "timestream:DescribeEndpoints"),
+        }
+        for key in FUNCTIONS:
+            role_name = next(name for name, label in stack.deployment.role_labels.items() if label == key)
+            [document] = stack.iam.documents_of_role(role_name)
+            service_actions = {a for st in FUNCTIONS[key].statements if st.origin == "service" for a in st.actions}
+            unused = {
+                (key, statement["Action"][0])
+                for statement in stack.iam.ledger.unused(key, document)
+                if not set(statement["Action"]) <= service_actions
+            }
+            assert unused <= only_elsewhere, unused - only_elsewhere
     finally:
         stack.stop()
         clock.reset()

@@ -43,9 +43,10 @@ def _fresh_metrics():
 
 
 @pytest.fixture
-def seeded(clients):
+def seeded(clients, iam):
     """Project p (10-minute windows), two deployed apps, three endpoints with a prediction every minute for two
-    hours: 12 windows per pair, 72 windows to send."""
+    hours: 12 windows per pair, 72 windows to send. Seeded by the administrator; returns the clients the
+    controller runs with (its role's)."""
     registry = Registry(clients)
     registry.put_project(ProjectConfig(name="p", base_period_minutes=10, monitoring_enabled=True))
     for app in APPS:
@@ -63,7 +64,7 @@ def seeded(clients):
             minute = FIRST + timedelta(minutes=m)
             item = {"endpoint_id": endpoint_id, "sk": minute_key(minute), "requests": 1, "predictions": 1}
             clients.dynamodb.put_item(TableName=eps.table, Item=to_item(item))
-    return clients
+    return iam.clients("controller")
 
 
 EXPECTED_WINDOWS = Counter(
@@ -169,9 +170,9 @@ def _outputs(i: int, endpoint: str = "e1") -> dict:
 
 
 @pytest.fixture
-def writer(lambda_env, clients, monkeypatch):
+def writer(lambda_env, iam, monkeypatch):
     module = lambda_env("writer")
-    monkeypatch.setattr(module, "deps", lambda: module.Deps(clients=clients))
+    monkeypatch.setattr(module, "deps", lambda: module.Deps(clients=iam.clients("writer")))
     monkeypatch.setattr(clock, "now", lambda: NOW)
     return module
 
@@ -224,12 +225,12 @@ def _timestream(table: str) -> Counter:
     ],
 )
 def test_writer_survives_faults_with_lambdas_retries(
-    writer, clients, faults, ledger, lambda_context, service, operation, kind, reached
+    writer, clients, iam, faults, ledger, lambda_context, service, operation, kind, reached
 ):
     """Each delivery's calls fail now and then (some beyond botocore's retries, so the handler raises and Lambda
     retries the delivery); each payload is also delivered twice. Stored once, alerts once per new detection."""
     payloads = [_outputs(i, e) for e in ("e1", "e2") for i in range(4)]
-    faults.inject(clients.client(service), operation, kind, times=7, after=3)
+    faults.inject(iam.clients("writer").client(service), operation, kind, times=7, after=3)
     for p in payloads + payloads:
         assert _deliver(writer, p, lambda_context)
     _account(ledger, faults, _expected_history(payloads), _history(clients))

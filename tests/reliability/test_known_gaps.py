@@ -24,6 +24,7 @@ def test_a_tracking_put_whose_answer_was_lost_is_stored_and_counted_once(
     iris,  # noqa: F811
     lambda_env,
     clients,
+    iam,
     lambda_context,
     monkeypatch,
 ):
@@ -36,7 +37,7 @@ def test_a_tracking_put_whose_answer_was_lost_is_stored_and_counted_once(
     assert Counter(e["request_id"] for e in serving.events()) == Counter({body["id"]: 2})  # the fault happened
 
     stream = lambda_env("stream")
-    monkeypatch.setattr(stream, "deps", lambda: stream.Deps(clients=clients))
+    monkeypatch.setattr(stream, "deps", lambda: stream.Deps(clients=iam.clients("stream")))
     shard_id, records = _the_shard_with_records(clients)
     where = (shard_id, "arn:aws:kinesis:us-east-1:123456789012:stream/driftline-events", clients.settings.region)
     first, second = build_kinesis_event(records[:1], *where), build_kinesis_event(records[1:], *where)

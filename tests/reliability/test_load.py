@@ -112,10 +112,12 @@ def test_concurrent_mixed_traffic_ends_with_exact_counts(tmp_path, monkeypatch, 
         assert (endpoint.requests, endpoint.predictions, endpoint.error_count) == (answers[200], len(accepted), 0)
         status = stack.status()
         assert status["functions"]["stream"]["errors"] == 0
-        depth = stack.clients.client("sqs").get_queue_attributes(
-            QueueUrl=settings.async_failures_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )
-        assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0"
+        assert status["iam"]["denied"] == []  # every function ran as its own role
+        for url in (settings.async_failures_queue_url, settings.stream_failures_queue_url):
+            depth = stack.clients.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+            assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0", url
     finally:
         stack.stop()
         clock.reset()

@@ -22,7 +22,8 @@ def iris():
 
 
 @pytest.fixture
-def serving(lambda_env, clients, lambda_context, monkeypatch, iris) -> Serving:
+def serving(lambda_env, clients, iam, lambda_context, monkeypatch, iris) -> Serving:
+    iam.become("serving", monkeypatch)  # the handler's own clients act as the serving role
     monkeypatch.setenv("DRIFTLINE_PROJECT", PROJECT)
     monkeypatch.setenv("DRIFTLINE_SERVING_FUNCTION", "serving")
     monkeypatch.setattr(kinesis.time, "sleep", lambda _s: None)  # the adapter's own backoff, made instant
