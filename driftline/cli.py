@@ -245,6 +245,36 @@ def cmd_local_status(args: argparse.Namespace) -> Output:
     return Output(status, "\n".join(lines))
 
 
+def cmd_smoke(args: argparse.Namespace) -> int:
+    """Exit 0 when every check passed, 1 when one failed (the report says which and what it saw)."""
+    from driftline.sdk.discovery import resolve_settings
+    from driftline.sdk.smoke import run_smoke
+
+    settings = resolve_settings()
+    headers = dict(_header(h) for h in args.header or [])
+    as_json = getattr(args, "json", False)
+
+    def progress(check: Any) -> None:
+        if not as_json:
+            print(check.line(), flush=True)
+
+    if not as_json:
+        print(f"smoke test of {settings.api_url} (project {settings.project!r})", flush=True)
+    report = run_smoke(settings, model=args.model, timeout=args.timeout, headers=headers, progress=progress)
+    if as_json:
+        print(json.dumps(to_jsonable(report.to_dict()), indent=2))
+    else:
+        print("all checks passed" if report.ok else "FAILED: the deployment does not do what it must (see above)")
+    return EXIT_OK if report.ok else EXIT_AWS
+
+
+def _header(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition(":")
+    if not sep or not name.strip():
+        raise InvalidRequestError(f"--header {raw!r}: expected 'Name: value' (e.g. 'Authorization: Bearer <token>')")
+    return name.strip(), value.strip()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from driftline.local.demo import main as demo_main
 
@@ -644,6 +674,19 @@ def build_parser() -> argparse.ArgumentParser:
             description="Run a monitoring application offline on a sample (no AWS, no running stack).",
         )
     ).set_defaults(raw_handler=cmd_evaluate)
+
+    smoke = sub(
+        groups,
+        "smoke",
+        "check a deployed (or the local) stack end to end: health, metadata, one inference, the event on S3, "
+        "live figures, results",
+    )
+    smoke.add_argument("--model", default=None, help="a model the serving function routes (default: the smoke model)")
+    smoke.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the stream (default 180)")
+    smoke.add_argument(
+        "--header", action="append", help="an extra request header, e.g. 'Authorization: Bearer <JWT>' (repeatable)"
+    )
+    smoke.set_defaults(raw_handler=cmd_smoke)
 
     demo = sub(groups, "demo", "run the seed's user flow end to end and write an offline HTML report")
     demo.add_argument("--out", default="./driftline-demo", help="output folder (default ./driftline-demo)")

@@ -66,3 +66,32 @@ def test_make_demo_runs_against_make_local_from_another_shell(local_up, tmp_path
     assert "<script src=" not in report
     assert "<link " not in report
     assert "plotly" in report.lower()
+
+
+@pytest.mark.e2e
+@pytest.mark.xdist_group("local-up")
+def test_smoke_passes_against_the_local_stack_and_says_what_failed(local_up):
+    """`driftline smoke` is the check to run after `cdk deploy`; here it runs against `make local`."""
+    done = local_up.run(DRIFTLINE, "smoke", "--json", "--timeout", "60")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is True
+    names = [c["name"] for c in report["checks"]]
+    assert names == [
+        "health",
+        "server metadata",
+        "model routed",
+        "model metadata",
+        "inference",
+        "event stored on S3",
+        "live figures",
+        "results readable",
+    ]
+    assert report["checks"][5]["detail"].startswith("s3://")
+    again = local_up.run(DRIFTLINE, "smoke", "--json", "--timeout", "60")  # a second run reuses the smoke model
+    assert json.loads(again.stdout)["checks"][2]["detail"].startswith("'driftline-smoke' already routed")
+
+    missing = local_up.run(DRIFTLINE, "smoke", "--model", "nope")
+    assert missing.returncode == 1
+    assert "FAIL  model routed" in missing.stdout
+    assert "routes no model 'nope'" in missing.stdout
