@@ -34,7 +34,7 @@ def test_the_readme_marks_its_examples():
 
 
 def test_every_runnable_readme_block_runs_as_written(local_up):
-    for lang, info, body in readme_blocks():
+    for _lang, info, body in readme_blocks():
         if info.startswith("file="):
             (local_up.scratch / info.removeprefix("file=")).write_text(body)
     ran = 0
@@ -46,7 +46,8 @@ def test_every_runnable_readme_block_runs_as_written(local_up):
             done = local_up.run(sys.executable, "-c", code)
         else:
             done = local_up.run("bash", "-euo", "pipefail", "-c", code)
-        assert done.returncode == 0, f"README block failed:\n{body}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        output = f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        assert done.returncode == 0, f"README block failed:\n{body}\n{output}"
         if "curl" in code:
             assert '"model_name": "RandomForestClassifier"' in done.stdout.replace('":"', '": "'), done.stdout
         ran += 1
