@@ -91,6 +91,14 @@ def test_smoke_passes_against_the_local_stack_and_says_what_failed(local_up):
     again = local_up.run(DRIFTLINE, "smoke", "--json", "--timeout", "60")  # a second run reuses the smoke model
     assert json.loads(again.stdout)["checks"][2]["detail"].startswith("'driftline-smoke' already routed")
 
+    # the CLI reaches the function it names (issue 9, item 12: --function was silently ignored)
+    answered = local_up.run(DRIFTLINE, "invoke", "default", "driftline-smoke", "--data", "[[0.9, 0.1]]", "--json")
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout)["outputs"][0]["data"] == [1]
+    other = local_up.run(DRIFTLINE, "invoke", "default", "driftline-smoke", "--data", "[[0]]", "--function", "f2")
+    assert other.returncode == 2
+    assert "serving function 'f2' is not deployed in project 'default'" in other.stderr
+
     missing = local_up.run(DRIFTLINE, "smoke", "--model", "nope")
     assert missing.returncode == 1
     assert "FAIL  model routed" in missing.stdout
