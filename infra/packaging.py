@@ -24,6 +24,11 @@ DOCKER_DIR = Path(__file__).resolve().parent / "docker"
 PACKAGE_EXCLUDES = ("local",)
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
+# What the zip functions import beyond their package, and where Lambda gets it: Powertools from the managed layer
+# (infra/components/function.py), boto3 from the python3.12 runtime. The rehearsal (infra/images.py) installs exactly
+# these, at the lock's versions, beside the staged zip; change this list when the zips bundle more.
+ZIP_RUNTIME_PACKAGES = ("aws-lambda-powertools", "boto3")
+
 # Lambda's documented limit: function code plus all layers, unzipped.
 ZIP_LIMIT_BYTES = 250 * 1024 * 1024
 # Managed layers are not downloaded at synth, so their size is a constant, keyed by a name found in the layer's
