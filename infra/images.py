@@ -461,9 +461,9 @@ def resolve_handler(python: Path, task_root: Path, handler: str, *, extra_paths:
     """``handler`` resolved by the runtime interface client's own ``_get_handler`` (what it runs before the first
     invocation) in a fresh ``python -I`` process whose path starts with ``task_root``: ``{"callable", "file"}``,
     or ``{"errorType": "Runtime.HandlerNotFound" | "Runtime.ImportModuleError" | ..., "errorMessage"}``.
-    ``python`` must have awslambdaric (the project's venv has it)."""
+    ``python`` must have awslambdaric (the project's venv has it). ``-B``: the staged asset stays as synth left it."""
     done = subprocess.run(  # noqa: S603 - our interpreter with our own probe
-        [str(python), "-I", "-c", _RESOLVE, json.dumps([str(task_root), *map(str, extra_paths)]), handler],
+        [str(python), "-I", "-B", "-c", _RESOLVE, json.dumps([str(task_root), *map(str, extra_paths)]), handler],
         capture_output=True,
         text=True,
         timeout=300,
@@ -524,7 +524,7 @@ class Invocation:
 
 
 def invoke(
-    command: Sequence[str],
+    command: Sequence[str] | Callable[[str], Sequence[str]],
     *,
     function: str,
     event: Any,
@@ -532,11 +532,13 @@ def invoke(
     cwd: Path,
     timeout: float = 180.0,
 ) -> Invocation:
-    """Start ``command`` (a Runtime Interface Client) against a loopback Runtime API serving ``event``; return
-    what it posted, once it has, or what it printed if it exited first."""
+    """Start ``command`` (a Runtime Interface Client; a function of the Runtime API's address when the address
+    must be in the command itself) against a loopback Runtime API serving ``event``; return what it posted, once
+    it has, or what it printed if it exited first."""
     with RuntimeApi(event, function_name=f"driftline-{function}") as api, tempfile.TemporaryFile() as output:
+        argv = list(command(api.address) if callable(command) else command)
         process = subprocess.Popen(  # noqa: S603 - our interpreter or buildah with our own arguments
-            list(command),
+            argv,
             env={**env, "AWS_LAMBDA_RUNTIME_API": api.address},
             cwd=cwd,
             stdout=output,
@@ -740,29 +742,29 @@ def image_size(tag: str) -> int:
 
 def run_in_image(tag: str, rehearsal: Rehearsal, handler: str, timeout: float = 300.0) -> Invocation:
     """The image's own entry point (the base's runtime interface client) started with ``handler``, talking to a
-    Runtime API on the host's loopback (chroot isolation shares the host's network)."""
+    Runtime API on the host's loopback (chroot isolation keeps the host's network)."""
     container = _buildah("from", "--pull-never", tag, capture=True)
     try:
-        env = lambda_environment(rehearsal.function, Path("/var/task"), Path("/var/runtime"), handler)
-        env.pop("PATH")
         config = json.loads(_buildah("inspect", "--type", "container", container, capture=True))
         entrypoint = config.get("OCIv1", {}).get("config", {}).get("Entrypoint") or []
-        with tempfile.NamedTemporaryFile("w", suffix=".env") as env_file:
-            command = [buildah(), *_STORAGE, "run", "--isolation", "chroot", "--network", "host"]
-            # the Runtime API address is only known once invoke() has started it: pass it through the environment
-            command += ["--env", "AWS_LAMBDA_RUNTIME_API"]
-            for key, value in env.items():
-                command += ["--env", f"{key}={value}"]
-            command += [container, "--", *entrypoint, handler]
-            env_file.flush()
-            return invoke(
-                command,
-                function=rehearsal.function,
-                event=rehearsal.event,
-                env={"PATH": os.environ.get("PATH", os.defpath)},
-                cwd=REPO_ROOT,
-                timeout=timeout,
-            )
+        env = lambda_environment(rehearsal.function, Path("/var/task"), Path("/var/runtime"), handler)
+        for inherited in ("PATH", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"):  # the image's own values stand
+            env.pop(inherited)
+
+        def command(address: str) -> list[str]:
+            argv = [buildah(), *_STORAGE, "run", "--isolation", "chroot", "--network", "host"]
+            for key, value in {**env, "AWS_LAMBDA_RUNTIME_API": address}.items():
+                argv += ["--env", f"{key}={value}"]
+            return [*argv, container, "--", *entrypoint, handler]
+
+        return invoke(
+            command,
+            function=rehearsal.function,
+            event=rehearsal.event,
+            env={"PATH": os.environ.get("PATH", os.defpath)},
+            cwd=REPO_ROOT,
+            timeout=timeout,
+        )
     finally:
         subprocess.run(  # noqa: S603 - buildah with our own arguments
             [buildah(), *_STORAGE, "rm", container], capture_output=True, check=False, timeout=120
