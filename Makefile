@@ -17,6 +17,7 @@ help:
 	@echo "make bench  - the benchmarks in bench/ (figures, not pass/fail)"
 	@echo "make local  - start the local stack in the foreground (driftline local up)"
 	@echo "make images - build the three images with buildah and start each handler inside (not part of test)"
+	@echo "make base-image - the stand-in for Lambda's python:3.12 base that make images builds on (debootstrap)"
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,15 @@ test:
 	$(BIN)/ruff check .
 	$(BIN)/bandit -q -c .bandit.yaml -b .bandit-baseline.json -r driftline lambdas apps infra
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# Not part of `make test`: builds the three images with buildah from the contexts cdk deploy builds, on the stand-in
+# base when `make base-image` made one (Lambda's own base cannot be pulled here), then starts each handler inside
+# the image through its runtime client and prints the sizes (infra/README.md, "Rehearsing the images").
+images:
+	$(PYTHON) -m infra.images build
+
+base-image:
+	$(PYTHON) -m infra.images base-image
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

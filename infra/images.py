@@ -726,6 +726,8 @@ def build_images(names: Sequence[str], base: str | None, log: Callable[[str], No
             args = ["bud", "--isolation", "chroot", "--platform", "linux/amd64", "--layers=false", "-t", tag]
             if base:
                 args += ["--build-arg", f"{BASE_IMAGE_ARG}={base}"]
+            if base and base.startswith("localhost/"):
+                args.append("--pull=never")  # a local stand-in: there is no registry to ask
             began = time.monotonic()
             _buildah(*args, str(context))
             log(f"images: {name} built in {time.monotonic() - began:.0f} s as {tag}")
@@ -733,17 +735,42 @@ def build_images(names: Sequence[str], base: str | None, log: Callable[[str], No
     return built
 
 
-def image_size(tag: str) -> int:
-    answer = _buildah("inspect", "--type", "image", "--format", "{{.Docker.Size}}", tag, capture=True)
-    with contextlib.suppress(ValueError):
-        return int(answer)
-    return 0
+def image_size(tag: str) -> str:
+    """The image's size as buildah reports it (for example ``752 MB``)."""
+    listed = json.loads(_buildah("images", "--json", tag, capture=True))
+    return str(listed[0].get("size", "?")) if listed else "?"
+
+
+def installed_in_image(tag: str) -> dict[str, str]:
+    """Canonical name -> version of what the image's own pip installed into the task root."""
+    container = _buildah("from", "--pull=never", tag, capture=True)
+    try:
+        listing = _buildah(
+            "run",
+            "--isolation",
+            "chroot",
+            container,
+            "--",
+            "python3",
+            "-m",
+            "pip",
+            "list",
+            "--path",
+            "/var/task",
+            "--format",
+            "json",
+            "--disable-pip-version-check",
+            capture=True,
+        )
+    finally:
+        _buildah("rm", container, capture=True)
+    return {canonical_name(d["name"]): d["version"] for d in json.loads(listing)}
 
 
 def run_in_image(tag: str, rehearsal: Rehearsal, handler: str, timeout: float = 300.0) -> Invocation:
     """The image's own entry point (the base's runtime interface client) started with ``handler``, talking to a
     Runtime API on the host's loopback (chroot isolation keeps the host's network)."""
-    container = _buildah("from", "--pull-never", tag, capture=True)
+    container = _buildah("from", "--pull=never", tag, capture=True)
     try:
         config = json.loads(_buildah("inspect", "--type", "container", container, capture=True))
         entrypoint = config.get("OCIv1", {}).get("config", {}).get("Entrypoint") or []
@@ -771,6 +798,112 @@ def run_in_image(tag: str, rehearsal: Rehearsal, handler: str, timeout: float = 
         )
 
 
+# Debian runtime libraries the CPython build and the manylinux wheels load (ssl, ctypes, sqlite3, the
+# compressors, readline, uuid, dbm); the names are Debian 12's, the release this was rehearsed on.
+BASE_PACKAGES = (
+    "libssl3",
+    "libffi8",
+    "libsqlite3-0",
+    "libbz2-1.0",
+    "liblzma5",
+    "zlib1g",
+    "libreadline8",
+    "libncursesw6",
+    "libuuid1",
+    "libgdbm6",
+    "libexpat1",
+    "ca-certificates",
+)
+ENTRYPOINT_SCRIPT = """#!/bin/sh
+# Stand-in for the Lambda base image's entry point: the runtime interface client, given the handler.
+exec /var/lang/bin/python3 -m awslambdaric "$@"
+"""
+PIP_SCRIPT = """#!/bin/sh
+exec /var/lang/bin/python3 -m pip "$@"
+"""
+
+
+def _host_debian() -> tuple[str, str | None]:
+    """The host's Debian release and the archive its apt uses (debootstrap's default archive otherwise): the
+    copied interpreter was built against this release's libraries."""
+    release = ""
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            release = line.split("=", 1)[1].strip().strip('"')
+    mirror = None
+    for sources in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:") and not mirror:
+                mirror = line.split()[1]
+    if not release:
+        raise RehearsalError("the stand-in base is built with debootstrap on a Debian host (no VERSION_CODENAME)")
+    return release, mirror
+
+
+def build_base_image(python: Path, ric: Install, tag: str = STAND_IN_BASE, log: Callable[[str], None] = print) -> str:
+    """The stand-in base (infra/docker/stand-in-base/Dockerfile): a minimal Debian root from debootstrap, this
+    machine's CPython 3.12 at /var/lang, the locked runtime client at /var/runtime."""
+    debootstrap = shutil.which("debootstrap")
+    if not debootstrap:
+        raise RehearsalError("debootstrap is not installed: `apt-get install -y debootstrap` (it makes the root)")
+    release, mirror = _host_debian()
+    prefix = Path(_output([str(python), "-I", "-c", "import sys; print(sys.base_prefix)"]))
+    if not (prefix / "bin").is_dir():
+        raise RehearsalError(f"cannot find the installation of {python}")
+    with tempfile.TemporaryDirectory(prefix="driftline-base-") as scratch:
+        root = Path(scratch) / "rootfs"
+        began = time.monotonic()
+        command = [debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", release, str(root)]
+        done = subprocess.run(  # noqa: S603 - debootstrap into our own scratch folder
+            [*command, *([mirror] if mirror else [])], capture_output=True, text=True, check=False, timeout=1800
+        )
+        if done.returncode != 0:
+            raise RehearsalError(f"debootstrap failed:\n{(done.stdout + done.stderr)[-4000:]}")
+        log(f"base: debootstrap {release} in {time.monotonic() - began:.0f} s")
+        lang = root / "var" / "lang"
+        shutil.copytree(prefix, lang, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "test", "idlelib"))
+        for script in lang.glob("bin/pip*"):  # their #! names this machine's path
+            script.unlink()
+            script.write_text(PIP_SCRIPT)
+            script.chmod(0o755)
+        for name in ("python", "python3"):
+            link = lang / "bin" / name
+            if not link.exists():
+                link.symlink_to(f"python{PYTHON}")
+        shutil.copytree(ric.target, root / "var" / "runtime", symlinks=True)
+        (root / "var" / "task").mkdir(parents=True, exist_ok=True)
+        entrypoint = root / "lambda-entrypoint.sh"
+        entrypoint.write_text(ENTRYPOINT_SCRIPT)
+        entrypoint.chmod(0o755)
+        context = Path(scratch) / "context"
+        context.mkdir()
+        shutil.copy2(DOCKER_DIR / "stand-in-base" / "Dockerfile", context / "Dockerfile")
+        tar = shutil.which("tar") or "tar"
+        done = subprocess.run(  # noqa: S603 - tar of our own scratch folder
+            [
+                tar,
+                "-C",
+                str(root),
+                "--exclude=./dev/*",
+                "--exclude=./proc/*",
+                "--exclude=./sys/*",
+                "-cf",
+                str(context / "rootfs.tar"),
+                ".",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=1800,
+        )
+        if done.returncode != 0:
+            raise RehearsalError(f"tar of the root failed: {done.stderr[-2000:]}")
+        began = time.monotonic()
+        _buildah("bud", "--isolation", "chroot", "--layers=false", "-t", tag, str(context))
+        log(f"base: {tag} committed in {time.monotonic() - began:.0f} s")
+    return tag
+
+
 # ------------------------------------------------------------------------------------------------ command line
 
 
@@ -789,6 +922,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = commands.add_parser("build", help="build the images with buildah and start each handler inside")
     build.add_argument("names", nargs="*", default=list(IMAGES))
     build.add_argument("--base", help=f"the base image (default: {STAND_IN_BASE} when it exists, else the real one)")
+    commands.add_parser("base-image", help=f"build the stand-in base {STAND_IN_BASE} (debootstrap + this 3.12)")
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
@@ -803,6 +937,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             prepare(python, jobs=args.jobs)
             return 0
+        if args.command == "base-image":
+            python = _require_python()
+            build_base_image(python, prepare(python, [RIC])[RIC])
+            return 0
         return _build_and_run(args.names, args.base)
     except RehearsalError as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
@@ -813,18 +951,31 @@ def _build_and_run(names: Sequence[str], base: str | None) -> int:
     if base is None and image_exists(STAND_IN_BASE):
         base = STAND_IN_BASE
     built = build_images(names, base)
+    python, _ = find_python()
+    rehearsed = prepare(python, list(built)) if python else {}
     failures = 0
     for name, tag in built.items():
+        problems = []
+        compared = ""
+        if name in rehearsed:  # the image's own pip, inside its base, against what the tests rehearse with
+            report = rehearsed[name].report()["install"]
+            expected = {canonical_name(i["metadata"]["name"]): i["metadata"]["version"] for i in report}
+            actual = installed_in_image(tag)
+            if actual != expected:
+                differ = sorted(set(actual.items()) ^ set(expected.items()))
+                problems.append(f"its pip installed otherwise than the rehearsal: {differ}")
+            compared = f"the same {len(actual)} distributions as the rehearsal; "
         command = read_dockerfile(DOCKER_DIR / name / "Dockerfile").command
         rehearsal = REHEARSALS[name]
         result = run_in_image(tag, rehearsal, command[0])
         problem = "no answer" if result.outcome is None else rehearsal.check(result.outcome)
-        size = image_size(tag)
         if problem:
+            problems.append(f"{problem}\n{result.output[-3000:]}")
+        if problems:
             failures += 1
-            print(f"images: {name}: FAILED: {problem}\n{result.output[-3000:]}")
+            print(f"images: {name}: FAILED: " + "; ".join(problems))
         else:
-            print(f"images: {name}: {command[0]} resolved and answered ({rehearsal.shows}); {size / 1e6:.0f} MB")
+            print(f"images: {name}: {image_size(tag)}; {compared}{command[0]} answered: {rehearsal.shows}")
     return 1 if failures else 0
 
 
