@@ -41,7 +41,6 @@ PYTHON = "3.12"  # the functions' runtime (infra/components/function.py) and the
 # can load is listed; manylinux2014 is the old name of manylinux_2_17.
 PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(34, 16, -1)), "manylinux2014_x86_64")
 IMAGES = tuple(name for name, source in SOURCES.items() if source.docker)
-ZIPS = tuple(name for name, source in SOURCES.items() if not source.docker)
 # The runtime interface client lives outside the task root in the real base image (/var/runtime).
 RIC_PACKAGES = ("awslambdaric",)
 ZIP_RUNTIME = "zip-runtime"  # the package set standing in for the Powertools layer and the runtime's boto3
@@ -657,14 +656,14 @@ REHEARSALS = {
         {},
         "an empty payload (the writer's input is driftline's own AppOutputs, there is no AWS envelope) is refused "
         "by its validation; its real work needs DynamoDB",
-        _expect_error("InvalidRequestError", ""),
+        _expect_error("InvalidRequestError", "expected application outputs"),
     ),
     "app": Rehearsal(
         "app",
         {},
         "an empty payload (the app's input is driftline's own WindowRequest) is refused by its validation; a real "
         "window needs S3",
-        _expect_error("InvalidRequestError", ""),
+        _expect_error("InvalidRequestError", "missing field"),
     ),
 }
 
