@@ -707,6 +707,17 @@ def _buildah(*args: str, capture: bool = False) -> str:
     return (done.stdout or "").strip()
 
 
+def _image_id(tag: str) -> str:
+    done = subprocess.run(  # noqa: S603 - buildah with our own arguments
+        [buildah(), *_STORAGE, "inspect", "--type", "image", "--format", "{{.FromImageID}}", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def image_exists(name: str) -> bool:
     done = subprocess.run(  # noqa: S603 - buildah with our own arguments
         [buildah(), *_STORAGE, "inspect", "--type", "image", name], capture_output=True, check=False, timeout=120
@@ -727,9 +738,12 @@ def build_images(names: Sequence[str], base: str | None, log: Callable[[str], No
                 args += ["--build-arg", f"{BASE_IMAGE_ARG}={base}"]
             if base and base.startswith("localhost/"):
                 args.append("--pull=never")  # a local stand-in: there is no registry to ask
+            replaced = _image_id(tag)
             began = time.monotonic()
             _buildah(*args, str(context))
             log(f"images: {name} built in {time.monotonic() - began:.0f} s as {tag}")
+            if replaced and replaced != _image_id(tag):  # the previous rehearsal's image, now untagged
+                _buildah("rmi", replaced, capture=True)
             built[name] = tag
     return built
 
