@@ -8,7 +8,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Node 20 is past jsii's support window; the banner it prints at every synth says nothing new.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint format bench local synth clean help
+.PHONY: demo test lint format bench local synth clean help rehearsal images base-image
 
 help:
 	@echo "make demo   - set up, then replay the seed's monitoring flow end to end on a local AWS emulation"
@@ -16,6 +16,8 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - the benchmarks in bench/ (figures, not pass/fail)"
 	@echo "make local  - start the local stack in the foreground (driftline local up)"
+	@echo "make images - build the three images with buildah and start each handler inside (not part of test)"
+	@echo "make base-image - the stand-in for Lambda's python:3.12 base that make images builds on (debootstrap)"
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +31,25 @@ $(NODE_STAMP): package.json package-lock.json
 demo: $(STAMP)
 	$(BIN)/driftline demo
 
-test: $(STAMP) $(NODE_STAMP)
+# The Python 3.12 installs the rehearsal tests start each function with (infra/images.py, cached in .cache/images;
+# nothing to do when warm). It needs only the standard library, so `make test` runs it beside the venv's install.
+rehearsal:
+	$(PYTHON) -m infra.images prepare
+
+test:
+	@$(MAKE) --no-print-directory -j3 $(STAMP) $(NODE_STAMP) rehearsal
 	$(BIN)/ruff check .
 	$(BIN)/bandit -q -c .bandit.yaml -b .bandit-baseline.json -r driftline lambdas apps infra
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# Not part of `make test`: builds the three images with buildah from the contexts cdk deploy builds, on the stand-in
+# base when `make base-image` made one (Lambda's own base cannot be pulled here), then starts each handler inside
+# the image through its runtime client and prints the sizes (infra/README.md, "Rehearsing the images").
+images:
+	$(PYTHON) -m infra.images build
+
+base-image:
+	$(PYTHON) -m infra.images base-image
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,4 +70,4 @@ local: $(STAMP)
 	$(BIN)/driftline local up
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out driftline-demo .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) node_modules cdk.out driftline-demo .pytest_cache .ruff_cache .mypy_cache .cache

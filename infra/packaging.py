@@ -27,6 +27,11 @@ DOCKER_DIR = Path(__file__).resolve().parent / "docker"
 PACKAGE_EXCLUDES = ("local",)
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
+# What the zip functions import beyond their package: boto3, which the python3.12 runtime provides (Powertools is
+# in the package, VENDORED_DISTRIBUTIONS below). The rehearsal (infra/images.py) installs exactly these, at the
+# lock's versions, beside the staged zip.
+ZIP_RUNTIME_PACKAGES = ("boto3",)
+
 # Lambda's documented limit: function code plus all layers, unzipped.
 ZIP_LIMIT_BYTES = 250 * 1024 * 1024
 # Shipped inside the zip functions rather than as the managed Powertools layer, whose ARN comes from one public

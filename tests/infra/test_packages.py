@@ -4,7 +4,6 @@ import with nothing else but the Lambda runtime's boto3: no numpy, pandas, scipy
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from infra.packaging import (
     directory_size,
     locked_versions,
 )
+from tests.infra.assembly import asset_dir, functions
 from tests.infra.conftest import ROOT
 
 # one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
@@ -26,31 +26,16 @@ pytestmark = pytest.mark.xdist_group("infra-synth")
 HEAVY = ("numpy", "pandas", "scipy", "pyarrow", "awswrangler", "sklearn")
 
 
-def _asset_dir(synth, logical_id: str) -> Path:
-    """The staged folder of a function's code, found through the cloud assembly's asset manifest."""
-    manifest = json.loads((synth.outdir / f"{synth.stack.artifact_id}.assets.json").read_text())
-    code = synth.template["Resources"][logical_id]["Properties"]["Code"]
-    if "S3Key" in code:
-        asset_hash = code["S3Key"].removesuffix(".zip")
-        return synth.outdir / manifest["files"][asset_hash]["source"]["path"]
-    asset_hash = json.dumps(code["ImageUri"]).rsplit(":", 1)[-1].split('"')[0]
-    return synth.outdir / manifest["dockerImages"][asset_hash]["source"]["directory"]
-
-
-def _functions(synth):
-    return {r["Properties"]["FunctionName"]: (k, r) for k, r in synth.resources("AWS::Lambda::Function").items()}
-
-
 def test_zip_packages_and_layers_fit_250_mb(synth):
     measured = {}
-    for name, (logical_id, resource) in _functions(synth).items():
+    for name, (logical_id, resource) in functions(synth).items():
         props = resource["Properties"]
         if props.get("PackageType") == "Image":
             continue
         if "ZipFile" in props["Code"]:
             size = len(props["Code"]["ZipFile"].encode())
         else:
-            size = directory_size(_asset_dir(synth, logical_id))
+            size = directory_size(asset_dir(synth, logical_id))
         assert not props.get("Layers"), name  # everything it imports beyond boto3 is in the package
         measured[name] = size
         assert size <= ZIP_LIMIT_BYTES, (name, size)
@@ -61,21 +46,22 @@ def test_zip_packages_and_layers_fit_250_mb(synth):
 
 def test_scientific_functions_are_images_with_small_build_contexts(synth):
     for name in ("driftline-serving", "driftline-stream", "driftline-app"):
-        logical_id, resource = _functions(synth)[name]
+        logical_id, resource = functions(synth)[name]
         assert resource["Properties"]["PackageType"] == "Image"
-        context = _asset_dir(synth, logical_id)
+        context = asset_dir(synth, logical_id)
         dockerfile = (context / "Dockerfile").read_text()
-        assert "FROM public.ecr.aws/lambda/python:3.12" in dockerfile
+        # deployed on Lambda's own base; the argument only lets a rehearsal substitute a stand-in
+        assert "ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12\nFROM ${BASE_IMAGE}\n" in dockerfile
         assert 'CMD ["handler.handler"]' in dockerfile
         assert "-c /tmp/constraints.txt" in dockerfile  # the versions the tests ran with
         assert (context / "handler.py").is_file()
         assert (context / "driftline" / "__init__.py").is_file()
         assert not (context / "driftline" / "local").exists()
         assert directory_size(context) < 10 * 1024 * 1024, "the build context picked up more than the code"
-    serving = (_asset_dir(synth, _functions(synth)["driftline-serving"][0]) / "Dockerfile").read_text()
+    serving = (asset_dir(synth, functions(synth)["driftline-serving"][0]) / "Dockerfile").read_text()
     for package in ("aws-lambda-powertools", "numpy", "orjson", "scikit-learn"):  # what the serving path imports
         assert f" {package} " in serving, package
-    app_context = _asset_dir(synth, _functions(synth)["driftline-app"][0])
+    app_context = asset_dir(synth, functions(synth)["driftline-app"][0])
     assert (app_context / "histogram_data_drift.py").is_file()  # built-in apps sit beside the handler
 
 
@@ -109,7 +95,7 @@ def test_vendored_distributions_are_powertools_and_its_requirements():
 
 @pytest.mark.parametrize("name", ["driftline-controller", "driftline-writer"])
 def test_zip_package_ships_powertools_at_the_locked_version(synth, name):
-    package = _asset_dir(synth, _functions(synth)[name][0])
+    package = asset_dir(synth, functions(synth)[name][0])
     locked = locked_versions(ROOT)
     vendored = _vendored(package)
     assert vendored == {canonical_name(n): locked[canonical_name(n)] for n in VENDORED_DISTRIBUTIONS}
@@ -121,7 +107,7 @@ def test_zip_package_ships_powertools_at_the_locked_version(synth, name):
 
 @pytest.mark.parametrize("name", ["driftline-controller", "driftline-writer"])
 def test_zip_package_imports_without_the_scientific_stack(synth, name):
-    package = _asset_dir(synth, _functions(synth)[name][0])
+    package = asset_dir(synth, functions(synth)[name][0])
     shipped = {p.name for p in package.iterdir() if not p.name.endswith(".dist-info")}
     assert shipped == {"driftline", "handler.py", "aws_lambda_powertools", "jmespath", "typing_extensions.py"}
     assert not (package / "driftline" / "local").exists()
