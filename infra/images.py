@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftline.local.containers import Container, ContainerSpec
+from driftline.local.functions import Outcome
 from infra.packaging import DOCKER_DIR, REPO_ROOT, SOURCES, ZIP_RUNTIME_PACKAGES, stage
-from infra.runtime_api import Outcome, RuntimeApi
 
 PYTHON = "3.12"  # the functions' runtime (infra/components/function.py) and the images' base tag
 # pip matches --platform tags literally (it does not widen manylinux_2_34 to older glibc), so every glibc the base
@@ -479,34 +480,11 @@ def resolve_handler(python: Path, task_root: Path, handler: str, *, extra_paths:
 # ------------------------------------------------------------------------------------------------ running
 
 
-_DRIVER = """
-import json, sys, sysconfig
-# Lambda's order: the task root, then the function's packages, then the runtime; the interpreter's own
-# site-packages (pip, whatever a developer installed) is not part of a function.
-own = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
-sys.path[:] = [*json.loads(sys.argv[1]), *(p for p in sys.path if p not in own)]
-from awslambdaric.__main__ import main
-main(["awslambdaric", sys.argv[2]])
-"""
-
-
 def lambda_environment(function: str, task_root: Path, runtime_dir: Path, handler: str) -> dict[str, str]:
-    """The variables Lambda sets for a function (no real credentials; every AWS endpoint refuses on loopback)."""
-    name = f"driftline-{function}"
+    """What a rehearsal gives a function beyond the variables every sandbox gets (driftline.local.containers): no
+    real credentials, and every AWS endpoint refuses at once on loopback."""
     return {
-        "PATH": os.defpath,
-        "LANG": "en_US.UTF-8",
-        "TZ": ":UTC",
-        "LAMBDA_TASK_ROOT": str(task_root),
         "LAMBDA_RUNTIME_DIR": str(runtime_dir),
-        "_HANDLER": handler,
-        "AWS_LAMBDA_FUNCTION_NAME": name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "rehearsal",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "rehearsal",
         "AWS_SECRET_ACCESS_KEY": "rehearsal",
         "AWS_SESSION_TOKEN": "rehearsal",
@@ -517,46 +495,19 @@ def lambda_environment(function: str, task_root: Path, runtime_dir: Path, handle
 
 @dataclass(frozen=True)
 class Invocation:
-    outcome: Outcome | None
+    outcome: Outcome
     output: str  # what the function printed (its logs), for failure messages
-    returncode: int | None
 
 
-def invoke(
-    command: Sequence[str] | Callable[[str], Sequence[str]],
-    *,
-    function: str,
-    event: Any,
-    env: Mapping[str, str],
-    cwd: Path,
-    timeout: float = 180.0,
-) -> Invocation:
-    """Start ``command`` (a Runtime Interface Client; a function of the Runtime API's address when the address
-    must be in the command itself) against a loopback Runtime API serving ``event``; return what it posted, once
-    it has, or what it printed if it exited first."""
-    with RuntimeApi(event, function_name=f"driftline-{function}") as api, tempfile.TemporaryFile() as output:
-        argv = list(command(api.address) if callable(command) else command)
-        process = subprocess.Popen(  # noqa: S603 - our interpreter or buildah with our own arguments
-            argv,
-            env={**env, "AWS_LAMBDA_RUNTIME_API": api.address},
-            cwd=cwd,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline and api.outcome is None and process.poll() is None:
-                api.wait(0.2)
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        output.seek(0)
-        return Invocation(api.outcome, output.read().decode(errors="replace"), process.returncode)
+def _run_once(spec: ContainerSpec, event: Any) -> Invocation:
+    """One invocation in a fresh sandbox (driftline.local.containers: the runtime client against a loopback
+    Runtime API, as the local stack runs every function), then the sandbox is gone."""
+    sandbox = Container(spec)
+    try:
+        outcome = sandbox.invoke(event)
+        return Invocation(outcome, sandbox.log())
+    finally:
+        sandbox.stop()
 
 
 def run_handler(
@@ -571,14 +522,19 @@ def run_handler(
     """``handler`` started by the Runtime Interface Client under ``python -I`` with exactly ``sys_path`` (the task
     root first, the runtime client last) before the standard library."""
     task_root, runtime_dir = sys_path[0], sys_path[-1]
-    return invoke(
-        [str(python), "-I", "-c", _DRIVER, json.dumps([str(p) for p in sys_path]), handler],
-        function=function,
-        event=event,
-        env=lambda_environment(function, task_root, runtime_dir, handler),
-        cwd=task_root,
-        timeout=timeout,
-    )
+    with tempfile.TemporaryDirectory(prefix="driftline-rehearsal-") as scratch:
+        spec = ContainerSpec(
+            function_name=f"driftline-{function}",
+            handler=handler,
+            task_root=task_root,
+            environment=lambda_environment(function, task_root, runtime_dir, handler),
+            timeout_seconds=timeout,
+            python=str(python),
+            extra_paths=[str(p) for p in sys_path[1:]],
+            isolated=True,
+            log_path=Path(scratch) / "log",
+        )
+        return _run_once(spec, event)
 
 
 # ------------------------------------------------------------------------------------------------ what each call shows
@@ -610,7 +566,9 @@ class Rehearsal:
 
 def _expect_error(error_type: str, words: str) -> Callable[[Outcome], str | None]:
     def check(outcome: Outcome) -> str | None:
-        if outcome.kind != "error" or outcome.error_type != error_type or words not in outcome.body.decode():
+        if outcome.ok or outcome.phase != "invoke" or outcome.error_type != error_type:
+            return f"expected the handler's own {error_type} mentioning {words!r}, got {outcome}"
+        if words not in outcome.error_message:
             return f"expected the handler's own {error_type} mentioning {words!r}, got {outcome}"
         return None
 
@@ -619,7 +577,7 @@ def _expect_error(error_type: str, words: str) -> Callable[[Outcome], str | None
 
 def _expect_response(predicate: Callable[[Any], bool], wanted: str) -> Callable[[Outcome], str | None]:
     def check(outcome: Outcome) -> str | None:
-        if outcome.kind != "response" or not predicate(outcome.json()):
+        if not outcome.ok or not predicate(outcome.result):
             return f"expected {wanted}, got {outcome}"
         return None
 
@@ -787,24 +745,26 @@ def run_in_image(tag: str, rehearsal: Rehearsal, handler: str, timeout: float = 
     try:
         config = json.loads(_buildah("inspect", "--type", "container", container, capture=True))
         entrypoint = config.get("OCIv1", {}).get("config", {}).get("Entrypoint") or []
-        env = lambda_environment(rehearsal.function, Path("/var/task"), Path("/var/runtime"), handler)
-        for inherited in ("PATH", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"):  # the image's own values stand
-            env.pop(inherited)
+        inherited = {"PATH", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"}  # the image's own values stand
 
-        def command(address: str) -> list[str]:
+        def launch(address: str, environment: Mapping[str, str]) -> list[str]:
             argv = [buildah(), *_STORAGE, "run", "--isolation", "chroot", "--network", "host"]
-            for key, value in {**env, "AWS_LAMBDA_RUNTIME_API": address}.items():
-                argv += ["--env", f"{key}={value}"]
+            for key, value in {**environment, "AWS_LAMBDA_RUNTIME_API": address}.items():
+                if key not in inherited:
+                    argv += ["--env", f"{key}={value}"]
             return [*argv, container, "--", *entrypoint, handler]
 
-        return invoke(
-            command,
-            function=rehearsal.function,
-            event=rehearsal.event,
-            env={"PATH": os.environ.get("PATH", os.defpath)},
-            cwd=REPO_ROOT,
-            timeout=timeout,
-        )
+        with tempfile.TemporaryDirectory(prefix="driftline-image-") as scratch:
+            spec = ContainerSpec(
+                function_name=f"driftline-{rehearsal.function}",
+                handler=handler,
+                task_root=Path("/var/task"),
+                environment=lambda_environment(rehearsal.function, Path("/var/task"), Path("/var/runtime"), handler),
+                timeout_seconds=timeout,
+                log_path=Path(scratch) / "log",
+                launcher=launch,
+            )
+            return _run_once(spec, rehearsal.event)
     finally:
         subprocess.run(  # noqa: S603 - buildah with our own arguments
             [buildah(), *_STORAGE, "rm", container], capture_output=True, check=False, timeout=120
@@ -981,7 +941,7 @@ def _build_and_run(names: Sequence[str], base: str | None) -> int:
         command = read_dockerfile(DOCKER_DIR / name / "Dockerfile").command
         rehearsal = REHEARSALS[name]
         result = run_in_image(tag, rehearsal, command[0])
-        problem = "no answer" if result.outcome is None else rehearsal.check(result.outcome)
+        problem = rehearsal.check(result.outcome)
         if problem:
             problems.append(f"{problem}\n{result.output[-3000:]}")
         if problems:

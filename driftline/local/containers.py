@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,14 +35,20 @@ from driftline.local.functions import Outcome
 HOST = "127.0.0.1"
 RUNTIME_API = "/2018-06-01/runtime"
 # The runtime client, started as the Lambda base images start it, but with the task root (and, for an image
-# rehearsal, the image's package directories) first on sys.path, as LAMBDA_TASK_ROOT is in Lambda.
+# rehearsal, the image's package directories) first on sys.path, as LAMBDA_TASK_ROOT is in Lambda. Isolated (an
+# image rehearsal): the interpreter's own site-packages (pip, whatever a developer installed) is not part of a
+# function either, only the standard library after the given folders.
 BOOTSTRAP = (
-    "import runpy, sys\n"
-    "paths = sys.argv[2:]\n"
-    "sys.argv = ['awslambdaric', sys.argv[1]]\n"
-    "sys.path[:0] = paths\n"
+    "import runpy, sys, sysconfig\n"
+    "handler, isolated, paths = sys.argv[1], sys.argv[2] == '1', sys.argv[3:]\n"
+    "own = {sysconfig.get_path('purelib'), sysconfig.get_path('platlib')} if isolated else set()\n"
+    "sys.path[:] = [*paths, *(p for p in sys.path if p not in own)]\n"
+    "sys.argv = ['awslambdaric', handler]\n"
     "runpy.run_module('awslambdaric', run_name='__main__', alter_sys=True)\n"
 )
+# A launcher other than a local interpreter (an image run by buildah): given the Runtime API's address and the
+# function's environment, the argv that starts the image's own entry point with that environment.
+Launcher = Callable[[str, Mapping[str, str]], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,9 @@ class ContainerSpec:
     account: str = "123456789012"
     python: str = sys.executable
     extra_paths: Sequence[str] = ()  # package directories after the task root (an image's installs)
-    isolated: bool = False  # -I: no site-packages of the interpreter (an image rehearsal)
+    isolated: bool = False  # -I and no site-packages of the interpreter (an image rehearsal)
     log_path: Path | None = None
+    launcher: Launcher | None = None  # instead of ``python``: e.g. ``buildah run`` of an image
 
     @property
     def arn(self) -> str:
@@ -136,9 +143,19 @@ class _RuntimeApi:
                     },
                 )
 
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    return self.rfile.read(length) if length else b""
+                chunks = []  # the runtime client may stream a large answer
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(chunks)
+
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
                 parts = self.path.removeprefix(RUNTIME_API).strip("/").split("/")
                 if parts == ["init", "error"]:
                     api.init_error = (body, self.headers.get("Lambda-Runtime-Function-Error-Type", ""))
@@ -210,11 +227,15 @@ class Container:
         if spec.log_path is not None and self._log is None:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(spec.log_path, "ab")  # noqa: SIM115 (kept open for the sandbox's life)
-        command = [spec.python, *(["-I"] if spec.isolated else []), "-c", BOOTSTRAP, spec.handler]
-        command += [str(spec.task_root), *spec.extra_paths]
+        if spec.launcher is not None:
+            command = list(spec.launcher(self._api.address, env))
+            env = {"PATH": env["PATH"]}  # the launcher hands the function's environment over itself
+        else:
+            command = [spec.python, *(["-I"] if spec.isolated else []), "-c", BOOTSTRAP, spec.handler]
+            command += ["1" if spec.isolated else "0", str(spec.task_root), *spec.extra_paths]
         self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and bootstrap, no shell)
             command,
-            cwd=spec.task_root,
+            cwd=spec.task_root if spec.launcher is None else None,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL,
@@ -282,6 +303,7 @@ class Container:
             error_type=str(error.get("errorType") or error_type or "Runtime.Unknown"),
             error_message=str(error.get("errorMessage", "")),
             stack=list(error.get("stackTrace") or []),
+            phase="init",
         )
 
     @staticmethod
@@ -332,6 +354,12 @@ class Container:
                     return None
                 time.sleep(0.02)
             return f"init did not finish within {timeout:.0f} s"
+
+    def log(self) -> str:
+        """What the sandbox printed so far (its logs), for failure messages."""
+        if self.spec.log_path is None or not self.spec.log_path.exists():
+            return ""
+        return self.spec.log_path.read_text(errors="replace")
 
     @property
     def pid(self) -> int | None:

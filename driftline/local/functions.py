@@ -38,6 +38,7 @@ class Outcome:
     error_type: str = ""
     error_message: str = ""
     stack: list[str] = field(default_factory=list)
+    phase: str = "invoke"  # "init" when the function could not even start (its handler did not load)
 
     def error_payload(self) -> dict[str, Any]:
         return {
