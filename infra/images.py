@@ -33,15 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftline.deploy.functions import FUNCTIONS
 from driftline.local.containers import Container, ContainerSpec
 from driftline.local.functions import Outcome
-from infra.packaging import DOCKER_DIR, REPO_ROOT, SOURCES, ZIP_RUNTIME_PACKAGES, stage
+from infra.packaging import DOCKER_DIR, IMAGES, REPO_ROOT, ZIP_RUNTIME_PACKAGES, stage
 
 PYTHON = "3.12"  # the functions' runtime (infra/components/function.py) and the images' base tag
 # pip matches --platform tags literally (it does not widen manylinux_2_34 to older glibc), so every glibc the base
 # can load is listed; manylinux2014 is the old name of manylinux_2_17.
 PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(34, 16, -1)), "manylinux2014_x86_64")
-IMAGES = tuple(name for name, source in SOURCES.items() if source.docker)
 # The runtime interface client lives outside the task root in the real base image (/var/runtime).
 RIC_PACKAGES = ("awslambdaric",)
 ZIP_RUNTIME = "zip-runtime"  # the package set standing in for the Powertools layer and the runtime's boto3
@@ -629,15 +629,25 @@ REHEARSALS = {
 def staged_task_root(function: str, dest: Path) -> Path:
     """The function's package as cdk deploy ships it (infra/packaging.py), without the build-only files: the
     image copies the code into the task root, the Dockerfile and lock are not in it."""
-    root = stage(SOURCES[function], dest)
+    root = stage(FUNCTIONS[function], dest)
     for build_only in ("Dockerfile", "constraints.txt"):
         (root / build_only).unlink(missing_ok=True)
     return root
 
 
 def rehearsal_sys_path(function: str, task_root: Path, every: Mapping[str, Install]) -> list[Path]:
-    packages = every[function if SOURCES[function].docker else ZIP_RUNTIME]
+    packages = every[function if FUNCTIONS[function].package == "image" else ZIP_RUNTIME]
     return [task_root, packages.target, every[RIC].target]
+
+
+def local_runtime(python: Path, every: Mapping[str, Install]) -> Any:
+    """A :class:`driftline.local.deployment.Runtime` for the local stack that runs each function on ``python``
+    (3.12) with exactly its image's (or its zip's runtime) packages after its task root: the whole flow, every
+    AWS path included, rehearsed as Lambda runs it."""
+    from driftline.local.deployment import Runtime
+
+    extra = {key: [str(p) for p in rehearsal_sys_path(key, Path("."), every)[1:]] for key in FUNCTIONS}
+    return Runtime(python=str(python), extra_paths=extra, isolated=True)
 
 
 # ------------------------------------------------------------------------------------------------ buildah
@@ -689,7 +699,7 @@ def build_images(names: Sequence[str], base: str | None, log: Callable[[str], No
     built = {}
     with tempfile.TemporaryDirectory(prefix="driftline-images-") as scratch:
         for name in names:
-            context = stage(SOURCES[name], Path(scratch) / name)
+            context = stage(FUNCTIONS[name], Path(scratch) / name)
             tag = f"localhost/driftline-{name}:rehearsal"
             args = ["bud", "--isolation", "chroot", "--platform", "linux/amd64", "--layers=false", "-t", tag]
             if base:

@@ -40,6 +40,11 @@ from driftline.deploy.access import (
 )
 
 HANDLER = "handler.handler"  # every function's module is handler.py at the package root, its function handler()
+# Shipped inside the zip functions rather than as the managed Powertools layer, whose ARN comes from one public
+# SSM parameter per version and region: such parameters have gone missing in a region before
+# (powertools-lambda-python issue 7689), which fails the deploy. Powertools and its requirements outside extras
+# (tests/infra/test_packages.py checks that this is the whole set); boto3 is the runtime's.
+POWERTOOLS = ("aws-lambda-powertools", "jmespath", "typing-extensions")
 METRICS_NAMESPACE = "driftline"
 
 # ----------------------------------------------------------------------------------------- shared statements
@@ -94,6 +99,8 @@ class FunctionDefinition:
     async_failures: bool = False  # asynchronous invocations: 2 retries, then the async-failures queue
     extra_dirs: tuple[str, ...] = ()  # repo-relative folders shipped beside handler.py
     handler: str = HANDLER
+    # installed distributions copied into a zip package (an image installs its own from its Dockerfile)
+    vendored: tuple[str, ...] = ()
 
     @property
     def code_statements(self) -> tuple[Statement, ...]:
@@ -182,6 +189,7 @@ CONTROLLER = FunctionDefinition(
     description="driftline controller: cuts complete windows per endpoint and app, invokes the apps",
     source="lambdas/controller/handler.py",
     package="zip",
+    vendored=POWERTOOLS,
     service="driftline-controller",
     memory_mb=512,
     timeout_seconds=300,
@@ -257,6 +265,7 @@ WRITER = FunctionDefinition(
     description="driftline writer: app results to Timestream and DynamoDB, alerts to EventBridge and SNS",
     source="lambdas/writer/handler.py",
     package="zip",
+    vendored=POWERTOOLS,
     service="driftline-writer",
     memory_mb=512,
     timeout_seconds=60,

@@ -8,7 +8,7 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 
 from driftline.deploy.functions import FUNCTIONS
-from infra.packaging import REPO_ROOT, SOURCES, stage
+from infra.packaging import REPO_ROOT, stage
 
 
 class Packager:
@@ -22,16 +22,16 @@ class Packager:
 
     def _stage(self, name: str) -> Path:
         if name not in self._staged:
-            self._staged[name] = stage(SOURCES[name], self.staging_dir / name, self.root)
+            self._staged[name] = stage(FUNCTIONS[name], self.staging_dir / name, self.root)
         return self._staged[name]
 
     def zip_code(self, name: str) -> lambda_.Code:
-        if SOURCES[name].docker:
+        if FUNCTIONS[name].package == "image":
             raise ValueError(f"the {name} function is a container image; use image_code")
         return lambda_.Code.from_asset(str(self._stage(name)))
 
     def image_code(self, name: str) -> lambda_.DockerImageCode:
-        if not SOURCES[name].docker:
+        if FUNCTIONS[name].package != "image":
             raise ValueError(f"the {name} function is a zip package; use zip_code")
         return lambda_.DockerImageCode.from_image_asset(
             str(self._stage(name)),

@@ -66,9 +66,9 @@ def source_root() -> Path:
 
 
 def skip_unless_every_handler_exists(root: Path) -> None:
-    from infra.packaging import SOURCES
+    from driftline.deploy.functions import FUNCTIONS
 
-    missing = [s.handler_file for s in SOURCES.values() if not (root / s.handler_file).is_file()]
+    missing = [d.source for d in FUNCTIONS.values() if not (root / d.source).is_file()]
     if missing:
         pytest.skip("a handler file is not written yet: " + ", ".join(missing))
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from driftline.deploy.functions import FUNCTIONS
 from infra import images
-from infra.packaging import SOURCES
 
 PACKAGE_SETS = list(images.package_sets())
 
@@ -110,7 +110,7 @@ def test_each_image_list_is_read_from_its_dockerfile():
         assert dockerfile.base_default == f"public.ecr.aws/lambda/python:{images.PYTHON}"
         assert dockerfile.command == ("handler.handler",)
         assert {"boto3", "aws-lambda-powertools", "numpy", "pandas"} <= set(dockerfile.packages)
-    assert set(images.IMAGES) == {n for n, s in SOURCES.items() if s.docker}
+    assert set(images.IMAGES) == {n for n, d in FUNCTIONS.items() if d.package == "image"}
     # the zips carry Powertools themselves; the runtime provides boto3
     assert images.package_sets()[images.ZIP_RUNTIME].packages == ("boto3",)
 

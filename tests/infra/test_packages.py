@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from driftline.deploy.functions import POWERTOOLS as VENDORED_DISTRIBUTIONS
 from infra.packaging import (
-    VENDORED_DISTRIBUTIONS,
     ZIP_LIMIT_BYTES,
     canonical_name,
     directory_size,
