@@ -51,7 +51,9 @@ def aws(settings) -> Iterator:
     from moto import mock_aws
 
     from driftline.aws.provision import provision
+    from driftline.local.emulation import make_dynamodb_writes_atomic
 
+    make_dynamodb_writes_atomic()  # as DynamoDB's conditional writes are
     with mock_aws():
         yield provision(settings)
 

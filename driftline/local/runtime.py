@@ -74,6 +74,7 @@ from driftline.errors import ConfigurationError
 from driftline.local.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from driftline.local.containers import Container
 from driftline.local.deployment import LocalDeployment, Runtime, serving_function_name
+from driftline.local.emulation import make_dynamodb_writes_atomic
 from driftline.local.functions import (
     ACCOUNT_ID,
     HANDLER_KEYS,
@@ -321,6 +322,7 @@ class LocalStack:
         else:
             self._run_dir = Path(tempfile.mkdtemp(prefix="driftline-local-"))
             self._own_run_dir = True
+        make_dynamodb_writes_atomic()  # moto's conditional writes are not atomic; DynamoDB's are
         self._moto = _MotoServer()
         self._moto.start()
         moto_url = self._moto.url
