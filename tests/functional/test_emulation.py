@@ -18,7 +18,7 @@ def test_concurrent_conditional_writes_to_one_item_let_exactly_one_win(aws):
     for round_ in range(20):
         barrier = threading.Barrier(8)
 
-        def claim(i: int, round_=round_) -> None:
+        def claim(i: int, round_=round_, barrier=barrier) -> None:
             db = Clients(aws).dynamodb
             barrier.wait()
             try:
