@@ -1,9 +1,9 @@
-"""Names and tunables of one deployment, in one place.
+"""The tunables of one deployment, in one place.
 
 Everything a user can change lives in ``cdk.json`` under ``context`` (or ``cdk synth -c key=value``) and is
 read once here into a :class:`StackConfig`; the constructs never read context themselves. Resource names are
-derived from ``stack_name`` by :class:`Names`, so two stacks in one account never collide and the default stack
-(``driftline``) uses the same names as :class:`driftline.config.Settings`' defaults.
+derived from ``stack_name`` by :class:`driftline.layout.Names` (shared with the local provisioning and the
+settings' defaults), so two stacks in one account never collide.
 """
 
 from __future__ import annotations
@@ -14,10 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.aws.schedules import schedule_name
 from driftline.config import validate_base_period
 from driftline.deploy.functions import FUNCTIONS
 from driftline.errors import ConfigurationError
+from driftline.layout import (
+    DEFAULT_PROJECT,
+    DEFAULT_STACK,
+    EVENTS_RETENTION_DAYS,
+    NONCURRENT_VERSION_DAYS,
+    TIMESTREAM_MAGNETIC_RETENTION_DAYS,
+    TIMESTREAM_MEMORY_RETENTION_HOURS,
+    Names,
+)
 from driftline.schemas import validate_app_name
 
 API_AUTH_MODES = ("iam", "jwt", "none")
@@ -50,11 +58,6 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 
-# The Powertools `service` dimension each function's metrics carry (namespace ``driftline``): the names the
-# handlers pass to driftline.observability.get_metrics (tests/infra checks them against the code).
-SERVICES = {key: definition.service for key, definition in FUNCTIONS.items()}
-METRICS_NAMESPACE = "driftline"
-
 
 @dataclass(frozen=True)
 class AppFunctionConfig:
@@ -76,13 +79,13 @@ class Subscription:
 class StackConfig:
     """The user's knobs (``cdk.json`` context keys have the same names)."""
 
-    stack_name: str = "driftline"
-    project: str = "default"  # the project whose controller schedule the stack creates
+    stack_name: str = DEFAULT_STACK
+    project: str = DEFAULT_PROJECT  # the project whose controller schedule the stack creates
     base_period: int = 10  # minutes between controller runs
     monitoring_enabled: bool = False  # the schedule's initial state; the SDK's enable/disable flips it
     timestream: bool = True  # False for accounts that cannot create Timestream for LiveAnalytics
-    timestream_memory_retention_hours: int = 24
-    timestream_magnetic_retention_days: int = 365
+    timestream_memory_retention_hours: int = TIMESTREAM_MEMORY_RETENTION_HOURS
+    timestream_magnetic_retention_days: int = TIMESTREAM_MAGNETIC_RETENTION_DAYS
     api_auth: str = "iam"  # iam | jwt | none (an open API only when asked for explicitly)
     jwt_issuer: str = ""
     jwt_audience: tuple[str, ...] = ()
@@ -94,8 +97,8 @@ class StackConfig:
     stream_batching_window_seconds: int = 5
     stream_retry_attempts: int = 10
     log_retention_days: int = 30
-    events_retention_days: int = 400  # inference parquet under events/ (and results/) expire after this
-    noncurrent_version_days: int = 30  # old object versions (overwritten redeliveries, replaced models)
+    events_retention_days: int = EVENTS_RETENTION_DAYS  # the inference parquet under events/ expires after this
+    noncurrent_version_days: int = NONCURRENT_VERSION_DAYS  # old object versions (redeliveries, replaced models)
     alert_emails: tuple[str, ...] = ()
     alert_subscriptions: tuple[Subscription, ...] = ()
     apps: tuple[AppFunctionConfig, ...] = ()
@@ -171,77 +174,6 @@ class StackConfig:
                 continue
             values[name] = _coerce(name, str(f.type), context[name])
         return cls(**values)
-
-
-@dataclass(frozen=True)
-class Names:
-    """Every physical name the stack gives, derived from the stack name (one place, so tests and the SDK agree)."""
-
-    stack: str
-    project: str
-
-    def function(self, role: str) -> str:
-        return f"{self.stack}-{role}"
-
-    def app_function(self, app: str | None = None) -> str:
-        return f"{self.stack}-app" if app is None else f"{self.stack}-app-{app}"
-
-    @property
-    def app_function_prefix(self) -> str:
-        """Every app function (generic and per-app) starts with this: the controller may invoke exactly these."""
-        return f"{self.stack}-app"
-
-    def table(self, role: str) -> str:
-        return f"{self.stack}-{role}"
-
-    @property
-    def stream(self) -> str:
-        return f"{self.stack}-events"
-
-    @property
-    def event_bus(self) -> str:
-        return f"{self.stack}-alerts"
-
-    @property
-    def topic(self) -> str:
-        return f"{self.stack}-alerts"
-
-    @property
-    def timestream_database(self) -> str:
-        return self.stack
-
-    @property
-    def schedule_group(self) -> str:
-        return self.stack
-
-    @property
-    def schedule_prefix(self) -> str:
-        return f"{self.stack}-controller"
-
-    @property
-    def schedule(self) -> str:
-        # the SDK's rule (a long stack name plus a long project would pass Scheduler's 64 characters)
-        return schedule_name(self.schedule_prefix, self.project)
-
-    @property
-    def dashboard(self) -> str:
-        return f"{self.stack}-monitoring"
-
-    @property
-    def parameter_prefix(self) -> str:
-        return f"/driftline/{self.stack}"
-
-    @property
-    def settings_parameter(self) -> str:
-        return f"{self.parameter_prefix}/settings"
-
-    @property
-    def api_url_parameter(self) -> str:
-        return f"{self.parameter_prefix}/api-url"
-
-    @property
-    def app_functions_parameter(self) -> str:
-        return f"{self.parameter_prefix}/app-functions"
 
 
 def _coerce(name: str, kind: str, raw: Any) -> Any:

@@ -111,7 +111,8 @@ class DriftlineStack(Stack):
             config=config,
             functions={k: f.function for k, f in self.functions.items()},
             api=self.api.api,
-            queues=self.messaging.queues,
+            # alarms and charts named by the short role: {stack}-async-dead-letters, {stack}-stream-dead-letters
+            queues={role.removesuffix("-failures"): q for role, q in self.messaging.queues.items()},
             topic=self.messaging.topic,
             bus=self.messaging.bus,
             log_retention=retention,

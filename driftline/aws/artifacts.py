@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.errors import ConflictError, NotFoundError
 
 
 def model_key(project: str, name: str, version: str, file_name: str) -> str:
-    return f"artifacts/{project}/models/{name}/{version}/{file_name}"
+    return f"{layout.ARTIFACTS_PREFIX}{project}/models/{name}/{version}/{file_name}"
 
 
 def app_source_key(project: str, name: str, sha256: str) -> str:
-    return f"artifacts/{project}/apps/{name}/{sha256}.py"
+    return f"{layout.ARTIFACTS_PREFIX}{project}/apps/{name}/{sha256}.py"
 
 
 class Artifacts:

@@ -26,6 +26,7 @@ from driftline.records import EndpointRecord
 META = "meta"
 BUCKET_PREFIX = "minute#"
 BUCKET_TTL_SECONDS = 3 * 86_400  # the controller back-fills at most one day; keep three
+TTL_ATTRIBUTE = layout.TABLES["endpoints"].ttl
 PROJECT_INDEX = layout.PROJECT_INDEX.name
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from driftline import layout
 from driftline.aws.artifacts import Artifacts
 
-PREFIX = "ground-truth"
+PREFIX = layout.GROUND_TRUTH_PREFIX
 SUFFIXES = (".parquet", ".jsonl.gz")
 
 
 def partition_prefix(endpoint_id: str, date: str) -> str:
-    return f"{PREFIX}/endpoint_id={endpoint_id}/date={date}/"
+    return f"{PREFIX}endpoint_id={endpoint_id}/date={date}/"
 
 
 def object_key(endpoint_id: str, date: str, digest: str, suffix: str) -> str:

@@ -94,7 +94,7 @@ def provision(
 
     db = clients.dynamodb
     for table in layout.TABLES.values():
-        _table(db, getattr(settings, table.settings_field), table)
+        _table(db, getattr(settings, table.settings_key), table)
 
     if settings.timestream_enabled:
         ts = clients.timestream_write
@@ -125,7 +125,7 @@ def provision(
         topic_arn = sns.create_topic(Name=f"{prefix}-alerts", Attributes={"KmsMasterKeyId": key_id})["TopicArn"]
     sqs = clients.client("sqs")
     urls = {
-        q.settings_field: getattr(settings, q.settings_field) or _queue_url(sqs, f"{prefix}-{q.role}")
+        q.settings_key: getattr(settings, q.settings_key) or _queue_url(sqs, f"{prefix}-{q.role}")
         for q in layout.QUEUES.values()
     }
     inbox_url = _queue_url(sqs, ALERTS_QUEUE)

@@ -25,13 +25,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.aws.results import extra_data_json
 from driftline.errors import StorageError
 from driftline.schemas import AppOutputs, parse_time
 
-RESULTS_TABLE = "app_results"
-METRICS_TABLE = "metrics"
+RESULTS_TABLE = layout.TIMESTREAM_RESULTS
+METRICS_TABLE = layout.TIMESTREAM_METRICS
 MAX_BATCH = 100  # WriteRecords accepts at most 100 records per call
 # A record is at most 2 KB; keep the rest of it (dimensions, other measures) within the remainder.
 MAX_EXTRA_DATA_BYTES = 1024

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from driftline import layout
 from driftline.config import Settings
 from driftline.local.handlers import REPO_ROOT
 from driftline.schemas import ResultStatus
@@ -116,9 +117,9 @@ def copy_events(settings: Settings, destination: Path) -> int:
     if destination.exists():
         shutil.rmtree(destination)
     count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix="events/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=layout.EVENTS_PREFIX):
         for obj in page.get("Contents", []):
-            target = destination / obj["Key"].removeprefix("events/")
+            target = destination / obj["Key"].removeprefix(layout.EVENTS_PREFIX)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read())
             count += 1

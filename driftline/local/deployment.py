@@ -29,6 +29,7 @@ from driftline.config import Credentials, Settings
 from driftline.deploy.access import render_policy
 from driftline.deploy.functions import FUNCTIONS, PRINCIPALS, FunctionDefinition, statements_for
 from driftline.deploy.packaging import stage
+from driftline.layout import DEFAULT_STACK, Names
 from driftline.local.containers import ContainerSpec
 from driftline.local.iam import ACCOUNT_ID, LocalArns, Principal, create_role
 
@@ -89,18 +90,20 @@ class Principals:
         return self.settings.replace(credentials=self.credentials(label))
 
 
-def function_names(settings: Settings, prefix: str = "driftline") -> dict[str, str]:
+def function_names(settings: Settings, prefix: str = DEFAULT_STACK) -> dict[str, str]:
+    """Each function kind's name: the ones the settings name (others call them), the rest as the stack names them."""
+    names = Names(prefix)
     return {
         "controller": settings.controller_function,
         "writer": settings.writer_function,
         "app": settings.app_function,
-        "stream": f"{prefix}-stream",
-        "serving": f"{prefix}-serving",
+        "stream": names.function("stream"),
+        "serving": names.function("serving"),
     }
 
 
 def install_principals(
-    settings: Settings, iam: Any, sts: Any, *, topic_key_arn: str = "", prefix: str = "driftline"
+    settings: Settings, iam: Any, sts: Any, *, topic_key_arn: str = "", prefix: str = DEFAULT_STACK
 ) -> Principals:
     """Create the roles and the SDK user in the emulation (with ``iam``/``sts`` clients of an administrator)."""
     names = function_names(settings, prefix)
@@ -146,7 +149,7 @@ class LocalDeployment:
         log_level: str = "WARNING",
         metrics: bool = False,
         source_root: Path | None = None,
-        prefix: str = "driftline",
+        prefix: str = DEFAULT_STACK,
     ) -> None:
         self.run_dir = run_dir
         self.runtime = runtime or Runtime()

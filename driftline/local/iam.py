@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftline import layout
 from driftline.config import Credentials, Settings
 from driftline.deploy.access import Resource, Statement, render_policy
 
@@ -75,13 +76,13 @@ class LocalArns:
         if kind == "objects":
             return f"arn:{PARTITION}:s3:::{s.bucket}/{resource.name}*"
         if kind == "table":
-            name = getattr(s, f"{resource.name}_table")
+            name = getattr(s, layout.TABLES[resource.name].settings_key)
             arn = self._arn("dynamodb", f"table/{name}")
             return f"{arn}/index/{resource.index}" if resource.index else arn
         if kind == "stream":
             return self._arn("kinesis", f"stream/{s.stream_name}")
         if kind == "queue":
-            url = getattr(s, f"{resource.name.replace('-', '_')}_queue_url")
+            url = getattr(s, layout.QUEUES[resource.name].settings_key)
             return self._arn("sqs", url.rstrip("/").rsplit("/", 1)[-1])
         if kind == "topic":
             return s.alerts_topic_arn

@@ -12,12 +12,11 @@ from botocore.exceptions import ClientError
 
 from driftline.config import Settings
 from driftline.errors import ConfigurationError, StorageError
-
-PARAMETER_PREFIX = "/driftline"
+from driftline.layout import Names
 
 
 def settings_parameter_name(stack_name: str) -> str:
-    return f"{PARAMETER_PREFIX}/{stack_name}/settings"
+    return Names(stack_name).settings_parameter
 
 
 def read_deployed_settings(stack_name: str, ssm_client: Any) -> Settings | None:

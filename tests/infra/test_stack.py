@@ -11,8 +11,8 @@ import pytest
 from aws_cdk.assertions import Match
 
 from driftline.config import Settings
+from driftline.deploy.functions import SERVICES
 from infra.components.api import ROUTES
-from infra.config import SERVICES
 from tests.infra.conftest import ALT_PROJECT, ALT_STACK
 
 # one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
