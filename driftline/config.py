@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftline.errors import ConfigurationError
+from driftline.layout import Names
 
 ENV_PREFIX = "DRIFTLINE_"
+_NAMES = Names()  # the default stack's names are the defaults
 MIN_BASE_PERIOD_MINUTES = 1
 DEFAULT_BASE_PERIOD_MINUTES = 10
 
@@ -48,22 +50,22 @@ class Settings:
     """
 
     region: str = "us-east-1"
-    bucket: str = "driftline-data"
-    stream_name: str = "driftline-events"
-    registry_table: str = "driftline-registry"  # projects, models, serving functions, apps
-    endpoints_table: str = "driftline-endpoints"  # endpoint records, live figures, minute buckets
-    checkpoints_table: str = "driftline-checkpoints"  # the controller's checkpoints per (endpoint, app)
-    results_table: str = "driftline-results"  # app results and metrics: latest and history
+    bucket: str = _NAMES.data_bucket()
+    stream_name: str = _NAMES.stream
+    registry_table: str = _NAMES.table("registry")  # projects, models, serving functions, apps
+    endpoints_table: str = _NAMES.table("endpoints")  # endpoint records, live figures, minute buckets
+    checkpoints_table: str = _NAMES.table("checkpoints")  # the controller's checkpoints per (endpoint, app)
+    results_table: str = _NAMES.table("results")  # app results and metrics: latest and history
     timestream_enabled: bool = True
-    timestream_database: str = "driftline"
-    event_bus_name: str = "driftline-alerts"
+    timestream_database: str = _NAMES.timestream_database
+    event_bus_name: str = _NAMES.event_bus
     alerts_topic_arn: str = ""
-    schedule_prefix: str = "driftline-controller"  # one schedule per project: {prefix}-{project}
-    schedule_group: str = "default"
-    controller_function: str = "driftline-controller"
+    schedule_prefix: str = _NAMES.schedule_prefix  # one schedule per project: {prefix}-{project}
+    schedule_group: str = _NAMES.schedule_group
+    controller_function: str = _NAMES.function("controller")
     controller_arn: str = ""  # the schedules' target; the stack sets it (locally a made-up ARN does)
-    writer_function: str = "driftline-writer"
-    app_function: str = "driftline-app"  # the generic app runner; an app record may name its own function
+    writer_function: str = _NAMES.function("writer")
+    app_function: str = _NAMES.app_function()  # the generic app runner; an app record may name its own function
     # where failures go: asynchronous invocations that exhausted their retries (Lambda's on-failure destination,
     # the schedule's dead-letter queue) and the stream's poison records / abandoned batches
     async_failures_queue_url: str = ""

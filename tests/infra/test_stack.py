@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match
 
 from driftline.config import Settings
 from driftline.deploy.functions import SERVICES
+from driftline.layout import TABLES, TIMESTREAM_TABLES, Names
 from infra.components.api import ROUTES
 from tests.infra.conftest import ALT_PROJECT, ALT_STACK
 
@@ -173,43 +174,27 @@ def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, te
     )
 
 
-def test_tables_have_the_contract_keys_on_demand_and_point_in_time_recovery(synth):
+def test_tables_are_the_layouts_on_demand_with_point_in_time_recovery(synth):
+    """Keys, indexes and TTL are the layout's (tests/infra/test_provisioning.py compares them with the local
+    tables, which the functional tests run the adapters on); what only the stack adds is checked here."""
     tables = {r["Properties"]["TableName"]: r for r in synth.resources("AWS::DynamoDB::Table").values()}
-    keys = {
-        "registry": ("pk", "sk"),
-        "endpoints": ("endpoint_id", "sk"),
-        "checkpoints": ("pk", "sk"),
-        "results": ("pk", "sk"),
-    }
-    assert set(tables) == {f"driftline-{t}" for t in keys}
-    for role, (pk, sk) in keys.items():
-        table = tables[f"driftline-{role}"]
+    assert set(tables) == set(Names().tables().values())
+    for role, layout_table in TABLES.items():
+        table = tables[Names().table(role)]
         props = table["Properties"]
-        assert props["KeySchema"] == [
-            {"AttributeName": pk, "KeyType": "HASH"},
-            {"AttributeName": sk, "KeyType": "RANGE"},
-        ]
+        assert props["KeySchema"][0] == {"AttributeName": layout_table.partition_key, "KeyType": "HASH"}
         assert all(a["AttributeType"] == "S" for a in props["AttributeDefinitions"])
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"]["SSEEnabled"] is True
         assert table["DeletionPolicy"] == "RetainExceptOnCreate"
-    endpoints = tables["driftline-endpoints"]["Properties"]
-    assert endpoints["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = endpoints["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by-project"
-    assert index["KeySchema"] == [
-        {"AttributeName": "project", "KeyType": "HASH"},
-        {"AttributeName": "endpoint_id", "KeyType": "RANGE"},
-    ]
-    assert "TimeToLiveSpecification" not in tables["driftline-registry"]["Properties"]
 
 
 def test_timestream_database_and_tables_with_retention(synth):
     (database,) = synth.resources("AWS::Timestream::Database").values()
     assert database["Properties"]["DatabaseName"] == "driftline"
     tables = {r["Properties"]["TableName"]: r["Properties"] for r in synth.resources("AWS::Timestream::Table").values()}
-    assert set(tables) == {"app_results", "metrics"}
+    assert set(tables) == set(TIMESTREAM_TABLES)
     for props in tables.values():
         assert props["DatabaseName"] == "driftline"
         assert props["RetentionProperties"] == {
