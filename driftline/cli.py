@@ -259,7 +259,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
             print(check.line(), flush=True)
 
     if not as_json:
-        print(f"smoke test of {settings.api_url} (project {settings.project!r})", flush=True)
+        from driftline.sdk.serving import served_by_api
+
+        print(f"smoke test of {settings.api_url} (project {served_by_api(settings).project!r})", flush=True)
     report = run_smoke(settings, model=args.model, timeout=args.timeout, headers=headers, progress=progress)
     if as_json:
         print(json.dumps(to_jsonable(report.to_dict()), indent=2))

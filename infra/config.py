@@ -8,13 +8,12 @@ settings' defaults), so two stacks in one account never collide.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.config import validate_base_period
+from driftline.config import CONTEXT, Source, parse_fields, validate_base_period
 from driftline.deploy.functions import FUNCTIONS
 from driftline.errors import ConfigurationError
 from driftline.layout import (
@@ -167,87 +166,36 @@ class StackConfig:
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> StackConfig:
-        """Build from CDK context values: ``cdk.json`` gives typed JSON, ``-c key=value`` gives strings."""
-        values: dict[str, Any] = {}
-        for name, f in cls.__dataclass_fields__.items():
-            if name == "extra" or name not in context or context[name] is None:
-                continue
-            values[name] = _coerce(name, str(f.type), context[name])
-        return cls(**values)
+        """Build from CDK context values: ``cdk.json`` gives typed JSON, ``-c key=value`` gives strings; both go
+        through driftline.config's one parser."""
+        return cls(
+            **parse_fields(
+                cls, context, CONTEXT, skip=("extra",), items={"apps": _app, "alert_subscriptions": _subscription}
+            )
+        )
 
 
-def _coerce(name: str, kind: str, raw: Any) -> Any:
-    if kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        lowered = str(raw).strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigurationError(f"context {name}: expected true or false, got {raw!r}")
-    if kind == "int":
-        if isinstance(raw, bool):
-            raise ConfigurationError(f"context {name}: expected a whole number, got {raw!r}")
-        try:
-            return int(raw)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"context {name}: expected a whole number, got {raw!r}") from exc
-    if kind == "str":
-        if not isinstance(raw, str):
-            raise ConfigurationError(f"context {name}: expected a string, got {raw!r}")
-        return raw
-    items = _as_list(name, raw)
-    if "AppFunctionConfig" in kind:
-        return tuple(_app(name, item) for item in items)
-    if "Subscription" in kind:
-        return tuple(_subscription(name, item) for item in items)
-    return tuple(str(item) for item in items)
-
-
-def _as_list(name: str, raw: Any) -> list[Any]:
-    if isinstance(raw, str):
-        text = raw.strip()
-        if not text:
-            return []
-        if text.startswith("["):
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigurationError(f"context {name}: expected a JSON list, got {raw!r} ({exc})") from exc
-        else:
-            return [part.strip() for part in text.split(",") if part.strip()]
-    if not isinstance(raw, list):
-        raise ConfigurationError(f"context {name}: expected a list, got {raw!r}")
-    return raw
-
-
-def _app(name: str, item: Any) -> AppFunctionConfig:
+def _app(item: Any, where: str) -> AppFunctionConfig:
     if isinstance(item, str):
         item = {"name": item}
     if not isinstance(item, Mapping) or "name" not in item:
-        raise ConfigurationError(
-            f"context {name}: each app is a name or {{'name': ..., 'memory_mb': ...}}, got {item!r}"
-        )
+        raise ConfigurationError(f"{where}: each app is a name or {{'name': ..., 'memory_mb': ...}}, got {item!r}")
     unknown = set(item) - {"name", "memory_mb", "timeout_seconds"}
     if unknown:
         raise ConfigurationError(
-            f"context {name}: unknown app keys {sorted(unknown)}; expected name, memory_mb, timeout_seconds"
+            f"{where}: unknown app keys {sorted(unknown)}; expected name, memory_mb, timeout_seconds"
         )
     try:
         validate_app_name(item["name"])
     except Exception as exc:
-        raise ConfigurationError(f"context {name}: {exc}") from exc
+        raise ConfigurationError(f"{where}: {exc}") from exc
     return AppFunctionConfig(
         name=item["name"],
-        memory_mb=int(item.get("memory_mb", AppFunctionConfig.memory_mb)),
-        timeout_seconds=int(item.get("timeout_seconds", AppFunctionConfig.timeout_seconds)),
+        **parse_fields(AppFunctionConfig, item, Source(f"{where}: {item['name']}.{{key}}"), skip=("name",)),
     )
 
 
-def _subscription(name: str, item: Any) -> Subscription:
+def _subscription(item: Any, where: str) -> Subscription:
     if not isinstance(item, Mapping) or not {"protocol", "endpoint"} <= set(item):
-        raise ConfigurationError(
-            f"context {name}: each subscription is {{'protocol': ..., 'endpoint': ...}}, got {item!r}"
-        )
-    return Subscription(protocol=str(item["protocol"]), endpoint=str(item["endpoint"]))
+        raise ConfigurationError(f"{where}: each subscription is {{'protocol': ..., 'endpoint': ...}}, got {item!r}")
+    return Subscription(**parse_fields(Subscription, item, Source(f"{where}: subscription {{key}}")))

@@ -38,7 +38,7 @@ class Pending:
 class Checkpoints:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.checkpoints_table
+        self._table = clients.settings.table("checkpoints")
 
     @property
     def table(self) -> str:

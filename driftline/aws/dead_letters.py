@@ -43,12 +43,12 @@ def poison_message(
 
 
 class DeadLetters:
-    """Sends poison records to ``settings.stream_failures_queue_url`` (the stream-failures queue, which the stream
+    """Sends poison records to ``settings.queue_url("stream-failures")`` (the stream-failures queue, which the stream
     function's role may send to); without a queue, :attr:`configured` is False and the caller only logs."""
 
     def __init__(self, clients: Clients) -> None:
         self._clients = clients
-        self.queue_url = clients.settings.stream_failures_queue_url
+        self.queue_url = clients.settings.queue_url("stream-failures")
 
     @property
     def configured(self) -> bool:

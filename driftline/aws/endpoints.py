@@ -37,7 +37,7 @@ def minute_key(moment: datetime) -> str:
 class Endpoints:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.endpoints_table
+        self._table = clients.settings.table("endpoints")
 
     @property
     def table(self) -> str:

@@ -147,8 +147,8 @@ def provision(
     )
 
     db = clients.dynamodb
-    for table in layout.TABLES.values():
-        _table(db, getattr(settings, table.settings_key), table)
+    for role, table in layout.TABLES.items():
+        _table(db, settings.table(role), table)
 
     if settings.timestream_enabled:
         ts = clients.timestream_write
@@ -199,8 +199,8 @@ def provision(
         topic_arn = topic["TopicArn"]
     sqs = clients.client("sqs")
     urls = {
-        q.settings_key: getattr(settings, q.settings_key) or _queue_url(sqs, names.queue(q.role), q.retention_days)
-        for q in layout.QUEUES.values()
+        role: settings.queue_url(role) or _queue_url(sqs, names.queue(role), q.retention_days)
+        for role, q in layout.QUEUES.items()
     }
     inbox_url = _queue_url(sqs, ALERTS_QUEUE)
     _ignore(
@@ -212,7 +212,7 @@ def provision(
         Endpoint=queue_arn(sqs, inbox_url),
         Attributes={"RawMessageDelivery": "true"},
     )
-    return settings.replace(alerts_topic_arn=topic_arn, **urls)
+    return settings.replace(alerts_topic_arn=topic_arn, queue_urls=urls)
 
 
 def topic_key_arn(clients: Clients, topic_arn: str) -> str | None:

@@ -48,7 +48,7 @@ def model_uri(project: str, name: str, tag: str) -> str:
 class Registry:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.registry_table
+        self._table = clients.settings.table("registry")
 
     # -------------------------------------------------------------------------------------------- projects
 

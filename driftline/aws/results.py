@@ -99,7 +99,7 @@ class StoredOutputs:
 class Results:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.results_table
+        self._table = clients.settings.table("results")
 
     @property
     def table(self) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from driftline import layout
-from driftline.config import Settings
+from driftline.config import ServingIdentity, Settings
 from driftline.local.handlers import REPO_ROOT
 from driftline.schemas import ResultStatus
 
@@ -145,7 +145,7 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
 
             _say("Starting a local stack in this process (AWS emulated on loopback, IAM enforced, each function in a")
             _say("process of its own under the Lambda runtime interface client)...")
-            local = stack.enter_context(LocalStack(Settings(project=PROJECT), port=0))
+            local = stack.enter_context(LocalStack(serves=ServingIdentity(PROJECT), port=0))
             settings = local.settings
         else:
             _say(f"Using the running local stack at {settings.api_url}")

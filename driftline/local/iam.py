@@ -29,7 +29,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline import layout
 from driftline.config import Credentials, Settings
 from driftline.deploy.access import Resource, Statement, render_policy
 
@@ -76,13 +75,13 @@ class LocalArns:
         if kind == "objects":
             return f"arn:{PARTITION}:s3:::{s.bucket}/{resource.name}*"
         if kind == "table":
-            name = getattr(s, layout.TABLES[resource.name].settings_key)
+            name = s.table(resource.name)
             arn = self._arn("dynamodb", f"table/{name}")
             return f"{arn}/index/{resource.index}" if resource.index else arn
         if kind == "stream":
             return self._arn("kinesis", f"stream/{s.stream_name}")
         if kind == "queue":
-            url = getattr(s, layout.QUEUES[resource.name].settings_key)
+            url = s.queue_url(resource.name)
             return self._arn("sqs", url.rstrip("/").rsplit("/", 1)[-1])
         if kind == "topic":
             return s.alerts_topic_arn

@@ -3,14 +3,13 @@ the alternative synth (every knob turned)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
 
-from driftline.config import Settings
+from driftline.config import ServingIdentity, Settings
 from driftline.deploy.functions import SERVICES
 from driftline.layout import TABLES, TIMESTREAM_TABLES, Names
 from infra.components.api import ROUTES
@@ -58,12 +57,17 @@ def test_every_function_exists_with_its_packaging(synth):
 
 
 def test_functions_get_the_settings_they_read(synth):
-    expected = {f"DRIFTLINE_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    installation = {f"DRIFTLINE_{key.upper()}" for key in Settings.schema()}
+    identity = set(ServingIdentity().to_env())
     functions = _functions(synth)
     for name in FUNCTIONS:
         env = functions[f"driftline-{name}"]["Environment"]["Variables"]
         driftline_keys = {k for k in env if k.startswith("DRIFTLINE_")}
-        assert driftline_keys <= expected, driftline_keys - expected  # every variable is a Settings field
+        # every variable is a key of the installation's Settings, and only the serving function knows which
+        # serving function it is
+        own = identity if name == "serving" else set()
+        assert driftline_keys - own <= installation, driftline_keys - own - installation
+        assert driftline_keys & identity == own, name
         assert env["DRIFTLINE_STREAM_NAME"] == "driftline-events"
         assert env["DRIFTLINE_REGISTRY_TABLE"] == "driftline-registry"
         assert env["DRIFTLINE_TIMESTREAM_ENABLED"] == {"Fn::If": ["TimestreamInThisRegion", "true", "false"]}
@@ -72,7 +76,6 @@ def test_functions_get_the_settings_they_read(synth):
         assert env["DRIFTLINE_APP_FUNCTION"] == "driftline-app"
         assert env["DRIFTLINE_WRITER_FUNCTION"] == "driftline-writer"
         assert env["DRIFTLINE_CONTROLLER_FUNCTION"] == "driftline-controller"
-        assert env["DRIFTLINE_PROJECT"] == "default"
         for key in (
             "DRIFTLINE_BUCKET",
             "DRIFTLINE_ALERTS_TOPIC_ARN",
@@ -82,6 +85,8 @@ def test_functions_get_the_settings_they_read(synth):
             assert env[key], key
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "driftline"
         assert env["POWERTOOLS_SERVICE_NAME"] == SERVICES[name]
+    serving = functions["driftline-serving"]["Environment"]["Variables"]
+    assert (serving["DRIFTLINE_PROJECT"], serving["DRIFTLINE_SERVING_FUNCTION"]) == ("default", "serving")
 
 
 def test_the_stream_function_sends_poison_records_to_a_queue_its_role_may_send_to(synth):
@@ -424,7 +429,7 @@ def test_discovery_parameters_and_outputs(synth):
     }
     document = parameters["/driftline/driftline/settings"]["Value"]
     rendered = json.dumps(document)
-    known = {f.name for f in dataclasses.fields(Settings)}
+    known = set(Settings.schema()) | set(ServingIdentity().to_values())
     for key in ("bucket", "stream_name", "controller_arn", "scheduler_role_arn", "api_url", "timestream_enabled"):
         assert f'\\"{key}\\"' in rendered or f'"{key}"' in rendered, key
     parts = document["Fn::Join"][1]
@@ -452,7 +457,7 @@ def test_alternative_configuration_turns_every_knob(alt):
     assert set(functions) == {f"{ALT_STACK}-{f}" for f in FUNCTIONS} | {f"{ALT_STACK}-app-my-drift"}
     for props in functions.values():
         assert props["Environment"]["Variables"]["DRIFTLINE_TIMESTREAM_ENABLED"] == "false"
-        assert props["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == ALT_PROJECT
+    assert functions[f"{ALT_STACK}-serving"]["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == ALT_PROJECT
     dedicated = functions[f"{ALT_STACK}-app-my-drift"]
     assert (dedicated["MemorySize"], dedicated["Timeout"], dedicated["PackageType"]) == (3008, 600, "Image")
     policies = json.dumps(list(alt.resources("AWS::IAM::Policy").values()))

@@ -7,19 +7,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from driftline.config import Settings
-from driftline.errors import NotFoundError
+from driftline.config import ServingIdentity
+from driftline.errors import NotFoundError, ServiceUnavailableError
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
 from driftline.schemas import endpoint_id_for
 from driftline.serving.models import (
     ModelLoadError,
     ModelStore,
-    ServiceUnavailableError,
     is_string_feature,
     signature_for,
 )
 
-SETTINGS = Settings(project="p", serving_function="serving", bucket="own-bucket")
+IDENTITY = ServingIdentity(project="p", serving_function="serving")
 
 
 class Model:
@@ -104,7 +103,7 @@ class FakeArtifacts:
 @pytest.fixture
 def parts():
     registry, artifacts, now = FakeRegistry(), FakeArtifacts(), FakeClock()
-    store = ModelStore(SETTINGS, registry, artifacts, ttl_seconds=30, now=now, loader=pickle.loads)
+    store = ModelStore(IDENTITY, registry, artifacts, ttl_seconds=30, now=now, loader=pickle.loads)
     return store, registry, artifacts, now
 
 
@@ -219,14 +218,14 @@ def test_s3_routes_load_only_from_the_installations_bucket(parts):
 
 
 def test_objects_without_predict_are_refused():
-    store = ModelStore(SETTINGS, FakeRegistry(), FakeArtifacts(), loader=lambda data: object())
+    store = ModelStore(IDENTITY, FakeRegistry(), FakeArtifacts(), loader=lambda data: object())
     with pytest.raises(ModelLoadError, match="has no predict"):
         store.get("m")
 
 
 def test_loaded_models_are_evicted_least_recently_used_first(parts):
     registry, artifacts, now = FakeRegistry(), FakeArtifacts(), FakeClock()
-    store = ModelStore(SETTINGS, registry, artifacts, now=now, loader=pickle.loads, max_loaded=1)
+    store = ModelStore(IDENTITY, registry, artifacts, now=now, loader=pickle.loads, max_loaded=1)
     store.get("m", "1")
     store.get("m", "2")
     now.advance(31)
