@@ -23,7 +23,7 @@ import numpy as np
 from driftline import clock
 from driftline.aws.registry import parse_model_uri
 from driftline.config import ServingIdentity
-from driftline.errors import DriftlineError, NotFoundError, ServiceUnavailableError
+from driftline.errors import DriftlineError, NotFoundError, ServiceUnavailableError, StorageError
 from driftline.observability import get_logger
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
 from driftline.schemas import endpoint_id_for
@@ -302,15 +302,19 @@ class ModelStore:
         if stale is not None and now < stale.expires:  # another thread refreshed it meanwhile
             return stale
         try:
-            value = fetch()
+            return _Entry(value=fetch(), expires=now + self._ttl)
+        except StorageError as exc:  # the registry could not be read: a hiccup, not an answer
+            failure: Exception = exc
         except DriftlineError:
             raise  # a definite answer (not deployed, unknown version, unloadable): never serve stale over it
         except Exception as exc:
-            if stale is None:
-                raise ServiceUnavailableError(f"{what}: the registry cannot be read ({type(exc).__name__})") from exc
-            logger.warning(
-                "registry unreachable; serving the cached entry",
-                extra={"entry": what, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            value = stale.value
-        return _Entry(value=value, expires=now + self._ttl)
+            failure = exc
+        # what failed underneath the adapter's StorageError (a throttle, a timeout), as the log should name it
+        cause = failure.__cause__ if isinstance(failure, StorageError) and failure.__cause__ else failure
+        if stale is None:
+            raise ServiceUnavailableError(f"{what}: the registry cannot be read ({type(cause).__name__})") from failure
+        logger.warning(
+            "registry unreachable; serving the cached entry",
+            extra={"entry": what, "error": f"{type(cause).__name__}: {failure}"},
+        )
+        return _Entry(value=stale.value, expires=now + self._ttl)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from driftline.config import ServingIdentity
-from driftline.errors import NotFoundError, ServiceUnavailableError
+from driftline.errors import NotFoundError, ServiceUnavailableError, StorageError
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
 from driftline.schemas import endpoint_id_for
 from driftline.serving.models import (
@@ -172,6 +172,22 @@ def test_an_unreachable_registry_serves_the_cached_entries(parts):
     now.advance(31)
     assert store.get("m").version == "1"
     assert store.spec().tracking is True
+
+
+def test_a_registry_adapter_failure_is_a_hiccup_not_an_answer(parts):
+    """The registry adapter raises StorageError (a DriftlineError) when DynamoDB fails: the cached entry is served
+    as for any other failure, never a 5xx over it; with nothing cached, 503 names what failed underneath."""
+    store, registry, _, now = parts
+    store.get("m")
+    underneath = ConnectionError("registry down")
+    failure = StorageError("reading project#p function#serving failed")
+    failure.__cause__ = underneath
+    registry.failing = failure
+    now.advance(31)
+    assert store.get("m").version == "1"
+    fresh = ModelStore(IDENTITY, registry, parts[2])
+    with pytest.raises(ServiceUnavailableError, match=r"the registry cannot be read \(ConnectionError\)"):
+        fresh.spec()
 
 
 def test_an_unreachable_registry_with_nothing_cached_is_503(parts):
