@@ -9,7 +9,7 @@ existing resources are left as they are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,6 +17,10 @@ from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.config import Settings
 from driftline.errors import StorageError
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_sqs.client import SQSClient
 
 ALERTS_QUEUE = "driftline-alerts-inbox"  # local only: SNS fan-out target so alerts can be read back
 
@@ -61,7 +65,7 @@ def _key_schema(partition_key: str, sort_key: str) -> list[dict[str, str]]:
     return [{"AttributeName": partition_key, "KeyType": "HASH"}, {"AttributeName": sort_key, "KeyType": "RANGE"}]
 
 
-def _table(db: Any, name: str, table: layout.TableLayout) -> None:
+def _table(db: DynamoDBClient, name: str, table: layout.TableLayout) -> None:
     _ignore(("ResourceInUseException",), f"table {name}", db.create_table, **table_definition(name, table))
     if table.ttl:
         _ignore(
@@ -88,13 +92,13 @@ def lifecycle_configuration(rules: tuple[layout.LifecycleRule, ...]) -> dict[str
     return {"Rules": out}
 
 
-def _queue_url(sqs: Any, name: str, retention_days: int | None = None) -> str:
+def _queue_url(sqs: SQSClient, name: str, retention_days: int | None = None) -> str:
     attributes = {} if retention_days is None else {"MessageRetentionPeriod": str(retention_days * 86_400)}
     created = _ignore((), f"queue {name}", sqs.create_queue, QueueName=name, Attributes=attributes)
     return str(created["QueueUrl"])
 
 
-def queue_arn(sqs: Any, url: str) -> str:
+def queue_arn(sqs: SQSClient, url: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
@@ -188,7 +192,7 @@ def provision(
     if not topic_arn:
         # as in the stack: a customer-managed key (CloudWatch alarms cannot publish under alias/aws/sns), so
         # every publisher needs kms:GenerateDataKey* and kms:Decrypt on it
-        key = _ignore((), "the alerts topic's key", clients.client("kms").create_key, Description="driftline alerts")
+        key = _ignore((), "the alerts topic's key", clients.kms.create_key, Description="driftline alerts")
         topic = _ignore(
             (),
             f"topic {names.topic}",
@@ -197,7 +201,7 @@ def provision(
             Attributes={"KmsMasterKeyId": key["KeyMetadata"]["Arn"]},
         )
         topic_arn = topic["TopicArn"]
-    sqs = clients.client("sqs")
+    sqs = clients.sqs
     urls = {
         role: settings.queue_url(role) or _queue_url(sqs, names.queue(role), q.retention_days)
         for role, q in layout.QUEUES.items()
@@ -221,4 +225,4 @@ def topic_key_arn(clients: Clients, topic_arn: str) -> str | None:
     key = attributes.get("KmsMasterKeyId")
     if not key:
         return None
-    return str(clients.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"])
+    return str(clients.kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"])

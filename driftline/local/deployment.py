@@ -22,7 +22,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.clock import CLOCK_FILE_ENV
 from driftline.config import Credentials, Settings
@@ -32,6 +32,10 @@ from driftline.deploy.packaging import stage
 from driftline.layout import DEFAULT_STACK, Names
 from driftline.local.containers import ContainerSpec
 from driftline.local.iam import ACCOUNT_ID, LocalArns, Principal, create_role
+
+if TYPE_CHECKING:
+    from types_boto3_iam.client import IAMClient
+    from types_boto3_sts.client import STSClient
 
 MAX_FUNCTION_NAME = 64
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9-_]")
@@ -56,7 +60,7 @@ def serving_function_name(base: str, project: str, function: str) -> str:
     return f"{name[: MAX_FUNCTION_NAME - 11]}-{digest}"
 
 
-def create_user(iam: Any, label: str, name: str, document: Mapping[str, Any]) -> Principal:
+def create_user(iam: IAMClient, label: str, name: str, document: Mapping[str, Any]) -> Principal:
     """An IAM user with ``document`` as its policy and an access key (the SDK's principal: what a person using the
     stack's SDK policy holds)."""
     iam.create_user(UserName=name)
@@ -103,7 +107,7 @@ def function_names(settings: Settings, prefix: str = DEFAULT_STACK) -> dict[str,
 
 
 def install_principals(
-    settings: Settings, iam: Any, sts: Any, *, topic_key_arn: str = "", prefix: str = DEFAULT_STACK
+    settings: Settings, iam: IAMClient, sts: STSClient, *, topic_key_arn: str = "", prefix: str = DEFAULT_STACK
 ) -> Principals:
     """Create the roles and the SDK user in the emulation (with ``iam``/``sts`` clients of an administrator)."""
     names = function_names(settings, prefix)
@@ -140,8 +144,8 @@ class LocalDeployment:
     def __init__(
         self,
         settings: Settings,
-        iam: Any,
-        sts: Any,
+        iam: IAMClient,
+        sts: STSClient,
         run_dir: Path,
         *,
         topic_key_arn: str = "",

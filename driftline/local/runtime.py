@@ -356,13 +356,13 @@ class LocalStack:
         )
         # Before IAM is enforced: the administrator, the resources, the roles (as `cdk deploy` would make them).
         bootstrap = Clients(base.replace(credentials=Credentials("bootstrap", "bootstrap")))
-        admin = create_admin(bootstrap.client("iam"))
+        admin = create_admin(bootstrap.iam)
         admin_clients = Clients(base.replace(credentials=admin.credentials))
         installation = provision(base, admin_clients, shard_count=self._shard_count)
         self.deployment = LocalDeployment(
             installation,
-            admin_clients.client("iam"),
-            admin_clients.client("sts"),
+            admin_clients.iam,
+            admin_clients.sts,
             self._run_dir,
             topic_key_arn=topic_key_arn(admin_clients, installation.alerts_topic_arn) or "",
             runtime=self._runtime,
@@ -534,7 +534,7 @@ class LocalStack:
         url = self.settings.queue_url("stream-failures" if kinesis else "async-failures")
         if not url:
             raise RuntimeError("no dead-letter queue configured")
-        self.clients_for("stream" if kinesis else key).client("sqs").send_message(
+        self.clients_for("stream" if kinesis else key).sqs.send_message(
             QueueUrl=url,
             MessageBody=json.dumps(record, default=str),
             MessageAttributes={

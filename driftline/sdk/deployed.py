@@ -5,7 +5,7 @@ no ARNs copied by hand."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -13,12 +13,15 @@ from driftline.config import Settings, document_source
 from driftline.errors import ConfigurationError, StorageError
 from driftline.layout import Names
 
+if TYPE_CHECKING:
+    from types_boto3_ssm.client import SSMClient
+
 
 def settings_parameter_name(stack_name: str) -> str:
     return Names(stack_name).settings_parameter
 
 
-def read_deployed_settings(stack_name: str, ssm_client: Any) -> Settings | None:
+def read_deployed_settings(stack_name: str, ssm_client: SSMClient) -> Settings | None:
     """The settings of the deployed stack ``stack_name``, or None when no such stack is deployed (no parameter).
 
     ``ssm_client`` is a boto3 SSM client for the stack's region (the caller's credentials). Unknown keys in the
