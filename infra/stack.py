@@ -133,7 +133,7 @@ class DriftlineStack(Stack):
             outputs={
                 "ApiUrl": (self.api.url, "Inference API base URL (POST /v2/models/{name}/infer)"),
                 "ApiId": (self.api.api.api_id, "Inference API id (the ApiId of its AWS/ApiGateway metrics)"),
-                "BucketName": (self.storage.bucket.bucket_name, "Artifacts, events parquet and results"),
+                "BucketName": (self.storage.bucket.bucket_name, "Artifacts, the inference dataset, ground truth"),
                 "StreamName": (self.events.stream.stream_name, "Kinesis stream of inference events"),
                 "AlertsTopicArn": (self.messaging.topic.topic_arn, "SNS topic for alerts and alarms"),
                 "AlertsBusName": (self.messaging.bus.event_bus_name, "EventBridge bus for alerts"),
