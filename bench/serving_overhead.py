@@ -33,7 +33,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the model-loaded lin
 import numpy as np  # noqa: E402
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types  # noqa: E402
 
-from driftline.config import Settings  # noqa: E402
+from driftline.config import ServingIdentity, Settings  # noqa: E402
 from driftline.local.handlers import load_handler  # noqa: E402
 from driftline.local.lambda_context import LocalLambdaContext  # noqa: E402
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute  # noqa: E402
@@ -91,8 +91,8 @@ class MemoryArtifacts:
 
 def build_serving_handler() -> Any:
     handler = load_handler("serving", fresh=True)
-    settings = Settings(project="bench", serving_function="serving")
-    store = ModelStore(settings, MemoryRegistry(), MemoryArtifacts(), loader=pickle.loads)
+    settings = Settings()
+    store = ModelStore(ServingIdentity(project="bench"), MemoryRegistry(), MemoryArtifacts(), loader=pickle.loads)
     service = ServingService(settings, store, Tracker(None, settings.stream_name, put=fake_put))  # type: ignore[arg-type]
     deps = handler.Deps(settings=settings, clients=None, service=service)
     handler.deps = lambda: deps

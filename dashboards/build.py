@@ -21,21 +21,22 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # `python dashboards/build.py` from a checkout: the names come from driftline
+    sys.path.insert(0, str(HERE.parent))
+
+from driftline.deploy.functions import METRICS_NAMESPACE, SERVICES  # noqa: E402
+from driftline.layout import TIMESTREAM_METRICS, TIMESTREAM_RESULTS, Names  # noqa: E402
+
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24
 TIMESTREAM = {"type": "grafana-timestream-datasource", "uid": "${timestream}"}
 CLOUDWATCH = {"type": "cloudwatch", "uid": "${cloudwatch}"}
-NAMESPACE = "driftline"
-# Powertools `service` dimension of each function (infra/config.py SERVICES)
-SERVICE = {
-    "serving": "serving",
-    "stream": "driftline-stream",
-    "controller": "driftline-controller",
-    "app": "driftline-app",
-    "writer": "driftline-writer",
-}
-RESULTS = '"$database"."app_results"'
-METRICS = '"$database"."metrics"'
+NAMESPACE = METRICS_NAMESPACE
+SERVICE = SERVICES  # the Powertools `service` dimension of each function
+DEFAULTS = Names()  # the default stack's names: the text variables' defaults
+STACK = Names("$stack")  # names of the stack the `stack` variable holds
+RESULTS = f'"$database"."{TIMESTREAM_RESULTS}"'
+METRICS = f'"$database"."{TIMESTREAM_METRICS}"'
 ENDPOINT_FILTER = "endpoint_id = '$endpoint'"
 # MLRun's ResultStatusApp, coloured as its dashboards do
 STATUS_MAPPINGS = [
@@ -120,7 +121,7 @@ def api_metric(metric: str, statistic: str = "Sum", ref: str = "A") -> dict[str,
 def lambda_metric(function_role: str, metric: str, statistic: str, ref: str = "A") -> dict[str, Any]:
     return cloudwatch(
         metric,
-        {"FunctionName": f"$stack-{function_role}"},
+        {"FunctionName": STACK.function(function_role)},
         statistic,
         ref,
         namespace="AWS/Lambda",
@@ -240,8 +241,10 @@ def common_variables(with_endpoint: bool) -> list[dict[str, Any]]:
     variables = [
         datasource_variable("timestream", "grafana-timestream-datasource", "Timestream"),
         datasource_variable("cloudwatch", "cloudwatch", "CloudWatch"),
-        textbox("database", "Timestream database", "driftline", "The stack's database (context stack_name)"),
-        textbox("stack", "Stack", "driftline", "The CDK stack name: prefixes function names"),
+        textbox(
+            "database", "Timestream database", DEFAULTS.timestream_database, "The stack's database (context stack_name)"
+        ),
+        textbox("stack", "Stack", DEFAULTS.stack, "The CDK stack name: prefixes function names"),
         textbox(
             "api",
             "HTTP API id",

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from driftline.errors import ConfigurationError, DriftlineError, InvalidRequestError, NotFoundError
+from driftline.errors import ConfigurationError, DriftlineError, InvalidRequestError, NotFoundError, StorageError
 
 if TYPE_CHECKING:
     from driftline.config import Settings
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_AWS = 1
+AWS_HINT = "(is a local stack running? start one with `driftline local up`, or set DRIFTLINE_* for a deployed one)"
 EXIT_ERROR = 2
 
 EPILOG = """\
@@ -259,7 +260,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
             print(check.line(), flush=True)
 
     if not as_json:
-        print(f"smoke test of {settings.api_url} (project {settings.project!r})", flush=True)
+        from driftline.sdk.serving import served_by_api
+
+        print(f"smoke test of {settings.api_url} (project {served_by_api(settings).project!r})", flush=True)
     report = run_smoke(settings, model=args.model, timeout=args.timeout, headers=headers, progress=progress)
     if as_json:
         print(json.dumps(to_jsonable(report.to_dict()), indent=2))
@@ -872,15 +875,14 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         for warning in caught:
             if issubclass(warning.category, UserWarning):
                 print(f"warning: {warning.message}", file=err)
+    except StorageError as exc:  # the adapters' form of a failed AWS call
+        print(f"error: an AWS call failed: {exc}\n  {AWS_HINT}", file=err)
+        return EXIT_AWS
     except DriftlineError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
     except _aws_errors() as exc:
-        print(
-            f"error: an AWS call failed: {exc}\n"
-            "  (is a local stack running? start one with `driftline local up`, or set DRIFTLINE_* for a deployed one)",
-            file=err,
-        )
+        print(f"error: an AWS call failed: {exc}\n  {AWS_HINT}", file=err)
         return EXIT_AWS
     except KeyboardInterrupt:
         print("interrupted", file=err)

@@ -39,8 +39,14 @@ class ModelError(DriftlineError):
     status_code = 500
 
 
+class ServiceUnavailableError(DriftlineError):
+    """The function cannot answer right now (registry unreachable with nothing cached). HTTP 503."""
+
+    status_code = 503
+
+
 class StorageError(DriftlineError):
-    """An AWS call failed after its retries."""
+    """An AWS call failed after its retries; the message says what was being done."""
 
 
 class ApplicationError(DriftlineError):

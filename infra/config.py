@@ -1,23 +1,30 @@
-"""Names and tunables of one deployment, in one place.
+"""The tunables of one deployment, in one place.
 
 Everything a user can change lives in ``cdk.json`` under ``context`` (or ``cdk synth -c key=value``) and is
 read once here into a :class:`StackConfig`; the constructs never read context themselves. Resource names are
-derived from ``stack_name`` by :class:`Names`, so two stacks in one account never collide and the default stack
-(``driftline``) uses the same names as :class:`driftline.config.Settings`' defaults.
+derived from ``stack_name`` by :class:`driftline.layout.Names` (shared with the local provisioning and the
+settings' defaults), so two stacks in one account never collide.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.aws.schedules import schedule_name
-from driftline.config import validate_base_period
+from driftline.config import CONTEXT, Source, parse_fields, validate_base_period
 from driftline.deploy.functions import FUNCTIONS
 from driftline.errors import ConfigurationError
+from driftline.layout import (
+    DEFAULT_PROJECT,
+    DEFAULT_STACK,
+    EVENTS_RETENTION_DAYS,
+    NONCURRENT_VERSION_DAYS,
+    TIMESTREAM_MAGNETIC_RETENTION_DAYS,
+    TIMESTREAM_MEMORY_RETENTION_HOURS,
+    Names,
+)
 from driftline.schemas import validate_app_name
 
 API_AUTH_MODES = ("iam", "jwt", "none")
@@ -50,11 +57,6 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 
-# The Powertools `service` dimension each function's metrics carry (namespace ``driftline``): the names the
-# handlers pass to driftline.observability.get_metrics (tests/infra checks them against the code).
-SERVICES = {key: definition.service for key, definition in FUNCTIONS.items()}
-METRICS_NAMESPACE = "driftline"
-
 
 @dataclass(frozen=True)
 class AppFunctionConfig:
@@ -76,13 +78,13 @@ class Subscription:
 class StackConfig:
     """The user's knobs (``cdk.json`` context keys have the same names)."""
 
-    stack_name: str = "driftline"
-    project: str = "default"  # the project whose controller schedule the stack creates
+    stack_name: str = DEFAULT_STACK
+    project: str = DEFAULT_PROJECT  # the project whose controller schedule the stack creates
     base_period: int = 10  # minutes between controller runs
     monitoring_enabled: bool = False  # the schedule's initial state; the SDK's enable/disable flips it
     timestream: bool = True  # False for accounts that cannot create Timestream for LiveAnalytics
-    timestream_memory_retention_hours: int = 24
-    timestream_magnetic_retention_days: int = 365
+    timestream_memory_retention_hours: int = TIMESTREAM_MEMORY_RETENTION_HOURS
+    timestream_magnetic_retention_days: int = TIMESTREAM_MAGNETIC_RETENTION_DAYS
     api_auth: str = "iam"  # iam | jwt | none (an open API only when asked for explicitly)
     jwt_issuer: str = ""
     jwt_audience: tuple[str, ...] = ()
@@ -94,8 +96,8 @@ class StackConfig:
     stream_batching_window_seconds: int = 5
     stream_retry_attempts: int = 10
     log_retention_days: int = 30
-    events_retention_days: int = 400  # inference parquet under events/ (and results/) expire after this
-    noncurrent_version_days: int = 30  # old object versions (overwritten redeliveries, replaced models)
+    events_retention_days: int = EVENTS_RETENTION_DAYS  # the inference parquet under events/ expires after this
+    noncurrent_version_days: int = NONCURRENT_VERSION_DAYS  # old object versions (redeliveries, replaced models)
     alert_emails: tuple[str, ...] = ()
     alert_subscriptions: tuple[Subscription, ...] = ()
     apps: tuple[AppFunctionConfig, ...] = ()
@@ -164,158 +166,36 @@ class StackConfig:
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> StackConfig:
-        """Build from CDK context values: ``cdk.json`` gives typed JSON, ``-c key=value`` gives strings."""
-        values: dict[str, Any] = {}
-        for name, f in cls.__dataclass_fields__.items():
-            if name == "extra" or name not in context or context[name] is None:
-                continue
-            values[name] = _coerce(name, str(f.type), context[name])
-        return cls(**values)
+        """Build from CDK context values: ``cdk.json`` gives typed JSON, ``-c key=value`` gives strings; both go
+        through driftline.config's one parser."""
+        return cls(
+            **parse_fields(
+                cls, context, CONTEXT, skip=("extra",), items={"apps": _app, "alert_subscriptions": _subscription}
+            )
+        )
 
 
-@dataclass(frozen=True)
-class Names:
-    """Every physical name the stack gives, derived from the stack name (one place, so tests and the SDK agree)."""
-
-    stack: str
-    project: str
-
-    def function(self, role: str) -> str:
-        return f"{self.stack}-{role}"
-
-    def app_function(self, app: str | None = None) -> str:
-        return f"{self.stack}-app" if app is None else f"{self.stack}-app-{app}"
-
-    @property
-    def app_function_prefix(self) -> str:
-        """Every app function (generic and per-app) starts with this: the controller may invoke exactly these."""
-        return f"{self.stack}-app"
-
-    def table(self, role: str) -> str:
-        return f"{self.stack}-{role}"
-
-    @property
-    def stream(self) -> str:
-        return f"{self.stack}-events"
-
-    @property
-    def event_bus(self) -> str:
-        return f"{self.stack}-alerts"
-
-    @property
-    def topic(self) -> str:
-        return f"{self.stack}-alerts"
-
-    @property
-    def timestream_database(self) -> str:
-        return self.stack
-
-    @property
-    def schedule_group(self) -> str:
-        return self.stack
-
-    @property
-    def schedule_prefix(self) -> str:
-        return f"{self.stack}-controller"
-
-    @property
-    def schedule(self) -> str:
-        # the SDK's rule (a long stack name plus a long project would pass Scheduler's 64 characters)
-        return schedule_name(self.schedule_prefix, self.project)
-
-    @property
-    def dashboard(self) -> str:
-        return f"{self.stack}-monitoring"
-
-    @property
-    def parameter_prefix(self) -> str:
-        return f"/driftline/{self.stack}"
-
-    @property
-    def settings_parameter(self) -> str:
-        return f"{self.parameter_prefix}/settings"
-
-    @property
-    def api_url_parameter(self) -> str:
-        return f"{self.parameter_prefix}/api-url"
-
-    @property
-    def app_functions_parameter(self) -> str:
-        return f"{self.parameter_prefix}/app-functions"
-
-
-def _coerce(name: str, kind: str, raw: Any) -> Any:
-    if kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        lowered = str(raw).strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigurationError(f"context {name}: expected true or false, got {raw!r}")
-    if kind == "int":
-        if isinstance(raw, bool):
-            raise ConfigurationError(f"context {name}: expected a whole number, got {raw!r}")
-        try:
-            return int(raw)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"context {name}: expected a whole number, got {raw!r}") from exc
-    if kind == "str":
-        if not isinstance(raw, str):
-            raise ConfigurationError(f"context {name}: expected a string, got {raw!r}")
-        return raw
-    items = _as_list(name, raw)
-    if "AppFunctionConfig" in kind:
-        return tuple(_app(name, item) for item in items)
-    if "Subscription" in kind:
-        return tuple(_subscription(name, item) for item in items)
-    return tuple(str(item) for item in items)
-
-
-def _as_list(name: str, raw: Any) -> list[Any]:
-    if isinstance(raw, str):
-        text = raw.strip()
-        if not text:
-            return []
-        if text.startswith("["):
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigurationError(f"context {name}: expected a JSON list, got {raw!r} ({exc})") from exc
-        else:
-            return [part.strip() for part in text.split(",") if part.strip()]
-    if not isinstance(raw, list):
-        raise ConfigurationError(f"context {name}: expected a list, got {raw!r}")
-    return raw
-
-
-def _app(name: str, item: Any) -> AppFunctionConfig:
+def _app(item: Any, where: str) -> AppFunctionConfig:
     if isinstance(item, str):
         item = {"name": item}
     if not isinstance(item, Mapping) or "name" not in item:
-        raise ConfigurationError(
-            f"context {name}: each app is a name or {{'name': ..., 'memory_mb': ...}}, got {item!r}"
-        )
+        raise ConfigurationError(f"{where}: each app is a name or {{'name': ..., 'memory_mb': ...}}, got {item!r}")
     unknown = set(item) - {"name", "memory_mb", "timeout_seconds"}
     if unknown:
         raise ConfigurationError(
-            f"context {name}: unknown app keys {sorted(unknown)}; expected name, memory_mb, timeout_seconds"
+            f"{where}: unknown app keys {sorted(unknown)}; expected name, memory_mb, timeout_seconds"
         )
     try:
         validate_app_name(item["name"])
     except Exception as exc:
-        raise ConfigurationError(f"context {name}: {exc}") from exc
+        raise ConfigurationError(f"{where}: {exc}") from exc
     return AppFunctionConfig(
         name=item["name"],
-        memory_mb=int(item.get("memory_mb", AppFunctionConfig.memory_mb)),
-        timeout_seconds=int(item.get("timeout_seconds", AppFunctionConfig.timeout_seconds)),
+        **parse_fields(AppFunctionConfig, item, Source(f"{where}: {item['name']}.{{key}}"), skip=("name",)),
     )
 
 
-def _subscription(name: str, item: Any) -> Subscription:
+def _subscription(item: Any, where: str) -> Subscription:
     if not isinstance(item, Mapping) or not {"protocol", "endpoint"} <= set(item):
-        raise ConfigurationError(
-            f"context {name}: each subscription is {{'protocol': ..., 'endpoint': ...}}, got {item!r}"
-        )
-    return Subscription(protocol=str(item["protocol"]), endpoint=str(item["endpoint"]))
+        raise ConfigurationError(f"{where}: each subscription is {{'protocol': ..., 'endpoint': ...}}, got {item!r}")
+    return Subscription(**parse_fields(Subscription, item, Source(f"{where}: subscription {{key}}")))

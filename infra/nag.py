@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
-from infra.components.storage import RECENT_REQUESTS_PREFIX
+from driftline.layout import (
+    ARTIFACTS_PREFIX,
+    EVENTS_PREFIX,
+    GROUND_TRUTH_PREFIX,
+    PROJECT_INDEX,
+    RECENT_REQUESTS_PREFIX,
+)
 
 if TYPE_CHECKING:
     from infra.stack import DriftlineStack
@@ -68,26 +74,27 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
             acknowledge(policy, "IAM5[Resource::*]", XRAY)
         if key in {"controller", "writer"}:  # the zip functions; images carry their own runtime
             acknowledge(function.function, "L1", RUNTIME)
-    acknowledge(_policy(stack.api.serving), object_prefix("artifacts/"), PREFIX + ": model files")
-    acknowledge(_policy(stack.api.serving), object_prefix("ground-truth/"), PREFIX + ": labels posted to its route")
-    acknowledge(_policy(stack.stream_processor.function), object_prefix("events/"), PREFIX + ": its parquet files")
+    acknowledge(_policy(stack.api.serving), object_prefix(ARTIFACTS_PREFIX), PREFIX + ": model files")
+    acknowledge(_policy(stack.api.serving), object_prefix(GROUND_TRUTH_PREFIX), PREFIX + ": labels posted to its route")
+    acknowledge(_policy(stack.stream_processor.function), object_prefix(EVENTS_PREFIX), PREFIX + ": its parquet files")
     acknowledge(
         _policy(stack.stream_processor.function),
         object_prefix(RECENT_REQUESTS_PREFIX),
-        PREFIX + ": its memory of recent request ids, one object per endpoint and shard",
+        PREFIX + ": its memory of recently stored requests, one object per shard",
     )
     for app in stack.monitoring.apps.values():
         policy = _policy(app)
-        acknowledge(policy, object_prefix("events/"), PREFIX + ": reads the window's inference rows")
-        acknowledge(policy, object_prefix("artifacts/"), PREFIX + ": reads user application sources")
-        acknowledge(policy, object_prefix("ground-truth/"), PREFIX + ": reads labels for performance apps")
+        acknowledge(policy, object_prefix(EVENTS_PREFIX), PREFIX + ": reads the window's inference rows")
+        acknowledge(policy, object_prefix(ARTIFACTS_PREFIX), PREFIX + ": reads user application sources")
+        acknowledge(policy, object_prefix(GROUND_TRUTH_PREFIX), PREFIX + ": reads labels for performance apps")
     if stack.monitoring.writer_timestream is not None:
         acknowledge(stack.monitoring.writer_timestream, "IAM5[Resource::*]", TIMESTREAM_DISCOVERY)
     controller = _policy(stack.monitoring.controller)
     acknowledge(
         controller,
         f"IAM5[Resource::{endpoints_arn}/index/*]",
-        "queries the by-project index of the endpoints table; the ARN names the table, the wildcard its indexes",
+        f"queries the {PROJECT_INDEX.name} index of the endpoints table; the ARN names the table, the wildcard its "
+        "indexes",
     )
     acknowledge(
         controller,
@@ -99,12 +106,12 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
     sdk = stack.discovery.sdk_policy.node.default_child
     assert sdk is not None
     acknowledge(sdk, "IAM5[Resource::*]", "scheduler:ListSchedules has no resource-level permissions")
-    for prefix in ("artifacts/", "events/", "ground-truth/"):
+    for prefix in (ARTIFACTS_PREFIX, EVENTS_PREFIX, GROUND_TRUTH_PREFIX):
         acknowledge(sdk, object_prefix(prefix), PREFIX + ": the SDK logs models and labels and reads the datasets")
     acknowledge(
         sdk,
         f"IAM5[Resource::{endpoints_arn}/index/*]",
-        "lists a project's endpoints through the by-project index",
+        f"lists a project's endpoints through the {PROJECT_INDEX.name} index",
     )
     acknowledge(
         sdk,

@@ -13,6 +13,8 @@ from aws_cdk import Aws, Stack, Tags
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from driftline import layout
+from driftline.config import ENV_PREFIX, ServingIdentity
 from infra.components.access import StackArns
 from infra.components.api import InferenceApi
 from infra.components.assets import Packager
@@ -64,14 +66,16 @@ class DriftlineStack(Stack):
         )
         self.arns.scheduler_role = self.schedule.role
         self.settings = self._settings()
-        environment = {f"DRIFTLINE_{k.upper()}": _env_value(v) for k, v in self.settings.items() if k != "api_url"}
+        # every function gets the installation's settings; the serving function also its identity
+        environment = {f"{ENV_PREFIX}{k.upper()}": _env_value(v) for k, v in self.settings.items()}
+        self.serving_identity = ServingIdentity(project=config.project)
 
         self.api = InferenceApi(
             self,
             "Inference",
             config=config,
             packager=packager,
-            environment=environment,
+            environment={**environment, **self.serving_identity.to_env()},
             log_retention=retention,
             arns=self.arns,
         )
@@ -111,24 +115,25 @@ class DriftlineStack(Stack):
             config=config,
             functions={k: f.function for k, f in self.functions.items()},
             api=self.api.api,
-            queues=self.messaging.queues,
+            # alarms and charts named by the short role: {stack}-async-dead-letters, {stack}-stream-dead-letters
+            queues={role.removesuffix("-failures"): q for role, q in self.messaging.queues.items()},
             topic=self.messaging.topic,
             bus=self.messaging.bus,
             log_retention=retention,
         )
-        self.settings["api_url"] = self.api.url
         self.discovery = Discovery(
             self,
             "Discovery",
             config=config,
-            settings=self.settings,
+            # the settings document: the installation, where its API answers and which function that serves
+            settings={**self.settings, "api_url": self.api.url, **self.serving_identity.to_values()},
             app_functions={name or "*": f.function_name for name, f in self.monitoring.apps.items()},
             api_url=self.api.url,
             arns=self.arns,
             outputs={
                 "ApiUrl": (self.api.url, "Inference API base URL (POST /v2/models/{name}/infer)"),
                 "ApiId": (self.api.api.api_id, "Inference API id (the ApiId of its AWS/ApiGateway metrics)"),
-                "BucketName": (self.storage.bucket.bucket_name, "Artifacts, events parquet and results"),
+                "BucketName": (self.storage.bucket.bucket_name, "Artifacts, the inference dataset, ground truth"),
                 "StreamName": (self.events.stream.stream_name, "Kinesis stream of inference events"),
                 "AlertsTopicArn": (self.messaging.topic.topic_arn, "SNS topic for alerts and alarms"),
                 "AlertsBusName": (self.messaging.bus.event_bus_name, "EventBridge bus for alerts"),
@@ -153,16 +158,14 @@ class DriftlineStack(Stack):
         acknowledge_findings(self)
 
     def _settings(self) -> dict[str, Any]:
-        """The values of :class:`driftline.config.Settings` this deployment runs with (env and SSM document)."""
+        """The installation's settings (keys of :meth:`driftline.config.Settings.schema`) this deployment runs
+        with: every function's environment, and the SSM settings document."""
         names = self.config.names
         return {
             "region": Aws.REGION,
             "bucket": self.storage.bucket.bucket_name,
             "stream_name": names.stream,
-            "registry_table": names.table("registry"),
-            "endpoints_table": names.table("endpoints"),
-            "checkpoints_table": names.table("checkpoints"),
-            "results_table": names.table("results"),
+            **{table.settings_key: names.table(role) for role, table in layout.TABLES.items()},
             "timestream_enabled": self.storage.timestream_enabled,
             "timestream_database": names.timestream_database,
             "event_bus_name": names.event_bus,
@@ -173,12 +176,9 @@ class DriftlineStack(Stack):
             "controller_arn": self.schedule.controller_arn,
             "writer_function": names.function("writer"),
             "app_function": names.app_function(),
-            "async_failures_queue_url": self.messaging.async_failures.queue_url,
             # the stream function's poison records go where its role may send: the stream-failures queue
-            "stream_failures_queue_url": self.messaging.stream_failures.queue_url,
+            **{queue.settings_key: self.messaging.queues[role].queue_url for role, queue in layout.QUEUES.items()},
             "scheduler_role_arn": self.schedule.role.role_arn,
-            "project": self.config.project,
-            "serving_function": "serving",
         }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from driftline.aws.clients import Clients
+from driftline.aws.failures import storage_errors
 from driftline.errors import StorageError
 from driftline.schemas import AppOutputs, AppResult, ResultKind, ResultStatus
 
@@ -78,18 +79,21 @@ class Alerts:
         events = self._clients.events
         for i in range(0, len(alerts), MAX_PUT_EVENTS):
             chunk = alerts[i : i + MAX_PUT_EVENTS]
-            response = events.put_events(
-                Entries=[
-                    {
-                        "Source": SOURCE,
-                        "DetailType": alert["alert_type"],
-                        "Detail": json.dumps({k: v for k, v in alert.items() if k != "alert_type"}),
-                        "EventBusName": self._settings.event_bus_name,
-                        "Resources": [],
-                    }
-                    for alert in chunk
-                ]
-            )
+            with storage_errors(
+                f"putting {len(chunk)} alert(s) on the EventBridge bus {self._settings.event_bus_name}"
+            ):
+                response = events.put_events(
+                    Entries=[
+                        {
+                            "Source": SOURCE,
+                            "DetailType": alert["alert_type"],
+                            "Detail": json.dumps({k: v for k, v in alert.items() if k != "alert_type"}),
+                            "EventBusName": self._settings.event_bus_name,
+                            "Resources": [],
+                        }
+                        for alert in chunk
+                    ]
+                )
             if response.get("FailedEntryCount"):
                 failed = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
                 reasons = "; ".join(f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}" for e in failed)
@@ -100,7 +104,7 @@ class Alerts:
 
     def _publish(self, alert: dict[str, Any]) -> None:
         subject = f"driftline {alert['alert_type']}: {alert['application_name']}/{alert['result_name']}"
-        self._clients.sns.publish(
+        self._sns_publish(
             TopicArn=self._settings.alerts_topic_arn,
             Subject=subject[:SUBJECT_LIMIT],
             Message=json.dumps(alert),
@@ -121,7 +125,7 @@ class Alerts:
         self._put_events([alert])
         if self._settings.alerts_topic_arn:
             subject = f"driftline {alert_type}: {detail.get('application_name', '')}"
-            self._clients.sns.publish(
+            self._sns_publish(
                 TopicArn=self._settings.alerts_topic_arn,
                 Subject=subject[:SUBJECT_LIMIT],
                 Message=json.dumps(alert),
@@ -131,3 +135,8 @@ class Alerts:
                     "endpoint_id": {"DataType": "String", "StringValue": str(detail.get("endpoint_id", ""))},
                 },
             )
+
+    def _sns_publish(self, **kwargs: Any) -> None:
+        alert_type = kwargs["MessageAttributes"]["alert_type"]["StringValue"]
+        with storage_errors(f"publishing a {alert_type} alert to {self._settings.alerts_topic_arn}"):
+            self._clients.sns.publish(**kwargs)

@@ -14,15 +14,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import from_item, to_value
+from driftline.aws.failures import error_code, storage_errors
 from driftline.schemas import parse_time, to_iso
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-def checkpoint_key(endpoint_id: str, application_name: str) -> dict[str, dict[str, str]]:
+
+def checkpoint_key(endpoint_id: str, application_name: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": to_value(f"endpoint#{endpoint_id}"), "sk": to_value(f"app#{application_name}")}
 
 
@@ -38,7 +43,7 @@ class Pending:
 class Checkpoints:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.checkpoints_table
+        self._table = clients.settings.table("checkpoints")
 
     @property
     def table(self) -> str:
@@ -46,10 +51,7 @@ class Checkpoints:
 
     def get(self, endpoint_id: str, application_name: str) -> datetime | None:
         """The pair's ``last_analyzed``, or None when it has never been analysed."""
-        response = self._db.get_item(
-            TableName=self._table, Key=checkpoint_key(endpoint_id, application_name), ConsistentRead=True
-        )
-        item = from_item(response.get("Item"))
+        item = self._item(endpoint_id, application_name)
         if not item or not item.get("last_analyzed"):
             return None
         return parse_time(item["last_analyzed"], "checkpoint last_analyzed")
@@ -90,34 +92,37 @@ class Checkpoints:
             values[":ps"] = to_value(to_iso(pending_start))
         elif drop_pending:
             expression += " REMOVE pending_start, pending_end, pending_since"
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=checkpoint_key(endpoint_id, application_name),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return self._claimed_by(endpoint_id, application_name, claim, new)
-            raise
-        return True
+        with storage_errors(f"moving the checkpoint of {endpoint_id}/{application_name} in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=checkpoint_key(endpoint_id, application_name),
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            else:
+                return True
+        return self._claimed_by(endpoint_id, application_name, claim, new)
 
     def _claimed_by(self, endpoint_id: str, application_name: str, claim: str, new: datetime) -> bool:
         """Whether the failed condition met this very update, applied by an attempt whose answer was lost."""
-        response = self._db.get_item(
-            TableName=self._table, Key=checkpoint_key(endpoint_id, application_name), ConsistentRead=True
-        )
-        item = from_item(response.get("Item")) or {}
+        item = self._item(endpoint_id, application_name) or {}
         return item.get("claim") == claim and item.get("last_analyzed") == to_iso(new)
+
+    def _item(self, endpoint_id: str, application_name: str) -> dict[str, Any] | None:
+        with storage_errors(f"reading the checkpoint of {endpoint_id}/{application_name} from {self._table}"):
+            response = self._db.get_item(
+                TableName=self._table, Key=checkpoint_key(endpoint_id, application_name), ConsistentRead=True
+            )
+        return from_item(response.get("Item"))
 
     def pending(self, endpoint_id: str, application_name: str) -> Pending | None:
         """The pair's pending window, if a run claimed one and did not confirm its app call."""
-        response = self._db.get_item(
-            TableName=self._table, Key=checkpoint_key(endpoint_id, application_name), ConsistentRead=True
-        )
-        item = from_item(response.get("Item")) or {}
+        item = self._item(endpoint_id, application_name) or {}
         if not item.get("pending_end"):
             return None
         return Pending(
@@ -128,34 +133,36 @@ class Checkpoints:
 
     def clear_pending(self, endpoint_id: str, application_name: str, end: datetime) -> None:
         """The app call for the pending window ending at ``end`` went out: drop the mark (if it is still that one)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=checkpoint_key(endpoint_id, application_name),
-                UpdateExpression="REMOVE pending_start, pending_end, pending_since",
-                ConditionExpression="pending_end = :end",
-                ExpressionAttributeValues={":end": to_value(to_iso(end))},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        with storage_errors(f"clearing the pending window of {endpoint_id}/{application_name} in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=checkpoint_key(endpoint_id, application_name),
+                    UpdateExpression="REMOVE pending_start, pending_end, pending_since",
+                    ConditionExpression="pending_end = :end",
+                    ExpressionAttributeValues={":end": to_value(to_iso(end))},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
 
     def take_over_pending(self, endpoint_id: str, application_name: str, pending: Pending, now: datetime) -> bool:
         """Take a stale pending window over (only one run can: conditional on the ``pending_since`` it read)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=checkpoint_key(endpoint_id, application_name),
-                UpdateExpression="SET pending_since = :now",
-                ConditionExpression="pending_end = :end AND pending_since = :since",
-                ExpressionAttributeValues={
-                    ":now": to_value(to_iso(now)),
-                    ":end": to_value(to_iso(pending.end)),
-                    ":since": to_value(to_iso(pending.since)),
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        with storage_errors(f"taking over the pending window of {endpoint_id}/{application_name} in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=checkpoint_key(endpoint_id, application_name),
+                    UpdateExpression="SET pending_since = :now",
+                    ConditionExpression="pending_end = :end AND pending_since = :since",
+                    ExpressionAttributeValues={
+                        ":now": to_value(to_iso(now)),
+                        ":end": to_value(to_iso(pending.end)),
+                        ":since": to_value(to_iso(pending.since)),
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return False
+                raise
         return True

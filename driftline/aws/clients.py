@@ -6,12 +6,29 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 
 from driftline.config import Credentials, Settings
+
+if TYPE_CHECKING:  # development-only stubs (types-boto3); nothing of them exists at run time
+    from types_boto3_cloudwatch.client import CloudWatchClient
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_events.client import EventBridgeClient
+    from types_boto3_iam.client import IAMClient
+    from types_boto3_kinesis.client import KinesisClient
+    from types_boto3_kms.client import KMSClient
+    from types_boto3_lambda.client import LambdaClient
+    from types_boto3_s3.client import S3Client
+    from types_boto3_scheduler.client import EventBridgeSchedulerClient
+    from types_boto3_sns.client import SNSClient
+    from types_boto3_sqs.client import SQSClient
+    from types_boto3_ssm.client import SSMClient
+    from types_boto3_sts.client import STSClient
+    from types_boto3_timestream_query.client import TimestreamQueryClient
+    from types_boto3_timestream_write.client import TimestreamWriteClient
 
 # Standard retry mode: exponential backoff with jitter on throttling and 5xx, for every service.
 CLIENT_CONFIG = Config(
@@ -55,7 +72,11 @@ def session_for(settings: Settings) -> boto3.session.Session:
 
 class Clients:
     """Lazily created, cached clients for one :class:`Settings`. Cheap to build; create clients on first use
-    so a handler pays only for the services it calls."""
+    so a handler pays only for the services it calls.
+
+    Each property is typed with its service's stubs (``types-boto3``, a development dependency imported only
+    under ``TYPE_CHECKING``), so mypy checks every call an adapter makes: operation names, parameter names and
+    types, and the shape of the answers."""
 
     def __init__(self, settings: Settings, session: boto3.session.Session | None = None) -> None:
         self.settings = settings
@@ -73,12 +94,14 @@ class Clients:
         return s.endpoint_url
 
     def client(self, service: str) -> Any:
+        """The client of ``service`` (untyped: prefer the typed properties)."""
         cached = self._cache.get(service)
         if cached is not None:
             return cached
         with _lock:
             session = self._session or _session(self.settings.credentials)
-            created = session.client(
+            # the service name is a value here, which no stub overload matches; the properties type the result
+            created = cast(Any, session).client(
                 service,
                 region_name=self.settings.region,
                 endpoint_url=self._endpoint_for(service),
@@ -87,53 +110,62 @@ class Clients:
         self._cache[service] = created
         return created
 
-    def resource(self, service: str) -> Any:
-        key = f"resource:{service}"
-        cached = self._cache.get(key)
-        if cached is None:
-            with _lock:
-                session = self._session or _session(self.settings.credentials)
-                cached = session.resource(
-                    service,
-                    region_name=self.settings.region,
-                    endpoint_url=self._endpoint_for(service),
-                    config=CLIENT_CONFIG,
-                )
-            self._cache[key] = cached
-        return cached
+    @property
+    def s3(self) -> S3Client:
+        return cast("S3Client", self.client("s3"))
 
     @property
-    def s3(self) -> Any:
-        return self.client("s3")
+    def kinesis(self) -> KinesisClient:
+        return cast("KinesisClient", self.client("kinesis"))
 
     @property
-    def kinesis(self) -> Any:
-        return self.client("kinesis")
+    def dynamodb(self) -> DynamoDBClient:
+        return cast("DynamoDBClient", self.client("dynamodb"))
 
     @property
-    def dynamodb(self) -> Any:
-        return self.client("dynamodb")
+    def lambda_(self) -> LambdaClient:
+        return cast("LambdaClient", self.client("lambda"))
 
     @property
-    def lambda_(self) -> Any:
-        return self.client("lambda")
+    def events(self) -> EventBridgeClient:
+        return cast("EventBridgeClient", self.client("events"))
 
     @property
-    def events(self) -> Any:
-        return self.client("events")
+    def sns(self) -> SNSClient:
+        return cast("SNSClient", self.client("sns"))
 
     @property
-    def sns(self) -> Any:
-        return self.client("sns")
+    def sqs(self) -> SQSClient:
+        return cast("SQSClient", self.client("sqs"))
 
     @property
-    def scheduler(self) -> Any:
-        return self.client("scheduler")
+    def kms(self) -> KMSClient:
+        return cast("KMSClient", self.client("kms"))
 
     @property
-    def timestream_write(self) -> Any:
-        return self.client("timestream-write")
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        return cast("EventBridgeSchedulerClient", self.client("scheduler"))
 
     @property
-    def cloudwatch(self) -> Any:
-        return self.client("cloudwatch")
+    def timestream_write(self) -> TimestreamWriteClient:
+        return cast("TimestreamWriteClient", self.client("timestream-write"))
+
+    @property
+    def timestream_query(self) -> TimestreamQueryClient:
+        return cast("TimestreamQueryClient", self.client("timestream-query"))
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return cast("CloudWatchClient", self.client("cloudwatch"))
+
+    @property
+    def ssm(self) -> SSMClient:
+        return cast("SSMClient", self.client("ssm"))
+
+    @property
+    def iam(self) -> IAMClient:
+        return cast("IAMClient", self.client("iam"))
+
+    @property
+    def sts(self) -> STSClient:
+        return cast("STSClient", self.client("sts"))

@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from driftline.aws.clients import Clients
+from driftline.aws.failures import storage_errors
 from driftline.errors import StorageError
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 MAX_DATA_CHARS = 200_000  # leaves room for the envelope under SQS's 262,144-byte limit
 SOURCE = "driftline.stream"
@@ -43,12 +45,12 @@ def poison_message(
 
 
 class DeadLetters:
-    """Sends poison records to ``settings.stream_failures_queue_url`` (the stream-failures queue, which the stream
+    """Sends poison records to ``settings.queue_url("stream-failures")`` (the stream-failures queue, which the stream
     function's role may send to); without a queue, :attr:`configured` is False and the caller only logs."""
 
     def __init__(self, clients: Clients) -> None:
         self._clients = clients
-        self.queue_url = clients.settings.stream_failures_queue_url
+        self.queue_url = clients.settings.queue_url("stream-failures")
 
     @property
     def configured(self) -> bool:
@@ -58,17 +60,15 @@ class DeadLetters:
         """Send one message (see :func:`poison_message`); returns the SQS message id."""
         if not self.configured:
             raise StorageError("no dead-letter queue configured (DRIFTLINE_STREAM_FAILURES_QUEUE_URL)")
-        attributes = {
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": str(message[name])[:256] or "-"}
             for name in ("event_id", "reason")
             if name in message
         }
-        try:
-            response = self._clients.client("sqs").send_message(
+        with storage_errors(f"sending a poison record to {self.queue_url}"):
+            response = self._clients.sqs.send_message(
                 QueueUrl=self.queue_url,
                 MessageBody=json.dumps(message, separators=(",", ":")),
                 MessageAttributes=attributes,
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"sending a poison record to {self.queue_url} failed: {exc}") from exc
         return str(response.get("MessageId", ""))

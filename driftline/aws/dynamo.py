@@ -6,9 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -42,12 +46,12 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
-def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
+def to_item(data: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
     """A plain dict to a low-level DynamoDB item (``None`` values are dropped)."""
     return {k: _serializer.serialize(_to_dynamo(v)) for k, v in data.items() if v is not None}
 
 
-def to_value(value: Any) -> dict[str, Any]:
+def to_value(value: Any) -> AttributeValueTypeDef:
     return _serializer.serialize(_to_dynamo(value))
 
 
@@ -57,7 +61,7 @@ def from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
 
 
-def query_all(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
+def query_all(client: DynamoDBClient, **kwargs: Any) -> list[dict[str, Any]]:
     """Every page of a Query, deserialised."""
     items: list[dict[str, Any]] = []
     paginator = client.get_paginator("query")

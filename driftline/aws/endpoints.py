@@ -13,19 +13,24 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import from_item, query_all, to_value
+from driftline.aws.failures import storage_errors
 from driftline.errors import ConflictError, NotFoundError, StorageError
 from driftline.records import EndpointRecord
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 META = "meta"
 BUCKET_PREFIX = "minute#"
 BUCKET_TTL_SECONDS = 3 * 86_400  # the controller back-fills at most one day; keep three
+TTL_ATTRIBUTE = layout.TABLES["endpoints"].ttl
 PROJECT_INDEX = layout.PROJECT_INDEX.name
 
 
@@ -36,7 +41,7 @@ def minute_key(moment: datetime) -> str:
 class Endpoints:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.endpoints_table
+        self._table = clients.settings.table("endpoints")
 
     @property
     def table(self) -> str:
@@ -55,80 +60,81 @@ class Endpoints:
                 sets.append(f"#f{i} = :v{i}")
             names[f"#f{i}"] = key
             values[f":v{i}"] = to_value(data[key])
-        self._db.update_item(
-            TableName=self._table,
-            Key={"endpoint_id": to_value(record.endpoint_id), "sk": to_value(META)},
-            UpdateExpression="SET " + ", ".join(sets),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        with storage_errors(f"writing endpoint {record.endpoint_id} to {self._table}"):
+            self._db.update_item(
+                TableName=self._table,
+                Key={"endpoint_id": to_value(record.endpoint_id), "sk": to_value(META)},
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
 
     def get(self, endpoint_id: str) -> EndpointRecord:
-        response = self._db.get_item(
-            TableName=self._table,
-            Key={"endpoint_id": to_value(endpoint_id), "sk": to_value(META)},
-            ConsistentRead=True,
-        )
-        item = from_item(response.get("Item"))
+        item = self.get_raw(endpoint_id)
         if item is None:
             raise NotFoundError(f"model endpoint {endpoint_id!r} not found")
         return EndpointRecord.from_dict(item)
 
     def get_raw(self, endpoint_id: str) -> dict[str, Any] | None:
         """The meta item as stored, shard checkpoints included (the stream function's read)."""
-        response = self._db.get_item(
-            TableName=self._table,
-            Key={"endpoint_id": to_value(endpoint_id), "sk": to_value(META)},
-            ConsistentRead=True,
-        )
+        with storage_errors(f"reading endpoint {endpoint_id} from {self._table}"):
+            response = self._db.get_item(
+                TableName=self._table,
+                Key={"endpoint_id": to_value(endpoint_id), "sk": to_value(META)},
+                ConsistentRead=True,
+            )
         return from_item(response.get("Item"))
 
     def list(self, project: str | None = None) -> list[EndpointRecord]:
-        if project is not None:
-            items = query_all(
-                self._db,
-                TableName=self._table,
-                IndexName=PROJECT_INDEX,
-                KeyConditionExpression="#p = :p",
-                ExpressionAttributeNames={"#p": "project"},
-                ExpressionAttributeValues={":p": to_value(project)},
-            )
-        else:
-            items = []
-            for page in self._db.get_paginator("scan").paginate(
-                TableName=self._table,
-                FilterExpression="sk = :m",
-                ExpressionAttributeValues={":m": to_value(META)},
-            ):
-                items.extend(from_item(i) or {} for i in page.get("Items", []))
+        whose = "every project" if project is None else f"project {project!r}"
+        with storage_errors(f"listing the endpoints of {whose} in {self._table}"):
+            if project is not None:
+                items = query_all(
+                    self._db,
+                    TableName=self._table,
+                    IndexName=PROJECT_INDEX,
+                    KeyConditionExpression="#p = :p",
+                    ExpressionAttributeNames={"#p": "project"},
+                    ExpressionAttributeValues={":p": to_value(project)},
+                )
+            else:
+                items = []
+                for page in self._db.get_paginator("scan").paginate(
+                    TableName=self._table,
+                    FilterExpression="sk = :m",
+                    ExpressionAttributeValues={":m": to_value(META)},
+                ):
+                    items.extend(from_item(i) or {} for i in page.get("Items", []))
         return sorted((EndpointRecord.from_dict(i) for i in items), key=lambda e: (e.project, e.name))
 
     def minute_buckets(self, endpoint_id: str, start: datetime, end: datetime) -> builtins.list[dict[str, Any]]:
         """Buckets whose minute overlaps ``[start, end)`` (the minute of ``start`` included)."""
         last = end - timedelta(microseconds=1)
-        return query_all(
-            self._db,
-            TableName=self._table,
-            KeyConditionExpression="endpoint_id = :e AND sk BETWEEN :a AND :b",
-            ExpressionAttributeValues={
-                ":e": to_value(endpoint_id),
-                ":a": to_value(minute_key(start)),
-                ":b": to_value(minute_key(last)),
-            },
-            ConsistentRead=True,
-        )
+        with storage_errors(f"reading the minute buckets of endpoint {endpoint_id} from {self._table}"):
+            return query_all(
+                self._db,
+                TableName=self._table,
+                KeyConditionExpression="endpoint_id = :e AND sk BETWEEN :a AND :b",
+                ExpressionAttributeValues={
+                    ":e": to_value(endpoint_id),
+                    ":a": to_value(minute_key(start)),
+                    ":b": to_value(minute_key(last)),
+                },
+                ConsistentRead=True,
+            )
 
     def transact_write(self, updates: Sequence[Mapping[str, Any]]) -> None:
         """One ``TransactWriteItems`` of ``Update`` actions on this table (the stream's live figures): each
         update is an ``Update`` body without ``TableName`` (``Key``, ``UpdateExpression``, optional
         ``ConditionExpression``, names, values). Raises :class:`ConflictError` when a condition failed or a
         concurrent transaction interfered (re-read and retry), :class:`StorageError` for anything else."""
-        items = [{"Update": {"TableName": self._table, **update}} for update in updates]
+        # the updates are built by the stream's live figures as plain dicts of the Update shape
+        items = cast("list[TransactWriteItemTypeDef]", [{"Update": {"TableName": self._table, **u}} for u in updates])
         try:
             self._db.transact_write_items(TransactItems=items)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", []) if r.get("Code")]
+            reasons = [code for r in exc.response.get("CancellationReasons", []) if (code := r.get("Code"))]
             if error.get("Code") == "TransactionCanceledException" and (
                 not reasons or {"ConditionalCheckFailed", "TransactionConflict"} & set(reasons)
             ):

@@ -21,11 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from botocore.exceptions import BotoCoreError, ClientError
 
 from driftline import layout
 from driftline.aws.clients import Clients
-from driftline.errors import StorageError
+from driftline.aws.failures import storage_errors
 
 EVENTS_PREFIX = layout.EVENTS_PREFIX
 COMPRESSION = "snappy"
@@ -67,10 +66,8 @@ def write_group(
 def write_object(clients: Clients, key: str, body: bytes, content_type: str) -> str:
     """Put one object of the stream's (overwriting what is there); a failure after botocore's retries raises
     :class:`StorageError`. Returns the key."""
-    try:
+    with storage_errors(f"writing s3://{clients.settings.bucket}/{key}"):
         clients.s3.put_object(Bucket=clients.settings.bucket, Key=key, Body=body, ContentType=content_type)
-    except (ClientError, BotoCoreError) as exc:
-        raise StorageError(f"writing s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
     return key
 
 
@@ -97,6 +94,7 @@ def list_keys(
     keys: list[str] = []
     paginator = clients.s3.get_paginator("list_objects_v2")
     for prefix in prefixes:
-        for page in paginator.paginate(Bucket=clients.settings.bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet"))
+        with storage_errors(f"listing s3://{clients.settings.bucket}/{prefix}"):
+            for page in paginator.paginate(Bucket=clients.settings.bucket, Prefix=prefix):
+                keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet"))
     return sorted(keys)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from driftline import layout
 from driftline.aws.artifacts import Artifacts
+from driftline.aws.failures import storage_errors
 
-PREFIX = "ground-truth"
+PREFIX = layout.GROUND_TRUTH_PREFIX
 SUFFIXES = (".parquet", ".jsonl.gz")
 
 
 def partition_prefix(endpoint_id: str, date: str) -> str:
-    return f"{PREFIX}/endpoint_id={endpoint_id}/date={date}/"
+    return f"{PREFIX}endpoint_id={endpoint_id}/date={date}/"
 
 
 def object_key(endpoint_id: str, date: str, digest: str, suffix: str) -> str:
@@ -32,6 +34,8 @@ class GroundTruthStore(Artifacts):
         found: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
         for date in dates:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=partition_prefix(endpoint_id, date)):
-                found += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(SUFFIXES)]
+            prefix = partition_prefix(endpoint_id, date)
+            with storage_errors(f"listing s3://{self.bucket}/{prefix}"):
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                    found += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(SUFFIXES)]
         return sorted(found)

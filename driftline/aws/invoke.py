@@ -11,6 +11,7 @@ import json
 from typing import Any, Protocol
 
 from driftline.aws.clients import Clients
+from driftline.aws.failures import storage_errors
 from driftline.errors import StorageError
 
 
@@ -23,11 +24,12 @@ class LambdaInvoker:
         self._clients = clients
 
     def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:
-        response = self._clients.lambda_.invoke(
-            FunctionName=function_name,
-            InvocationType="Event",
-            Payload=json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(),
-        )
+        with storage_errors(f"invoking {function_name} asynchronously"):
+            response = self._clients.lambda_.invoke(
+                FunctionName=function_name,
+                InvocationType="Event",
+                Payload=json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(),
+            )
         if response.get("StatusCode") != 202:
             raise StorageError(f"async invoke of {function_name} answered {response.get('StatusCode')}, expected 202")
 

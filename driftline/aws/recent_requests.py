@@ -9,12 +9,12 @@ KB and stops at 400 KB. Only the shard's stream processor writes it (one per sha
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.aws.events_store import write_object
-from driftline.errors import StorageError
+from driftline.aws.failures import error_code, storage_errors
 
 PREFIX = layout.RECENT_REQUESTS_PREFIX
 
@@ -26,14 +26,13 @@ def state_key(shard_id: str) -> str:
 def load(clients: Clients, shard_id: str) -> bytes | None:
     """The stored bytes, or ``None`` when nothing was stored from this shard yet."""
     key = state_key(shard_id)
-    try:
-        return bytes(clients.s3.get_object(Bucket=clients.settings.bucket, Key=key)["Body"].read())
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-            return None
-        raise StorageError(f"reading s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"reading s3://{clients.settings.bucket}/{key} failed: {exc}") from exc
+    with storage_errors(f"reading s3://{clients.settings.bucket}/{key}"):
+        try:
+            return bytes(clients.s3.get_object(Bucket=clients.settings.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if error_code(exc) in {"NoSuchKey", "404"}:
+                return None
+            raise
 
 
 def save(clients: Clients, shard_id: str, data: bytes) -> str:

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import from_item, query_all, to_item, to_value
+from driftline.aws.failures import error_code, storage_errors
 from driftline.errors import ConflictError, NotFoundError
 from driftline.records import AppRecord, FunctionSpec, ModelRecord, ProjectConfig
 
@@ -48,7 +49,7 @@ def model_uri(project: str, name: str, tag: str) -> str:
 class Registry:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.registry_table
+        self._table = clients.settings.table("registry")
 
     # -------------------------------------------------------------------------------------------- projects
 
@@ -61,13 +62,14 @@ class Registry:
 
     def list_projects(self) -> list[ProjectConfig]:
         items: list[dict[str, Any]] = []
-        paginator = self._db.get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self._table,
-            FilterExpression="sk = :c",
-            ExpressionAttributeValues={":c": {"S": "config"}},
-        ):
-            items.extend(from_item(i) or {} for i in page.get("Items", []))
+        with storage_errors(f"listing the projects in {self._table}"):
+            paginator = self._db.get_paginator("scan")
+            for page in paginator.paginate(
+                TableName=self._table,
+                FilterExpression="sk = :c",
+                ExpressionAttributeValues={":c": {"S": "config"}},
+            ):
+                items.extend(from_item(i) or {} for i in page.get("Items", []))
         return [ProjectConfig.from_dict(i) for i in items]
 
     # -------------------------------------------------------------------------------------------- models
@@ -78,21 +80,22 @@ class Registry:
 
     def put_model(self, record: ModelRecord, tags: tuple[str, ...] = (LATEST,)) -> None:
         """Store a model version (never overwriting one: versions are immutable) and move its tags."""
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item(
-                    {"pk": _pk(record.project), "sk": f"model#{record.name}#{int(record.version):08d}"}
-                    | record.to_dict()
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(
-                    f"model {record.name!r} version {record.version} already exists; versions are immutable"
-                ) from exc
-            raise
+        with storage_errors(f"storing model {record.name!r} version {record.version} in {self._table}"):
+            try:
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=to_item(
+                        {"pk": _pk(record.project), "sk": f"model#{record.name}#{int(record.version):08d}"}
+                        | record.to_dict()
+                    ),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise ConflictError(
+                        f"model {record.name!r} version {record.version} already exists; versions are immutable"
+                    ) from exc
+                raise
         for tag in tags:
             self._put(_pk(record.project), f"modeltag#{record.name}#{tag}", {"version": record.version})
 
@@ -141,29 +144,33 @@ class Registry:
         return [AppRecord.from_dict(i) for i in self._query(_pk(project), "app#")]
 
     def delete_app(self, project: str, name: str) -> bool:
-        response = self._db.delete_item(
-            TableName=self._table,
-            Key={"pk": to_value(_pk(project)), "sk": to_value(f"app#{name}")},
-            ReturnValues="ALL_OLD",
-        )
+        with storage_errors(f"deleting app {name!r} of project {project!r} from {self._table}"):
+            response = self._db.delete_item(
+                TableName=self._table,
+                Key={"pk": to_value(_pk(project)), "sk": to_value(f"app#{name}")},
+                ReturnValues="ALL_OLD",
+            )
         return "Attributes" in response
 
     # -------------------------------------------------------------------------------------------- helpers
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._db.get_item(
-            TableName=self._table, Key={"pk": to_value(pk), "sk": to_value(sk)}, ConsistentRead=True
-        )
+        with storage_errors(f"reading {pk} {sk} from {self._table}"):
+            response = self._db.get_item(
+                TableName=self._table, Key={"pk": to_value(pk), "sk": to_value(sk)}, ConsistentRead=True
+            )
         return from_item(response.get("Item"))
 
     def _put(self, pk: str, sk: str, data: dict[str, Any]) -> None:
-        self._db.put_item(TableName=self._table, Item=to_item({"pk": pk, "sk": sk} | data))
+        with storage_errors(f"writing {pk} {sk} to {self._table}"):
+            self._db.put_item(TableName=self._table, Item=to_item({"pk": pk, "sk": sk} | data))
 
     def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        return query_all(
-            self._db,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": to_value(pk), ":prefix": to_value(prefix)},
-            ConsistentRead=True,
-        )
+        with storage_errors(f"querying {pk} {prefix}* in {self._table}"):
+            return query_all(
+                self._db,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": to_value(pk), ":prefix": to_value(prefix)},
+                ConsistentRead=True,
+            )

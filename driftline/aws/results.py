@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import from_item, query_all, to_item, to_value
+from driftline.aws.failures import error_code, storage_errors
 from driftline.errors import InvalidRequestError
 from driftline.schemas import AppMetric, AppOutputs, AppResult, ResultKind, ResultStatus, parse_time, to_iso
 
@@ -69,7 +70,7 @@ def metric_sk(application_name: str, metric_name: str, start_iso: str) -> str:
 
 
 def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    return error_code(exc) == "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class StoredOutputs:
 class Results:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
-        self._table = clients.settings.results_table
+        self._table = clients.settings.table("results")
 
     @property
     def table(self) -> str:
@@ -179,44 +180,51 @@ class Results:
     ) -> None:
         """The result's alert went out: clear ``alert_pending`` so a repeated delivery raises no second one."""
         start = to_iso(parse_time(start_infer_time, "start_infer_time"))
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"pk": to_value(endpoint_id), "sk": to_value(result_sk(application_name, result_name, start))},
-                UpdateExpression="REMOVE alert_pending SET alerted_at = :at",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":at": to_value(to_iso(at))},
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        sk = result_sk(application_name, result_name, start)
+        with storage_errors(f"marking {endpoint_id} {sk} alerted in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": to_value(endpoint_id), "sk": to_value(sk)},
+                    UpdateExpression="REMOVE alert_pending SET alerted_at = :at",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":at": to_value(to_iso(at))},
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
 
     def _put_once(self, item: dict[str, Any]) -> dict[str, Any] | None:
         """Put a history item unless it exists; None when it was new, else the stored item."""
-        try:
-            self._db.put_item(TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        with storage_errors(f"storing {item['pk']} {item['sk']} in {self._table}"):
+            try:
+                self._db.put_item(
+                    TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+            else:
+                return None
             response = self._db.get_item(
                 TableName=self._table,
                 Key={"pk": to_value(item["pk"]), "sk": to_value(item["sk"])},
                 ConsistentRead=True,
             )
             return from_item(response.get("Item")) or {}
-        return None
 
     def _put_latest(self, sk: str, endpoint_id: str, item: dict[str, Any]) -> None:
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item({"pk": endpoint_id, "sk": sk, **item}),
-                ConditionExpression="attribute_not_exists(pk) OR end_infer_time <= :end",
-                ExpressionAttributeValues={":end": to_value(item["end_infer_time"])},
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):  # a newer window is already the latest
-                raise
+        with storage_errors(f"storing {endpoint_id} {sk} in {self._table}"):
+            try:
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=to_item({"pk": endpoint_id, "sk": sk, **item}),
+                    ConditionExpression="attribute_not_exists(pk) OR end_infer_time <= :end",
+                    ExpressionAttributeValues={":end": to_value(item["end_infer_time"])},
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):  # a newer window is already the latest
+                    raise
 
     @staticmethod
     def _result_item(outputs: AppOutputs, result: AppResult, start: str, end: str) -> dict[str, Any]:
@@ -308,7 +316,8 @@ class Results:
         }
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
-        return query_all(self._db, **kwargs)
+        with storage_errors(f"querying {endpoint_id} {prefix}* in {self._table}"):
+            return query_all(self._db, **kwargs)
 
 
 def _check_unique(outputs: AppOutputs) -> None:

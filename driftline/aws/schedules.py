@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from driftline.aws.failures import error_code, storage_errors
+
 if TYPE_CHECKING:  # the CDK app imports schedule_name; it has no use for the clients
+    from types_boto3_scheduler.type_defs import GetScheduleOutputTypeDef, TargetTypeDef
+
     from driftline.aws.clients import Clients
 
 SCHEDULE_SOURCE = "driftline.schedule"
@@ -68,7 +72,7 @@ class Schedules:
     def name_for(self, project: str) -> str:
         return schedule_name(self._settings.schedule_prefix, project)
 
-    def _target(self, project: str) -> dict[str, Any]:
+    def _target(self, project: str) -> TargetTypeDef:
         s = self._settings
         return {
             "Arn": s.controller_arn or f"arn:aws:lambda:{s.region}:123456789012:function:{s.controller_function}",
@@ -87,14 +91,15 @@ class Schedules:
             "FlexibleTimeWindow": {"Mode": "OFF"},
             "Description": f"driftline monitoring controller for project {project}",
         }
-        try:
-            current = self._client.get_schedule(Name=name, GroupName=self._settings.schedule_group)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-            self._client.create_schedule(Target=self._target(project), **kwargs)
-        else:
-            self._client.update_schedule(Target=current["Target"], **kwargs)
+        with storage_errors(f"writing schedule {self._settings.schedule_group}/{name}"):
+            try:
+                current = self._client.get_schedule(Name=name, GroupName=self._settings.schedule_group)
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                self._client.create_schedule(Target=self._target(project), **kwargs)
+            else:
+                self._client.update_schedule(Target=current["Target"], **kwargs)
         return Schedule(name, project, base_period_minutes, enabled, {"source": SCHEDULE_SOURCE, "project": project})
 
     def set_state(self, project: str, enabled: bool) -> Schedule | None:
@@ -104,28 +109,30 @@ class Schedules:
         return self.put(project, current.base_period_minutes, enabled)
 
     def get(self, project: str) -> Schedule | None:
-        try:
-            raw = self._client.get_schedule(Name=self.name_for(project), GroupName=self._settings.schedule_group)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return None
-            raise
+        name = self.name_for(project)
+        with storage_errors(f"reading schedule {self._settings.schedule_group}/{name}"):
+            try:
+                raw = self._client.get_schedule(Name=name, GroupName=self._settings.schedule_group)
+            except ClientError as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return None
+                raise
         return self._from_raw(raw)
 
     def list(self) -> list[Schedule]:
         out: list[Schedule] = []
-        paginator = self._client.get_paginator("list_schedules")
-        for page in paginator.paginate(
-            GroupName=self._settings.schedule_group, NamePrefix=self._settings.schedule_prefix
-        ):
-            for summary in page.get("Schedules", []):
-                raw = self._client.get_schedule(Name=summary["Name"], GroupName=self._settings.schedule_group)
-                out.append(self._from_raw(raw))
+        group, prefix = self._settings.schedule_group, self._settings.schedule_prefix
+        with storage_errors(f"listing the schedules {group}/{prefix}*"):
+            paginator = self._client.get_paginator("list_schedules")
+            for page in paginator.paginate(GroupName=group, NamePrefix=prefix):
+                for summary in page.get("Schedules", []):
+                    raw = self._client.get_schedule(Name=summary["Name"], GroupName=group)
+                    out.append(self._from_raw(raw))
         return out
 
     @staticmethod
-    def _from_raw(raw: dict[str, Any]) -> Schedule:
-        target = raw.get("Target", {})
+    def _from_raw(raw: GetScheduleOutputTypeDef) -> Schedule:
+        target = raw["Target"]
         payload = json.loads(target.get("Input") or "{}")
         return Schedule(
             name=raw["Name"],

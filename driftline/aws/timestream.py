@@ -21,17 +21,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from driftline import layout
 from driftline.aws.clients import Clients
+from driftline.aws.failures import error_code
 from driftline.aws.results import extra_data_json
 from driftline.errors import StorageError
 from driftline.schemas import AppOutputs, parse_time
 
-RESULTS_TABLE = "app_results"
-METRICS_TABLE = "metrics"
+if TYPE_CHECKING:
+    from types_boto3_timestream_write.type_defs import RecordTypeDef
+
+RESULTS_TABLE = layout.TIMESTREAM_RESULTS
+METRICS_TABLE = layout.TIMESTREAM_METRICS
 MAX_BATCH = 100  # WriteRecords accepts at most 100 records per call
 # A record is at most 2 KB; keep the rest of it (dimensions, other measures) within the remainder.
 MAX_EXTRA_DATA_BYTES = 1024
@@ -62,7 +67,7 @@ def _common(outputs: AppOutputs) -> tuple[str, str]:
     return str(_micros(end)), str(_millis(start))
 
 
-def result_records(outputs: AppOutputs) -> list[dict[str, Any]]:
+def result_records(outputs: AppOutputs) -> list[RecordTypeDef]:
     """One multi-measure ``app_results`` record per result."""
     time, start_ms = _common(outputs)
     return [
@@ -88,7 +93,7 @@ def result_records(outputs: AppOutputs) -> list[dict[str, Any]]:
     ]
 
 
-def metric_records(outputs: AppOutputs) -> list[dict[str, Any]]:
+def metric_records(outputs: AppOutputs) -> list[RecordTypeDef]:
     """One multi-measure ``metrics`` record per metric."""
     time, start_ms = _common(outputs)
     return [
@@ -111,7 +116,7 @@ def metric_records(outputs: AppOutputs) -> list[dict[str, Any]]:
     ]
 
 
-def batches(records: Sequence[dict[str, Any]], size: int = MAX_BATCH) -> Iterator[list[dict[str, Any]]]:
+def batches(records: Sequence[RecordTypeDef], size: int = MAX_BATCH) -> Iterator[list[RecordTypeDef]]:
     for i in range(0, len(records), size):
         yield list(records[i : i + size])
 
@@ -130,14 +135,19 @@ class Timestream:
                 sent += len(batch)
         return sent
 
-    def _write(self, table: str, records: list[dict[str, Any]]) -> None:
+    def _write(self, table: str, records: list[RecordTypeDef]) -> None:
         client = self._clients.timestream_write  # created on first use: with Timestream off it never is
         try:
             client.write_records(DatabaseName=self.database, TableName=table, Records=records)
+        except BotoCoreError as exc:
+            raise StorageError(
+                f"writing {len(records)} record(s) to Timestream {self.database}.{table} failed: {exc}"
+            ) from exc
         except ClientError as exc:
-            code = exc.response["Error"]["Code"]
+            code = error_code(exc)
             if code == "RejectedRecordsException":
-                rejected = exc.response.get("RejectedRecords") or []
+                # the rejected records' details come with this error only; botocore's error type does not name them
+                rejected = cast("list[dict[str, Any]]", exc.response.get("RejectedRecords") or [])
                 others = [r for r in rejected if "ExistingVersion" not in r]
                 if rejected and not others:
                     return  # repeats of stored records (see the module docstring)
@@ -148,4 +158,6 @@ class Timestream:
                     f"Timestream table {self.database}.{table} does not exist: create it, or set "
                     "DRIFTLINE_TIMESTREAM_ENABLED=false to keep results in DynamoDB only"
                 ) from exc
-            raise
+            raise StorageError(
+                f"writing {len(records)} record(s) to Timestream {self.database}.{table} failed: {code}: {exc}"
+            ) from exc

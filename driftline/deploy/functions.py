@@ -298,6 +298,10 @@ WRITER_TIMESTREAM = (
 )
 
 FUNCTIONS: dict[str, FunctionDefinition] = {f.key: f for f in (SERVING, STREAM, CONTROLLER, APP, WRITER)}
+# The Powertools `service` dimension each function's metrics carry (namespace METRICS_NAMESPACE): the names the
+# handlers pass to driftline.observability.get_metrics (tests/infra checks them against the code); the stack's
+# alarms and the Grafana dashboards chart them.
+SERVICES = {key: definition.service for key, definition in FUNCTIONS.items()}
 
 
 def statements_for(key: str, *, timestream: bool) -> tuple[Statement, ...]:

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.config import Settings
+from driftline import layout
+from driftline.config import ServingIdentity, Settings
 from driftline.local.handlers import REPO_ROOT
 from driftline.schemas import ResultStatus
 
@@ -116,9 +117,9 @@ def copy_events(settings: Settings, destination: Path) -> int:
     if destination.exists():
         shutil.rmtree(destination)
     count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix="events/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=layout.EVENTS_PREFIX):
         for obj in page.get("Contents", []):
-            target = destination / obj["Key"].removeprefix("events/")
+            target = destination / obj["Key"].removeprefix(layout.EVENTS_PREFIX)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read())
             count += 1
@@ -144,7 +145,7 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
 
             _say("Starting a local stack in this process (AWS emulated on loopback, IAM enforced, each function in a")
             _say("process of its own under the Lambda runtime interface client)...")
-            local = stack.enter_context(LocalStack(Settings(project=PROJECT), port=0))
+            local = stack.enter_context(LocalStack(serves=ServingIdentity(PROJECT), port=0))
             settings = local.settings
         else:
             _say(f"Using the running local stack at {settings.api_url}")

@@ -22,15 +22,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.clock import CLOCK_FILE_ENV
 from driftline.config import Credentials, Settings
 from driftline.deploy.access import render_policy
 from driftline.deploy.functions import FUNCTIONS, PRINCIPALS, FunctionDefinition, statements_for
 from driftline.deploy.packaging import stage
+from driftline.layout import DEFAULT_STACK, Names
 from driftline.local.containers import ContainerSpec
 from driftline.local.iam import ACCOUNT_ID, LocalArns, Principal, create_role
+
+if TYPE_CHECKING:
+    from types_boto3_iam.client import IAMClient
+    from types_boto3_sts.client import STSClient
 
 MAX_FUNCTION_NAME = 64
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9-_]")
@@ -55,7 +60,7 @@ def serving_function_name(base: str, project: str, function: str) -> str:
     return f"{name[: MAX_FUNCTION_NAME - 11]}-{digest}"
 
 
-def create_user(iam: Any, label: str, name: str, document: Mapping[str, Any]) -> Principal:
+def create_user(iam: IAMClient, label: str, name: str, document: Mapping[str, Any]) -> Principal:
     """An IAM user with ``document`` as its policy and an access key (the SDK's principal: what a person using the
     stack's SDK policy holds)."""
     iam.create_user(UserName=name)
@@ -89,18 +94,20 @@ class Principals:
         return self.settings.replace(credentials=self.credentials(label))
 
 
-def function_names(settings: Settings, prefix: str = "driftline") -> dict[str, str]:
+def function_names(settings: Settings, prefix: str = DEFAULT_STACK) -> dict[str, str]:
+    """Each function kind's name: the ones the settings name (others call them), the rest as the stack names them."""
+    names = Names(prefix)
     return {
         "controller": settings.controller_function,
         "writer": settings.writer_function,
         "app": settings.app_function,
-        "stream": f"{prefix}-stream",
-        "serving": f"{prefix}-serving",
+        "stream": names.function("stream"),
+        "serving": names.function("serving"),
     }
 
 
 def install_principals(
-    settings: Settings, iam: Any, sts: Any, *, topic_key_arn: str = "", prefix: str = "driftline"
+    settings: Settings, iam: IAMClient, sts: STSClient, *, topic_key_arn: str = "", prefix: str = DEFAULT_STACK
 ) -> Principals:
     """Create the roles and the SDK user in the emulation (with ``iam``/``sts`` clients of an administrator)."""
     names = function_names(settings, prefix)
@@ -137,8 +144,8 @@ class LocalDeployment:
     def __init__(
         self,
         settings: Settings,
-        iam: Any,
-        sts: Any,
+        iam: IAMClient,
+        sts: STSClient,
         run_dir: Path,
         *,
         topic_key_arn: str = "",
@@ -146,7 +153,7 @@ class LocalDeployment:
         log_level: str = "WARNING",
         metrics: bool = False,
         source_root: Path | None = None,
-        prefix: str = "driftline",
+        prefix: str = DEFAULT_STACK,
     ) -> None:
         self.run_dir = run_dir
         self.runtime = runtime or Runtime()

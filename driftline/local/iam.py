@@ -27,10 +27,14 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.config import Credentials, Settings
 from driftline.deploy.access import Resource, Statement, render_policy
+
+if TYPE_CHECKING:
+    from types_boto3_iam.client import IAMClient
+    from types_boto3_sts.client import STSClient
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 PARTITION = "aws"
@@ -75,13 +79,13 @@ class LocalArns:
         if kind == "objects":
             return f"arn:{PARTITION}:s3:::{s.bucket}/{resource.name}*"
         if kind == "table":
-            name = getattr(s, f"{resource.name}_table")
+            name = s.table(resource.name)
             arn = self._arn("dynamodb", f"table/{name}")
             return f"{arn}/index/{resource.index}" if resource.index else arn
         if kind == "stream":
             return self._arn("kinesis", f"stream/{s.stream_name}")
         if kind == "queue":
-            url = getattr(s, f"{resource.name.replace('-', '_')}_queue_url")
+            url = s.queue_url(resource.name)
             return self._arn("sqs", url.rstrip("/").rsplit("/", 1)[-1])
         if kind == "topic":
             return s.alerts_topic_arn
@@ -656,7 +660,7 @@ class Principal:
     credentials: Credentials
 
 
-def create_admin(iam: Any, name: str = "driftline-local-admin") -> Principal:
+def create_admin(iam: IAMClient, name: str = "driftline-local-admin") -> Principal:
     """An IAM user allowed everything: the local stack's own setup and the tests' checks. Call before
     enforcement starts (or with an admin's client)."""
     iam.create_user(UserName=name)
@@ -672,7 +676,9 @@ def create_admin(iam: Any, name: str = "driftline-local-admin") -> Principal:
     return Principal("admin", name, arn, Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
 
 
-def create_role(iam: Any, sts: Any, label: str, name: str, service: str, document: Mapping[str, Any]) -> Principal:
+def create_role(
+    iam: IAMClient, sts: STSClient, label: str, name: str, service: str, document: Mapping[str, Any]
+) -> Principal:
     """A role trusted by ``service`` with ``document`` as its only policy, and a session of it (as Lambda, the
     scheduler or a user assuming it would hold)."""
     trust = {

@@ -16,13 +16,17 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.local.functions import ACCOUNT_ID, FunctionTable
 from driftline.observability import get_logger
+
+if TYPE_CHECKING:
+    from types_boto3_kinesis.client import KinesisClient
+    from types_boto3_kinesis.type_defs import RecordTypeDef
 
 STREAM_ROLE = "driftline-stream-role"
 
@@ -49,7 +53,9 @@ class PollerConfig:
         return min(self.backoff_max, self.backoff_base * 2 ** max(0, attempt - 1))
 
 
-def build_kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str) -> dict[str, Any]:
+def build_kinesis_event(
+    records: Sequence[RecordTypeDef], shard_id: str, stream_arn: str, region: str
+) -> dict[str, Any]:
     """The Lambda event for a batch of ``get_records`` records (boto3 shape: ``Data`` bytes, ``SequenceNumber``,
     ``PartitionKey``, ``ApproximateArrivalTimestamp`` datetime)."""
     role = f"arn:aws:iam::{ACCOUNT_ID}:role/{STREAM_ROLE}"
@@ -78,7 +84,7 @@ def build_kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn
     return {"Records": out}
 
 
-def failed_sequence(answer: Any, records: list[dict[str, Any]]) -> str | None:
+def failed_sequence(answer: Any, records: Sequence[RecordTypeDef]) -> str | None:
     """The sequence number to resume from after a successful call, per ``batchItemFailures``: None when every
     record succeeded; the lowest failed one; the batch's first record when an identifier is missing or not in
     the batch (Lambda then treats the whole batch as failed)."""
@@ -101,7 +107,7 @@ def failed_sequence(answer: Any, records: list[dict[str, Any]]) -> str | None:
 class ShardPoller:
     def __init__(
         self,
-        kinesis: Any,
+        kinesis: KinesisClient,
         functions: FunctionTable,
         stream_name: str,
         stream_arn: str,
@@ -177,7 +183,7 @@ class ShardPoller:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         return self._kinesis.get_shard_iterator(**kwargs)["ShardIterator"]
 
-    def _read(self, limit: int) -> list[dict[str, Any]]:
+    def _read(self, limit: int) -> list[RecordTypeDef]:
         if self._iterator is None:
             self._iterator = self._fresh_iterator()
         answer = self._kinesis.get_records(ShardIterator=self._iterator, Limit=limit)
@@ -197,7 +203,7 @@ class ShardPoller:
         self._deliver(records)
         return True
 
-    def _deliver(self, records: list[dict[str, Any]]) -> None:
+    def _deliver(self, records: list[RecordTypeDef]) -> None:
         event = build_kinesis_event(records, self.shard_id, self.stream_arn, self._region)
         outcome = self._functions.invoke("stream", event)
         with self._lock:
@@ -232,7 +238,7 @@ class ShardPoller:
         rest = [r for r in records if int(r["SequenceNumber"]) >= int(failed)]
         self._skip(rest, outcome.request_id, error)
 
-    def _skip(self, rest: list[dict[str, Any]], request_id: str, error: str) -> None:
+    def _skip(self, rest: Sequence[RecordTypeDef], request_id: str, error: str) -> None:
         record = {
             "requestContext": {
                 "requestId": request_id,
@@ -315,7 +321,7 @@ class KinesisEventSource:
 
     def __init__(
         self,
-        kinesis: Any,
+        kinesis: KinesisClient,
         functions: FunctionTable,
         stream_name: str,
         region: str,

@@ -45,7 +45,6 @@ principal; the signature is not checked), and time: the clock only moves when ad
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -69,7 +68,7 @@ from driftline import clock
 from driftline.aws.clients import Clients
 from driftline.aws.provision import provision, topic_key_arn
 from driftline.aws.schedules import Schedule, Schedules
-from driftline.config import Credentials, Settings
+from driftline.config import Credentials, ServingIdentity, Settings
 from driftline.errors import ConfigurationError
 from driftline.local.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from driftline.local.containers import Container
@@ -182,13 +181,16 @@ class LocalStack:
     test doubles for testing the triggers.
 
     :attr:`settings` are the SDK's (the stack's SDK principal's credentials); :attr:`clients` act as the local
-    administrator (for checks that look behind the scenes).
+    administrator (for checks that look behind the scenes). ``serves`` is the serving function the root of the
+    HTTP API serves, as a stack deployed for that project does (default: ``settings.api_serves``, else the
+    default project's ``serving``); any other is under ``/projects/{project}/{function}``.
     """
 
     def __init__(
         self,
         settings: Settings | None = None,
         *,
+        serves: ServingIdentity | None = None,
         port: int = DEFAULT_PORT,
         handlers: Mapping[str, Handler] | None = None,
         kinesis: PollerConfig | None = None,
@@ -207,6 +209,7 @@ class LocalStack:
         if not 2 <= async_workers <= 4:
             raise ValueError(f"async_workers must be between 2 and 4, got {async_workers}")
         self._base = settings or Settings()
+        self._serves = serves or self._base.api_serves or ServingIdentity()
         self._port = port
         self._handlers = dict(handlers or {})
         unknown = set(self._handlers) - set(HANDLER_KEYS)
@@ -348,19 +351,20 @@ class LocalStack:
             lambda_endpoint_url=api_url,
             api_url=api_url,
             serving_url_template=f"{api_url}{SERVING_MOUNT}",
+            api_serves=self._serves,
             controller_arn=self._base.controller_arn
             or f"arn:aws:lambda:{self._base.region}:{ACCOUNT_ID}:function:{self._base.controller_function}",
             credentials=None,
         )
         # Before IAM is enforced: the administrator, the resources, the roles (as `cdk deploy` would make them).
         bootstrap = Clients(base.replace(credentials=Credentials("bootstrap", "bootstrap")))
-        admin = create_admin(bootstrap.client("iam"))
+        admin = create_admin(bootstrap.iam)
         admin_clients = Clients(base.replace(credentials=admin.credentials))
         installation = provision(base, admin_clients, shard_count=self._shard_count)
         self.deployment = LocalDeployment(
             installation,
-            admin_clients.client("iam"),
-            admin_clients.client("sts"),
+            admin_clients.iam,
+            admin_clients.sts,
             self._run_dir,
             topic_key_arn=topic_key_arn(admin_clients, installation.alerts_topic_arn) or "",
             runtime=self._runtime,
@@ -374,7 +378,7 @@ class LocalStack:
         self._settings = self.deployment.settings_for("sdk")
 
         deployment = self.deployment
-        self.serving = ServingRoutes(installation.project, installation.serving_function, deployment.names["serving"])
+        self.serving = ServingRoutes(self._serves, deployment.names["serving"])
         self.functions = FunctionTable(
             installation,
             self._handlers,
@@ -529,10 +533,10 @@ class LocalStack:
         function = str(record.get("requestContext", {}).get("functionArn", ""))
         key = self.functions.key_for(function.removesuffix(":$LATEST")) or "stream"
         kinesis = "KinesisBatchInfo" in record
-        url = self.settings.stream_failures_queue_url if kinesis else self.settings.async_failures_queue_url
+        url = self.settings.queue_url("stream-failures" if kinesis else "async-failures")
         if not url:
             raise RuntimeError("no dead-letter queue configured")
-        self.clients_for("stream" if kinesis else key).client("sqs").send_message(
+        self.clients_for("stream" if kinesis else key).sqs.send_message(
             QueueUrl=url,
             MessageBody=json.dumps(record, default=str),
             MessageAttributes={
@@ -549,11 +553,7 @@ class LocalStack:
         assert self.kinesis_source is not None
         assert self.scheduler is not None
         assert self.iam is not None
-        settings = {
-            f.name: getattr(self.settings, f.name)
-            for f in dataclasses.fields(Settings)
-            if f.name not in {"extra", "credentials"}
-        }
+        settings = self.settings.to_document()
         sandboxes = {
             name: {"pid": s.pid, "cold_starts": s.cold_starts, "log": str(s.spec.log_path)}
             for name, s in self.functions.sandboxes().items()
@@ -634,12 +634,12 @@ class ServingRoutes:
     stack per project would have one, mounted like an API mapping of a custom domain:
     ``/projects/{project}/{function}/v2/...``; the root (``/v2/...``) is the stack's own project and function."""
 
-    def __init__(self, project: str, function: str, base_name: str) -> None:
-        self.default = (project, function)
+    def __init__(self, root: ServingIdentity, base_name: str) -> None:
+        self.default = (root.project, root.serving_function)
         self.base_name = base_name
         self._lock = threading.Lock()
         self._by_name: dict[str, tuple[str, str]] = {}
-        self.default_name = self.name_for(project, function)
+        self.default_name = self.name_for(*self.default)
 
     def name_for(self, project: str, function: str) -> str:
         """The stack's own function has the stack's name for it (``driftline-serving``); others get one each."""
@@ -656,9 +656,10 @@ class ServingRoutes:
             return name in self._by_name
 
     def environment(self, name: str) -> dict[str, str]:
+        """The serving function's identity, in its environment as the stack gives it."""
         with self._lock:
             project, function = self._by_name[name]
-        return {"DRIFTLINE_PROJECT": project, "DRIFTLINE_SERVING_FUNCTION": function}
+        return ServingIdentity(project, function).to_env()
 
     def routes(self) -> dict[str, str]:
         with self._lock:
@@ -677,14 +678,13 @@ def main_up(args: Any) -> int:
     """``driftline local up``: start the stack, say where it is, run until Ctrl-C / SIGTERM, stop cleanly."""
     port = getattr(args, "port", None)
     # the root of the HTTP API serves this project's function; any other is under /projects/{project}/{function}
-    base = Settings(
-        project=getattr(args, "project", None) or os.environ.get("DRIFTLINE_PROJECT") or Settings.project,
-        serving_function=getattr(args, "serving_function", None)
-        or os.environ.get("DRIFTLINE_SERVING_FUNCTION")
-        or Settings.serving_function,
+    from_env = ServingIdentity.from_env()
+    root = ServingIdentity(
+        project=getattr(args, "project", None) or from_env.project,
+        serving_function=getattr(args, "serving_function", None) or from_env.serving_function,
     )
     stack = LocalStack(
-        base, port=DEFAULT_PORT if port is None else int(port), metrics=bool(getattr(args, "metrics", False))
+        serves=root, port=DEFAULT_PORT if port is None else int(port), metrics=bool(getattr(args, "metrics", False))
     )
     stop = threading.Event()
     previous: dict[int, Any] = {}
@@ -697,8 +697,8 @@ def main_up(args: Any) -> int:
 
         lines = [
             "driftline local stack is up",
-            f"  HTTP API      {settings.api_url}/v2/...  (project {settings.project!r}, function "
-            f"{settings.serving_function!r})",
+            f"  HTTP API      {settings.api_url}/v2/...  (project {root.project!r}, function "
+            f"{root.serving_function!r})",
             f"                {settings.api_url}/projects/<project>/<function>/v2/...  (any other)",
             f"  Lambda Invoke {settings.lambda_endpoint_url}/2015-03-31/functions/<name>/invocations",
             f"  AWS (moto)    {settings.endpoint_url}  (IAM enforced)",

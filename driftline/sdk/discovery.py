@@ -11,7 +11,6 @@ otherwise the defaults.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import threading
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from driftline.config import Credentials, Settings
+from driftline.config import ENV_PREFIX, ServingIdentity, Settings, document_source
 from driftline.errors import ConfigurationError
 
 STATE_FILE_NAME = "local-stack.json"
@@ -40,16 +39,6 @@ class StackRunning(ConfigurationError):
 
 _RUNNING: set[str] = set()  # stack ids started by this process and not stopped
 _STATE_LOCK = threading.Lock()
-
-
-def _settings_document(settings: Settings) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(settings):
-        if f.name == "extra":
-            continue
-        value = getattr(settings, f.name)
-        out[f.name] = value.to_dict() if isinstance(value, Credentials) else value
-    return out
 
 
 def check_home_free() -> None:
@@ -79,7 +68,7 @@ def write_local_state(settings: Settings, pid: int | None = None, stack_id: str 
             "pid": owner,
             "stack_id": stack_id,
             "started": datetime.now(UTC).isoformat(),
-            "settings": _settings_document(settings),
+            "settings": settings.to_document(credentials=True),
             **extra,
         }
         tmp = path.with_suffix(".tmp")
@@ -137,11 +126,7 @@ def read_local_state() -> Settings | None:
     state = _read_raw()
     if not state or not isinstance(state.get("pid"), int) or not _alive(state["pid"]):
         return None
-    known = {f.name for f in dataclasses.fields(Settings)}
-    values = {k: v for k, v in state.get("settings", {}).items() if k in known}
-    if isinstance(values.get("credentials"), dict):
-        values["credentials"] = Credentials(**values["credentials"])
-    return Settings(**values)
+    return Settings.from_document(state.get("settings", {}), document_source(f"local stack state {state_path()}"))
 
 
 def resolve_settings(settings: Settings | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -149,7 +134,7 @@ def resolve_settings(settings: Settings | None = None, environ: dict[str, str] |
         return settings
     env = dict(os.environ if environ is None else environ)
     if env.get("DRIFTLINE_ENDPOINT_URL") or env.get("DRIFTLINE_BUCKET"):
-        return Settings.from_env(env)
+        return _from_env(env)
     local = read_local_state()
     if local is not None:
         return local
@@ -162,7 +147,16 @@ def resolve_settings(settings: Settings | None = None, environ: dict[str, str] |
             "`driftline local up`; the SDK and the CLI then find it from any shell), no DRIFTLINE_* settings are "
             "set, and there are no AWS credentials to look for a deployed stack"
         )
-    return Settings.from_env(env)
+    return _from_env(env)
+
+
+def _from_env(env: dict[str, str]) -> Settings:
+    """The installation from ``DRIFTLINE_*``; ``DRIFTLINE_PROJECT`` and ``DRIFTLINE_SERVING_FUNCTION`` say which
+    serving function ``DRIFTLINE_API_URL`` serves, as the settings document of a deployed stack does."""
+    settings = Settings.from_env(env)
+    if any(ENV_PREFIX + key.upper() in env for key in ServingIdentity().to_values()):
+        settings = settings.replace(api_serves=ServingIdentity.from_env(env))
+    return settings
 
 
 def _has_aws_credentials() -> bool:

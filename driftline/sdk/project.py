@@ -21,8 +21,9 @@ from driftline.aws.clients import Clients
 from driftline.aws.endpoints import Endpoints
 from driftline.aws.registry import LATEST, Registry
 from driftline.aws.schedules import Schedules
-from driftline.config import DEFAULT_BASE_PERIOD_MINUTES, ENV_PREFIX, Settings, validate_base_period
+from driftline.config import DEFAULT_BASE_PERIOD_MINUTES, Settings, Source, validate_base_period
 from driftline.errors import ConfigurationError, ConflictError, InvalidRequestError, NotFoundError
+from driftline.layout import TABLES
 from driftline.records import EndpointRecord, FunctionSpec, ModelRecord, ModelRoute, ProjectConfig
 from driftline.schemas import endpoint_id_for, parse_time, to_iso
 from driftline.sdk.apps import (
@@ -41,14 +42,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PRODUCTION_BASE_PERIOD_MINUTES = DEFAULT_BASE_PERIOD_MINUTES
-# Settings a project may point elsewhere with set_model_monitoring_credentials (the registry itself is not one:
-# it is where the project's configuration lives).
+# Settings keys a project may point elsewhere with set_model_monitoring_credentials: its data's resources (the
+# registry is not one: it is where the project's configuration lives).
 CREDENTIAL_FIELDS = (
     "stream_name",
     "bucket",
-    "endpoints_table",
-    "results_table",
-    "checkpoints_table",
+    *(table.settings_key for role, table in TABLES.items() if role != "registry"),
     "timestream_enabled",
     "timestream_database",
     "event_bus_name",
@@ -60,13 +59,12 @@ def _now_iso() -> str:
     return to_iso(clock.now())
 
 
-def apply_credentials(settings: Settings, credentials: Mapping[str, str]) -> Settings:
+def apply_credentials(settings: Settings, credentials: Mapping[str, str], project: str = "") -> Settings:
     """The installation's settings with a project's stored credentials (strings, as in the environment) on top."""
     known = {k: v for k, v in credentials.items() if k in CREDENTIAL_FIELDS}
     if not known:
         return settings
-    parsed = Settings.from_env({ENV_PREFIX + k.upper(): str(v) for k, v in known.items()})
-    return settings.replace(**{k: getattr(parsed, k) for k in known})
+    return settings.with_values(known, Source(f"model monitoring credentials of project {project!r}: {{key}}"))
 
 
 def get_or_create_project(name: str, settings: Settings | None = None) -> Project:
@@ -113,7 +111,7 @@ class Project:
 
     def _apply(self, config: ProjectConfig) -> None:
         self._config = config
-        settings = apply_credentials(self._base_settings, config.credentials)
+        settings = apply_credentials(self._base_settings, config.credentials, config.name)
         if settings != getattr(self, "_settings", None):
             self._settings = settings
             self._clients = self._base_clients if settings == self._base_settings else Clients(settings)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from driftline.aws.registry import LATEST, parse_model_uri
-from driftline.config import Settings
+from driftline.config import ServingIdentity, Settings
 from driftline.errors import ConfigurationError, InvalidRequestError, NotFoundError
 from driftline.records import FunctionSpec, ModelRoute
 from driftline.schemas import endpoint_id_for
@@ -182,6 +182,12 @@ class ServingFunction:
         }
 
 
+def served_by_api(settings: Settings) -> ServingIdentity:
+    """The serving function the installation's API (``api_url``) serves: the settings document says; a stack
+    deployed without saying serves the default project's ``serving``."""
+    return settings.api_serves or ServingIdentity()
+
+
 def serving_url(settings: Settings, project: str | None, function: str) -> str:
     """Where the serving function ``function`` of ``project`` answers. A local stack serves every project
     (``serving_url_template``); a deployed stack serves the one project and function it was deployed for."""
@@ -195,10 +201,11 @@ def serving_url(settings: Settings, project: str | None, function: str) -> str:
             "`driftline local up` (the SDK finds it by itself), or set DRIFTLINE_API_URL to the deployed "
             "stack's HTTP API URL"
         )
-    if project and (project, function) != (settings.project, settings.serving_function):
+    served = served_by_api(settings)
+    if project and (project, function) != (served.project, served.serving_function):
         raise ConfigurationError(
-            f"the stack at {settings.api_url} serves project {settings.project!r}, function "
-            f"{settings.serving_function!r}, not project {project!r}, function {function!r}: deploy a stack for it "
+            f"the stack at {settings.api_url} serves project {served.project!r}, function "
+            f"{served.serving_function!r}, not project {project!r}, function {function!r}: deploy a stack for it "
             f"(cdk deploy -c project={project} -c stack_name=<another name>) and point the SDK at it "
             "(DRIFTLINE_STACK_NAME)"
         )

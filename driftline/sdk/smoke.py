@@ -102,9 +102,10 @@ def run_smoke(
     """Run every check against the installation ``settings`` describes (its own project and serving function)."""
     from driftline.sdk.http import request_json
     from driftline.sdk.project import get_or_create_project
-    from driftline.sdk.serving import serving_url
+    from driftline.sdk.serving import served_by_api, serving_url
 
-    project_name, function_name = settings.project, settings.serving_function
+    served = served_by_api(settings)
+    project_name, function_name = served.project, served.serving_function
     base = serving_url(settings, project_name, function_name).rstrip("/")
     report = SmokeReport(base, project_name, function_name, model or SMOKE_MODEL)
 

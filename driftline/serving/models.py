@@ -22,8 +22,8 @@ import numpy as np
 
 from driftline import clock
 from driftline.aws.registry import parse_model_uri
-from driftline.config import Settings
-from driftline.errors import DriftlineError, NotFoundError
+from driftline.config import ServingIdentity
+from driftline.errors import DriftlineError, NotFoundError, ServiceUnavailableError, StorageError
 from driftline.observability import get_logger
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
 from driftline.schemas import endpoint_id_for
@@ -37,12 +37,6 @@ DEFAULT_LABEL = "prediction"  # the event's label column when a model was logged
 _STRING_KINDS = frozenset({"string", "str", "object", "category", "categorical", "bytes"})
 
 T = TypeVar("T")
-
-
-class ServiceUnavailableError(DriftlineError):
-    """The function cannot answer right now (registry unreachable with nothing cached). HTTP 503."""
-
-    status_code = 503
 
 
 class ModelLoadError(ServiceUnavailableError):
@@ -153,7 +147,7 @@ class _Entry:
 class ModelStore:
     def __init__(
         self,
-        settings: Settings,
+        identity: ServingIdentity,
         registry: RegistryReader,
         artifacts: ArtifactReader,
         *,
@@ -162,8 +156,8 @@ class ModelStore:
         loader: Callable[[bytes], Any] = load_model_object,
         max_loaded: int = MAX_LOADED_MODELS,
     ) -> None:
-        self.project = settings.project
-        self.function_name = settings.serving_function
+        self.project = identity.project
+        self.function_name = identity.serving_function
         self._registry = registry
         self._artifacts = artifacts
         self._ttl = timedelta(seconds=ttl_seconds)
@@ -308,15 +302,19 @@ class ModelStore:
         if stale is not None and now < stale.expires:  # another thread refreshed it meanwhile
             return stale
         try:
-            value = fetch()
+            return _Entry(value=fetch(), expires=now + self._ttl)
+        except StorageError as exc:  # the registry could not be read: a hiccup, not an answer
+            failure: Exception = exc
         except DriftlineError:
             raise  # a definite answer (not deployed, unknown version, unloadable): never serve stale over it
         except Exception as exc:
-            if stale is None:
-                raise ServiceUnavailableError(f"{what}: the registry cannot be read ({type(exc).__name__})") from exc
-            logger.warning(
-                "registry unreachable; serving the cached entry",
-                extra={"entry": what, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            value = stale.value
-        return _Entry(value=value, expires=now + self._ttl)
+            failure = exc
+        # what failed underneath the adapter's StorageError (a throttle, a timeout), as the log should name it
+        cause = failure.__cause__ if isinstance(failure, StorageError) and failure.__cause__ else failure
+        if stale is None:
+            raise ServiceUnavailableError(f"{what}: the registry cannot be read ({type(cause).__name__})") from failure
+        logger.warning(
+            "registry unreachable; serving the cached entry",
+            extra={"entry": what, "error": f"{type(cause).__name__}: {failure}"},
+        )
+        return _Entry(value=stale.value, expires=now + self._ttl)

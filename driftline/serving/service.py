@@ -15,12 +15,12 @@ from driftline import __version__, clock
 from driftline.aws.artifacts import Artifacts
 from driftline.aws.clients import Clients
 from driftline.aws.registry import Registry
-from driftline.config import Settings
-from driftline.errors import DriftlineError, ModelError
+from driftline.config import ServingIdentity, Settings
+from driftline.errors import DriftlineError, ModelError, ServiceUnavailableError
 from driftline.observability import get_logger
 from driftline.records import FunctionSpec
 from driftline.schemas import endpoint_id_for, to_iso
-from driftline.serving.models import ModelStore, ServedModel, ServiceUnavailableError
+from driftline.serving.models import ModelStore, ServedModel
 from driftline.serving.protocol import (
     DEFAULT_OUTPUT_NAME,
     InferRequest,
@@ -75,8 +75,9 @@ class ServingService:
         self._encoders: dict[tuple[str, str], tuple[FunctionSpec, ServedModel, EventEncoder]] = {}
 
     @classmethod
-    def create(cls, settings: Settings, clients: Clients) -> ServingService:
-        store = ModelStore(settings, Registry(clients), Artifacts(clients))
+    def create(cls, settings: Settings, identity: ServingIdentity, clients: Clients) -> ServingService:
+        """The serving function ``identity`` of the installation ``settings``."""
+        store = ModelStore(identity, Registry(clients), Artifacts(clients))
         return cls(settings, store, Tracker(clients, settings.stream_name), clients=clients)
 
     def ground_truth(self, name: str, body: str | bytes | None, is_base64: bool = False) -> dict[str, Any]:
@@ -88,8 +89,8 @@ class ServingService:
             raise ServiceUnavailableError("ground truth storage is not configured for this serving function")
         self.models.route(name)  # an unknown model is a 404 before anything is stored
         document = decode_body(body, is_base64=is_base64, max_bytes=self.settings.max_request_bytes)
-        endpoint_id = endpoint_id_for(self.settings.project, self.settings.serving_function, name)
-        stored = ingest_records(self.clients, self.settings.project, endpoint_id, document)
+        endpoint_id = endpoint_id_for(self.models.project, self.models.function_name, name)
+        stored = ingest_records(self.clients, self.models.project, endpoint_id, document)
         return {"model_name": name, "stored": stored}
 
     # -------------------------------------------------------------------------------------------- health

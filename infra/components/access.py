@@ -17,9 +17,9 @@ from aws_cdk import aws_kinesis as kinesis
 from constructs import Construct
 
 from driftline.deploy.access import Resource, Statement, render_resources
+from driftline.layout import Names
 from infra.components.messaging import Messaging
 from infra.components.storage import Storage
-from infra.config import Names
 
 
 def function_arn(scope: Construct, function_name: str) -> str:
@@ -68,9 +68,7 @@ class StackArns:
         if kind in {"queue", "topic", "topic-key", "bus"}:
             messaging: Messaging = self._need(self.messaging, "messaging")  # type: ignore[assignment]
             if kind == "queue":
-                return {"async-failures": messaging.async_failures, "stream-failures": messaging.stream_failures}[
-                    name
-                ].queue_arn
+                return messaging.queues[name].queue_arn
             if kind == "topic":
                 return messaging.topic.topic_arn
             if kind == "topic-key":

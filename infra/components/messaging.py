@@ -15,9 +15,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from driftline.deploy.functions import TOPIC_KEY_ACTIONS
+from driftline.layout import QUEUES
 from infra.config import StackConfig
 
-DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time to find out why and redrive
 ALARMS_PRINCIPAL = "cloudwatch.amazonaws.com"
 
 
@@ -93,31 +93,34 @@ class Messaging(Construct):
             retention=Duration.days(365),
         )
 
-        # Asynchronous invocations (scheduler -> controller -> apps -> writer) that failed three times.
-        self.async_failures = sqs.Queue(
-            self,
-            "AsyncFailures",
-            queue_name=f"{names.stack}-async-failures",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        # Kinesis batches the stream function could not process within its retries (records' positions only:
-        # the data stays in the stream for its retention period).
-        self.stream_failures = sqs.Queue(
-            self,
-            "StreamFailures",
-            queue_name=f"{names.stack}-stream-failures",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        # The dead-letter queues of driftline.layout.QUEUES: asynchronous invocations (scheduler -> controller ->
+        # apps -> writer) that failed three times; Kinesis batches the stream function could not process within
+        # its retries (records' positions only: the data stays in the stream for its retention period).
+        self.queues: dict[str, sqs.Queue] = {
+            role: sqs.Queue(
+                self,
+                _construct_id(role),
+                queue_name=names.queue(role),
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=Duration.days(queue.retention_days),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            for role, queue in QUEUES.items()
+        }
 
     @property
-    def queues(self) -> dict[str, sqs.Queue]:
-        return {"async": self.async_failures, "stream": self.stream_failures}
+    def async_failures(self) -> sqs.Queue:
+        return self.queues["async-failures"]
+
+    @property
+    def stream_failures(self) -> sqs.Queue:
+        return self.queues["stream-failures"]
+
+
+def _construct_id(role: str) -> str:
+    """``async-failures`` -> ``AsyncFailures`` (the logical ids the stack has always had)."""
+    return "".join(part.title() for part in role.split("-"))
 
 
 def _subscription(protocol: str, endpoint: str, scope: Construct, construct_id: str) -> sns.ITopicSubscription:

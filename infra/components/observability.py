@@ -20,7 +20,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import METRICS_NAMESPACE, SERVICES, StackConfig
+from driftline.deploy.functions import METRICS_NAMESPACE, SERVICES
+from infra.config import StackConfig
 
 PERIOD = Duration.minutes(5)
 # Metric names each function emits (Powertools EMF)

@@ -1,5 +1,6 @@
-"""Durable state: the data bucket (artifacts, events parquet, results), the four DynamoDB tables and, when
-enabled, the Timestream database. Keys and layouts are docs/architecture.md's."""
+"""Durable state: the data bucket (artifacts, the inference dataset, ground truth, the stream's memory), the
+DynamoDB tables and, when enabled, the Timestream database, all as :mod:`driftline.layout` defines them (the
+local provisioning builds the same from it). Key layouts are docs/architecture.md's."""
 
 from __future__ import annotations
 
@@ -11,24 +12,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_timestream as timestream
 from constructs import Construct
 
+from driftline import layout
 from infra.config import StackConfig
 from infra.regions import TIMESTREAM_REGIONS
-
-TIMESTREAM_TABLES = ("app_results", "metrics")  # MLRun's two time-series tables
-ENDPOINTS_INDEX = "by-project"  # driftline.aws.endpoints.PROJECT_INDEX
-ENDPOINTS_TTL_ATTRIBUTE = "expires_at"
-# (table role, partition key, sort key): all string keys
-TABLES = (
-    ("registry", "pk", "sk"),
-    ("endpoints", "endpoint_id", "sk"),
-    ("checkpoints", "pk", "sk"),
-    ("results", "pk", "sk"),
-)
-EVENTS_PREFIX = "events/"
-RESULTS_PREFIX = "results/"
-ARTIFACTS_PREFIX = "artifacts/"
-GROUND_TRUTH_PREFIX = "ground-truth/"  # labels keyed by request id (serving route, SDK)
-RECENT_REQUESTS_PREFIX = "state/recent-requests/"  # the stream's memory of stored request ids (rewritten per batch)
 
 
 def timestream_condition(scope: Construct) -> CfnCondition:
@@ -80,7 +66,7 @@ class Storage(Construct):
         self.bucket = s3.Bucket(
             self,
             "Data",
-            bucket_name=f"{names.stack}-data-{Aws.ACCOUNT_ID}-{Aws.REGION}",
+            bucket_name=names.data_bucket(Aws.ACCOUNT_ID, Aws.REGION),
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
@@ -89,42 +75,20 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="data/",
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-inference-events",
-                    prefix=EVENTS_PREFIX,
-                    expiration=Duration.days(config.events_retention_days),
-                ),
-                s3.LifecycleRule(
-                    id="expire-results",
-                    prefix=RESULTS_PREFIX,
-                    expiration=Duration.days(config.events_retention_days),
-                ),
-                s3.LifecycleRule(
-                    # rewritten after every batch and read only by the next one: an idle endpoint's memory and
-                    # every overwritten version go after a day (the memory spans a minute)
-                    id="expire-stream-memory",
-                    prefix=RECENT_REQUESTS_PREFIX,
-                    expiration=Duration.days(1),
-                    noncurrent_version_expiration=Duration.days(1),
-                ),
-                s3.LifecycleRule(
-                    # a redelivered stream batch overwrites its parquet file: the old version is not data
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                ),
+                _lifecycle_rule(rule)
+                for rule in layout.lifecycle_rules(config.events_retention_days, config.noncurrent_version_days)
             ],
             removal_policy=removal,
         )
 
         self.tables: dict[str, dynamodb.Table] = {}
-        for role, pk, sk in TABLES:
+        for role, spec in layout.TABLES.items():
             table = dynamodb.Table(
                 self,
                 role.capitalize(),
                 table_name=names.table(role),
-                partition_key=dynamodb.Attribute(name=pk, type=dynamodb.AttributeType.STRING),
-                sort_key=dynamodb.Attribute(name=sk, type=dynamodb.AttributeType.STRING),
+                partition_key=_string(spec.partition_key),
+                sort_key=_string(spec.sort_key),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                     point_in_time_recovery_enabled=True
@@ -134,14 +98,14 @@ class Storage(Construct):
                 # and DynamoDB refuses to delete a protected one, which would leave the rollback failed and the
                 # names taken. The removal policy keeps them on `cdk destroy`; a table deleted by hand leaves
                 # its point-in-time recovery backup for 35 days.
-                time_to_live_attribute=ENDPOINTS_TTL_ATTRIBUTE if role == "endpoints" else None,
+                time_to_live_attribute=spec.ttl,
                 removal_policy=removal,
             )
-            if role == "endpoints":
+            for index in spec.indexes:
                 table.add_global_secondary_index(
-                    index_name=ENDPOINTS_INDEX,
-                    partition_key=dynamodb.Attribute(name="project", type=dynamodb.AttributeType.STRING),
-                    sort_key=dynamodb.Attribute(name="endpoint_id", type=dynamodb.AttributeType.STRING),
+                    index_name=index.name,
+                    partition_key=_string(index.partition_key),
+                    sort_key=_string(index.sort_key),
                     projection_type=dynamodb.ProjectionType.ALL,
                 )
             self.tables[role] = table
@@ -155,7 +119,7 @@ class Storage(Construct):
             database.cfn_options.condition = self.timestream_condition
             database.apply_removal_policy(removal)
             self.timestream_database = database
-            for name in TIMESTREAM_TABLES:
+            for name in layout.TIMESTREAM_TABLES:
                 table = timestream.CfnTable(
                     self,
                     f"Timestream{name.title().replace('_', '')}",
@@ -186,3 +150,20 @@ class Storage(Construct):
 
     def object_arn(self, prefix: str) -> str:
         return self.bucket.arn_for_objects(f"{prefix}*")
+
+
+def _string(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
+
+
+def _lifecycle_rule(rule: layout.LifecycleRule) -> s3.LifecycleRule:
+    def days(value: int | None) -> Duration | None:
+        return None if value is None else Duration.days(value)
+
+    return s3.LifecycleRule(
+        id=rule.id,
+        prefix=rule.prefix or None,
+        expiration=days(rule.expiration_days),
+        noncurrent_version_expiration=days(rule.noncurrent_days),
+        abort_incomplete_multipart_upload_after=days(rule.abort_multipart_days),
+    )

@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from driftline.aws.clients import Clients
-from driftline.config import Settings
+from driftline.config import ServingIdentity, Settings
 from driftline.errors import DriftlineError
 from driftline.observability import get_logger, get_metrics, inject_lambda_context, log_metrics_if_any
 from driftline.serving.protocol import encode_json, error_body
@@ -37,10 +37,12 @@ class Deps:
 
 @functools.cache
 def deps() -> Deps:
-    """Built once per container, on the first request (tests clear or replace it)."""
+    """Built once per container, on the first request (tests clear or replace it): the installation, and which
+    of its serving functions this one is."""
     settings = Settings.from_env()
     clients = Clients(settings)
-    return Deps(settings=settings, clients=clients, service=ServingService.create(settings, clients))
+    service = ServingService.create(settings, ServingIdentity.from_env(), clients)
+    return Deps(settings=settings, clients=clients, service=service)
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -23,7 +23,7 @@ def _without(key: str, action: str) -> deploy.FunctionDefinition:
 @pytest.fixture
 def stack_factory(tmp_path, monkeypatch):
     from driftline import clock
-    from driftline.config import Settings
+    from driftline.config import ServingIdentity
     from driftline.local.runtime import LocalStack
 
     monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
@@ -31,7 +31,7 @@ def stack_factory(tmp_path, monkeypatch):
 
     def start():
         clock.reset()
-        stack = LocalStack(Settings(project="iam"), port=0, retry_delays=(0.1, 0.2))
+        stack = LocalStack(serves=ServingIdentity("iam"), port=0, retry_delays=(0.1, 0.2))
         started.append(stack)
         stack.start()
         return stack
@@ -79,5 +79,5 @@ def test_stream_without_its_failure_queue_statement_cannot_dead_letter_a_poison_
     denied = stack.status()["iam"]["denied"]
     assert any(d.startswith("stream may not sqs:SendMessage on arn:aws:sqs:") for d in denied), denied
     sqs = stack.clients.client("sqs")
-    got = sqs.receive_message(QueueUrl=stack.settings.stream_failures_queue_url, MaxNumberOfMessages=10)
+    got = sqs.receive_message(QueueUrl=stack.settings.queue_url("stream-failures"), MaxNumberOfMessages=10)
     assert not any("not json" in m["Body"] for m in got.get("Messages", []))

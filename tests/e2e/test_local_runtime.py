@@ -79,7 +79,7 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
     import warnings
 
     from driftline import clock
-    from driftline.config import Settings
+    from driftline.config import ServingIdentity
     from driftline.deploy.functions import FUNCTIONS
     from driftline.local.runtime import LocalStack
     from driftline.sdk.project import get_or_create_project
@@ -88,7 +88,7 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
     monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
     model_path, training = iris_model
     clock.reset()
-    stack = LocalStack(Settings(project="e2e"), port=0, retry_delays=(0.1, 0.2), schedule_interval=0.2)
+    stack = LocalStack(serves=ServingIdentity("e2e"), port=0, retry_delays=(0.1, 0.2), schedule_interval=0.2)
     try:
         settings = stack.start()
         project = get_or_create_project("e2e", settings=settings)
@@ -129,7 +129,7 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
         assert set(general["application_name"]) == {"histogram-data-drift"}
         assert int(general["result_status"].iloc[0]) == 2  # constant inputs against iris: drift detected
         sqs = stack.clients.client("sqs")
-        for url in (settings.async_failures_queue_url, settings.stream_failures_queue_url):
+        for url in settings.queue_urls.values():
             depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
             assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0", url
         # every function ran as its own role, and IAM allowed everything each one did

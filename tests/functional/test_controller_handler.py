@@ -82,7 +82,7 @@ def put_bucket(clients, endpoint_id, minute: datetime, predictions=3):
         "errors": 0,
         "latency_sum_us": 1000,
     }
-    clients.dynamodb.put_item(TableName=clients.settings.endpoints_table, Item=to_item(item))
+    clients.dynamodb.put_item(TableName=clients.settings.table("endpoints"), Item=to_item(item))
 
 
 def windows_sent(invoker: RecordingInvoker) -> list[tuple[str, str, str]]:

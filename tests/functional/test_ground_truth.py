@@ -39,7 +39,7 @@ def endpoint(clients):
 
 
 def keys(clients) -> list[str]:
-    listed = clients.s3.list_objects_v2(Bucket=clients.settings.bucket, Prefix=PREFIX + "/")
+    listed = clients.s3.list_objects_v2(Bucket=clients.settings.bucket, Prefix=PREFIX)
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
 

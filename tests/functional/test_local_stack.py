@@ -232,10 +232,10 @@ def test_a_raising_stream_handler_gets_the_whole_batch_again(make_stack, fakes):
     assert stack.status()["functions"]["stream"] == {"calls": 2, "errors": 1}
 
 
-def _dead_letters(stack, queue="async_failures"):
+def _dead_letters(stack, queue="async-failures"):
     sqs = stack.clients.client("sqs")
     answer = sqs.receive_message(
-        QueueUrl=getattr(stack.settings, f"{queue}_queue_url"), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        QueueUrl=stack.settings.queue_url(queue), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )
     return answer.get("Messages", [])
 
@@ -256,7 +256,7 @@ def test_a_record_failing_past_the_retries_is_skipped_and_its_range_dead_lettere
     # first delivery, then max_retries=2 retries from "bad", then the batch is skipped and reading goes on
     assert batches == [["ok", "bad", "after"], ["bad", "after"], ["bad", "after"], ["later"]]
     assert _dead_letters(stack) == []  # the mapping's on-failure destination is the stream-failures queue
-    [message] = _dead_letters(stack, "stream_failures")
+    [message] = _dead_letters(stack, "stream-failures")
     info = json.loads(message["Body"])["KinesisBatchInfo"]
     assert (info["shardId"], info["batchSize"], info["streamArn"]) == (
         "shardId-000000000000",

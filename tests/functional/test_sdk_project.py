@@ -21,7 +21,7 @@ def project(aws):
 
 
 def schedule(clients, project="iris"):
-    raw = clients.scheduler.get_schedule(Name=f"driftline-controller-{project}", GroupName="default")
+    raw = clients.scheduler.get_schedule(Name=f"driftline-controller-{project}", GroupName="driftline")
     return raw["State"], raw["ScheduleExpression"], json.loads(raw["Target"]["Input"])
 
 

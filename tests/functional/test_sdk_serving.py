@@ -14,6 +14,7 @@ import pytest
 import driftline
 from driftline.aws.endpoints import Endpoints
 from driftline.aws.registry import Registry
+from driftline.config import ServingIdentity
 from driftline.errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -191,7 +192,8 @@ def _deployed(project, api):
     fn = import_function("hub://v2_model_server", project="iris", new_name="serving")
     fn.add_model("clf")
     fn.set_tracking()
-    project = get_or_create_project("iris", settings=project.settings.replace(api_url=_url(api) + "/", project="iris"))
+    served = project.settings.replace(api_url=_url(api) + "/", api_serves=ServingIdentity("iris"))
+    project = get_or_create_project("iris", settings=served)
     project.deploy_function(fn)
     return project.get_function("serving")
 

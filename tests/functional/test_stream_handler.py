@@ -213,7 +213,7 @@ def test_poison_records_go_to_the_dead_letter_queue_and_do_not_block_the_others(
 
     assert len(_rows(clients, tmp_path)) == sum(len(e.inputs) for e in good)
     messages = clients.client("sqs").receive_message(
-        QueueUrl=aws.stream_failures_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        QueueUrl=aws.queue_url("stream-failures"), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )["Messages"]
     bodies = sorted((json.loads(m["Body"]) for m in messages), key=lambda b: b["sequence_number"])
     assert [b["event_id"] for b in bodies] == [event["Records"][i]["eventID"] for i in (1, 3, 4)]

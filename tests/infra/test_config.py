@@ -68,8 +68,7 @@ def test_names_derive_from_the_stack_and_match_the_settings_defaults():
     names = StackConfig().names
     defaults = Settings()
     assert names.stream == defaults.stream_name
-    assert names.table("registry") == defaults.registry_table
-    assert names.table("endpoints") == defaults.endpoints_table
+    assert names.tables() == defaults.tables
     assert names.event_bus == defaults.event_bus_name
     assert names.schedule_prefix == defaults.schedule_prefix
     assert names.function("controller") == defaults.controller_function

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from infra.config import SERVICES
+from driftline.deploy.functions import SERVICES
 from tests.infra.conftest import ROOT
 
 DASHBOARDS = ROOT / "dashboards"

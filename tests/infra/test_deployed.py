@@ -94,7 +94,7 @@ def test_the_stack_document_reads_back_as_the_functions_settings(synth, ssm):
     assert settings is not None
     assert settings.region == "eu-west-1"
     assert settings.bucket == "driftline-data-123456789012-eu-west-1"
-    assert (settings.stream_name, settings.registry_table, settings.results_table) == (
+    assert (settings.stream_name, settings.table("registry"), settings.table("results")) == (
         "driftline-events",
         "driftline-registry",
         "driftline-results",
@@ -128,7 +128,7 @@ def test_unknown_keys_are_ignored_and_bad_values_named(ssm):
     assert (settings.bucket, settings.max_rows_per_request) == ("b", 7)
 
     ssm.put_parameter(Name=name, Value=json.dumps({"timestream_enabled": "maybe"}), Type="String", Overwrite=True)
-    with pytest.raises(ConfigurationError, match="timestream_enabled must be true or false"):
+    with pytest.raises(ConfigurationError, match="settings: timestream_enabled: expected true or false"):
         read_deployed_settings("s", ssm)
 
     ssm.put_parameter(Name=name, Value="not json", Type="String", Overwrite=True)

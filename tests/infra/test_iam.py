@@ -228,7 +228,7 @@ def test_no_secrets_in_function_environments(synth):
 
 def test_the_stream_memory_prefix_is_the_one_the_code_writes(synth):
     from driftline.aws.recent_requests import PREFIX, state_key
-    from infra.components.storage import RECENT_REQUESTS_PREFIX
+    from driftline.layout import RECENT_REQUESTS_PREFIX
 
     assert PREFIX == RECENT_REQUESTS_PREFIX
     assert state_key("shardId-0").startswith(RECENT_REQUESTS_PREFIX)

@@ -69,6 +69,6 @@ def test_the_sdk_names_a_project_schedule_as_the_template_does(which, synth, alt
     )
     literal = {k: v for k, v in controller["Environment"]["Variables"].items() if isinstance(v, str)}
     settings = Settings.from_env(literal)  # the names are literals; some other values resolve at deploy
-    project = settings.project
+    project = chosen.stack.config.project  # the stack's schedule is that project's
     sdk = Schedules(SimpleNamespace(settings=settings, scheduler=None))  # type: ignore[arg-type]
     assert sdk.name_for(project) == _schedule_name_in(chosen)

@@ -96,8 +96,7 @@ def test_timestream_resources_and_the_writers_grant_exist_only_under_the_conditi
 
 @pytest.mark.parametrize(("region", "expected"), [("eu-west-1", True), ("eu-west-2", False), ("ca-central-1", False)])
 def test_functions_and_sdk_read_timestream_enabled_true_exactly_where_the_tables_exist(synth, region, expected):
-    from driftline.config import Settings
-    from driftline.sdk.deployed import _typed
+    from driftline.config import Settings, document_source
 
     text = "true" if expected else "false"
     for function in synth.resources("AWS::Lambda::Function").values():
@@ -111,7 +110,7 @@ def test_functions_and_sdk_read_timestream_enabled_true_exactly_where_the_tables
         if r["Properties"]["Name"].endswith("/settings")
     )
     settings = json.loads(resolve(document, synth.template, region))
-    assert _typed("settings", "timestream_enabled", "bool", settings["timestream_enabled"]) is expected
+    assert Settings.from_document(settings, document_source("settings")).timestream_enabled is expected
     (check,) = synth.resources("Custom::TimestreamPreflight").values()
     assert resolve(check["Properties"]["TimestreamInThisRegion"], synth.template, region) == text
     assert condition_holds(synth.template, CONDITION, region) is expected

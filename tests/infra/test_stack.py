@@ -3,16 +3,16 @@ the alternative synth (every knob turned)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
 
-from driftline.config import Settings
+from driftline.config import ServingIdentity, Settings
+from driftline.deploy.functions import SERVICES
+from driftline.layout import TABLES, TIMESTREAM_TABLES, Names
 from infra.components.api import ROUTES
-from infra.config import SERVICES
 from tests.infra.conftest import ALT_PROJECT, ALT_STACK
 
 # one worker synthesises once for the whole module set (pytest -n with --dist loadgroup)
@@ -57,12 +57,17 @@ def test_every_function_exists_with_its_packaging(synth):
 
 
 def test_functions_get_the_settings_they_read(synth):
-    expected = {f"DRIFTLINE_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    installation = {f"DRIFTLINE_{key.upper()}" for key in Settings.schema()}
+    identity = set(ServingIdentity().to_env())
     functions = _functions(synth)
     for name in FUNCTIONS:
         env = functions[f"driftline-{name}"]["Environment"]["Variables"]
         driftline_keys = {k for k in env if k.startswith("DRIFTLINE_")}
-        assert driftline_keys <= expected, driftline_keys - expected  # every variable is a Settings field
+        # every variable is a key of the installation's Settings, and only the serving function knows which
+        # serving function it is
+        own = identity if name == "serving" else set()
+        assert driftline_keys - own <= installation, driftline_keys - own - installation
+        assert driftline_keys & identity == own, name
         assert env["DRIFTLINE_STREAM_NAME"] == "driftline-events"
         assert env["DRIFTLINE_REGISTRY_TABLE"] == "driftline-registry"
         assert env["DRIFTLINE_TIMESTREAM_ENABLED"] == {"Fn::If": ["TimestreamInThisRegion", "true", "false"]}
@@ -71,7 +76,6 @@ def test_functions_get_the_settings_they_read(synth):
         assert env["DRIFTLINE_APP_FUNCTION"] == "driftline-app"
         assert env["DRIFTLINE_WRITER_FUNCTION"] == "driftline-writer"
         assert env["DRIFTLINE_CONTROLLER_FUNCTION"] == "driftline-controller"
-        assert env["DRIFTLINE_PROJECT"] == "default"
         for key in (
             "DRIFTLINE_BUCKET",
             "DRIFTLINE_ALERTS_TOPIC_ARN",
@@ -81,6 +85,8 @@ def test_functions_get_the_settings_they_read(synth):
             assert env[key], key
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "driftline"
         assert env["POWERTOOLS_SERVICE_NAME"] == SERVICES[name]
+    serving = functions["driftline-serving"]["Environment"]["Variables"]
+    assert (serving["DRIFTLINE_PROJECT"], serving["DRIFTLINE_SERVING_FUNCTION"]) == ("default", "serving")
 
 
 def test_the_stream_function_sends_poison_records_to_a_queue_its_role_may_send_to(synth):
@@ -173,43 +179,27 @@ def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, te
     )
 
 
-def test_tables_have_the_contract_keys_on_demand_and_point_in_time_recovery(synth):
+def test_tables_are_the_layouts_on_demand_with_point_in_time_recovery(synth):
+    """Keys, indexes and TTL are the layout's (tests/infra/test_provisioning.py compares them with the local
+    tables, which the functional tests run the adapters on); what only the stack adds is checked here."""
     tables = {r["Properties"]["TableName"]: r for r in synth.resources("AWS::DynamoDB::Table").values()}
-    keys = {
-        "registry": ("pk", "sk"),
-        "endpoints": ("endpoint_id", "sk"),
-        "checkpoints": ("pk", "sk"),
-        "results": ("pk", "sk"),
-    }
-    assert set(tables) == {f"driftline-{t}" for t in keys}
-    for role, (pk, sk) in keys.items():
-        table = tables[f"driftline-{role}"]
+    assert set(tables) == set(Names().tables().values())
+    for role, layout_table in TABLES.items():
+        table = tables[Names().table(role)]
         props = table["Properties"]
-        assert props["KeySchema"] == [
-            {"AttributeName": pk, "KeyType": "HASH"},
-            {"AttributeName": sk, "KeyType": "RANGE"},
-        ]
+        assert props["KeySchema"][0] == {"AttributeName": layout_table.partition_key, "KeyType": "HASH"}
         assert all(a["AttributeType"] == "S" for a in props["AttributeDefinitions"])
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"]["SSEEnabled"] is True
         assert table["DeletionPolicy"] == "RetainExceptOnCreate"
-    endpoints = tables["driftline-endpoints"]["Properties"]
-    assert endpoints["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = endpoints["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by-project"
-    assert index["KeySchema"] == [
-        {"AttributeName": "project", "KeyType": "HASH"},
-        {"AttributeName": "endpoint_id", "KeyType": "RANGE"},
-    ]
-    assert "TimeToLiveSpecification" not in tables["driftline-registry"]["Properties"]
 
 
 def test_timestream_database_and_tables_with_retention(synth):
     (database,) = synth.resources("AWS::Timestream::Database").values()
     assert database["Properties"]["DatabaseName"] == "driftline"
     tables = {r["Properties"]["TableName"]: r["Properties"] for r in synth.resources("AWS::Timestream::Table").values()}
-    assert set(tables) == {"app_results", "metrics"}
+    assert set(tables) == set(TIMESTREAM_TABLES)
     for props in tables.values():
         assert props["DatabaseName"] == "driftline"
         assert props["RetentionProperties"] == {
@@ -439,7 +429,7 @@ def test_discovery_parameters_and_outputs(synth):
     }
     document = parameters["/driftline/driftline/settings"]["Value"]
     rendered = json.dumps(document)
-    known = {f.name for f in dataclasses.fields(Settings)}
+    known = set(Settings.schema()) | set(ServingIdentity().to_values())
     for key in ("bucket", "stream_name", "controller_arn", "scheduler_role_arn", "api_url", "timestream_enabled"):
         assert f'\\"{key}\\"' in rendered or f'"{key}"' in rendered, key
     parts = document["Fn::Join"][1]
@@ -467,7 +457,7 @@ def test_alternative_configuration_turns_every_knob(alt):
     assert set(functions) == {f"{ALT_STACK}-{f}" for f in FUNCTIONS} | {f"{ALT_STACK}-app-my-drift"}
     for props in functions.values():
         assert props["Environment"]["Variables"]["DRIFTLINE_TIMESTREAM_ENABLED"] == "false"
-        assert props["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == ALT_PROJECT
+    assert functions[f"{ALT_STACK}-serving"]["Environment"]["Variables"]["DRIFTLINE_PROJECT"] == ALT_PROJECT
     dedicated = functions[f"{ALT_STACK}-app-my-drift"]
     assert (dedicated["MemorySize"], dedicated["Timeout"], dedicated["PackageType"]) == (3008, 600, "Image")
     policies = json.dumps(list(alt.resources("AWS::IAM::Policy").values()))

@@ -59,7 +59,7 @@ def _post(url: str, body: str) -> tuple[int, dict]:
 @pytest.mark.e2e
 def test_concurrent_mixed_traffic_ends_with_exact_counts(tmp_path, monkeypatch, iris_model, ledger):
     from driftline import clock
-    from driftline.config import Settings
+    from driftline.config import ServingIdentity, Settings
     from driftline.local.runtime import LocalStack
     from driftline.sdk.project import get_or_create_project
     from driftline.sdk.serving import import_function
@@ -67,7 +67,9 @@ def test_concurrent_mixed_traffic_ends_with_exact_counts(tmp_path, monkeypatch, 
     monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
     model_path, training = iris_model
     clock.reset()
-    stack = LocalStack(Settings(project="load", max_rows_per_request=50), port=0, retry_delays=(0.1, 0.2))
+    stack = LocalStack(
+        Settings(max_rows_per_request=50), serves=ServingIdentity("load"), port=0, retry_delays=(0.1, 0.2)
+    )
     try:
         settings = stack.start()
         project = get_or_create_project("load", settings=settings)
@@ -113,7 +115,7 @@ def test_concurrent_mixed_traffic_ends_with_exact_counts(tmp_path, monkeypatch, 
         status = stack.status()
         assert status["functions"]["stream"]["errors"] == 0
         assert status["iam"]["denied"] == []  # every function ran as its own role
-        for url in (settings.async_failures_queue_url, settings.stream_failures_queue_url):
+        for url in settings.queue_urls.values():
             depth = stack.clients.client("sqs").get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
             )

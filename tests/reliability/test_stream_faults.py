@@ -257,7 +257,7 @@ def test_malformed_truncated_and_oversized_records_are_dead_lettered_and_do_not_
 
 def _dead_letters(clients) -> list[dict]:
     sqs = clients.client("sqs")
-    url = clients.settings.stream_failures_queue_url
+    url = clients.settings.queue_url("stream-failures")
     out = []
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300)

@@ -7,19 +7,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from driftline.config import Settings
-from driftline.errors import NotFoundError
+from driftline.config import ServingIdentity
+from driftline.errors import NotFoundError, ServiceUnavailableError, StorageError
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
 from driftline.schemas import endpoint_id_for
 from driftline.serving.models import (
     ModelLoadError,
     ModelStore,
-    ServiceUnavailableError,
     is_string_feature,
     signature_for,
 )
 
-SETTINGS = Settings(project="p", serving_function="serving", bucket="own-bucket")
+IDENTITY = ServingIdentity(project="p", serving_function="serving")
 
 
 class Model:
@@ -104,7 +103,7 @@ class FakeArtifacts:
 @pytest.fixture
 def parts():
     registry, artifacts, now = FakeRegistry(), FakeArtifacts(), FakeClock()
-    store = ModelStore(SETTINGS, registry, artifacts, ttl_seconds=30, now=now, loader=pickle.loads)
+    store = ModelStore(IDENTITY, registry, artifacts, ttl_seconds=30, now=now, loader=pickle.loads)
     return store, registry, artifacts, now
 
 
@@ -175,6 +174,22 @@ def test_an_unreachable_registry_serves_the_cached_entries(parts):
     assert store.spec().tracking is True
 
 
+def test_a_registry_adapter_failure_is_a_hiccup_not_an_answer(parts):
+    """The registry adapter raises StorageError (a DriftlineError) when DynamoDB fails: the cached entry is served
+    as for any other failure, never a 5xx over it; with nothing cached, 503 names what failed underneath."""
+    store, registry, _, now = parts
+    store.get("m")
+    underneath = ConnectionError("registry down")
+    failure = StorageError("reading project#p function#serving failed")
+    failure.__cause__ = underneath
+    registry.failing = failure
+    now.advance(31)
+    assert store.get("m").version == "1"
+    fresh = ModelStore(IDENTITY, registry, parts[2])
+    with pytest.raises(ServiceUnavailableError, match=r"the registry cannot be read \(ConnectionError\)"):
+        fresh.spec()
+
+
 def test_an_unreachable_registry_with_nothing_cached_is_503(parts):
     store, registry, _, _ = parts
     registry.failing = ConnectionError("registry down")
@@ -219,14 +234,14 @@ def test_s3_routes_load_only_from_the_installations_bucket(parts):
 
 
 def test_objects_without_predict_are_refused():
-    store = ModelStore(SETTINGS, FakeRegistry(), FakeArtifacts(), loader=lambda data: object())
+    store = ModelStore(IDENTITY, FakeRegistry(), FakeArtifacts(), loader=lambda data: object())
     with pytest.raises(ModelLoadError, match="has no predict"):
         store.get("m")
 
 
 def test_loaded_models_are_evicted_least_recently_used_first(parts):
     registry, artifacts, now = FakeRegistry(), FakeArtifacts(), FakeClock()
-    store = ModelStore(SETTINGS, registry, artifacts, now=now, loader=pickle.loads, max_loaded=1)
+    store = ModelStore(IDENTITY, registry, artifacts, now=now, loader=pickle.loads, max_loaded=1)
     store.get("m", "1")
     store.get("m", "2")
     now.advance(31)
