@@ -587,7 +587,7 @@ class Enforcer:
             ok = decide(documents, auth)
             self.ledger.record(principal, auth, ok)
             if not ok:
-                request._raise_access_denied()
+                _deny(request, service, auth, request._access_key.arn)
 
     # the local Lambda Invoke API and the local schedule ------------------------------------------------------
     def authorize(self, principal: str, documents: Sequence[Mapping[str, Any]], auth: Authorization) -> bool:
@@ -623,6 +623,39 @@ class Enforcer:
             _, document = backend.get_role_policy(role_name, policy_name)
             documents.append(_document(document))
         return documents
+
+
+# How each service words a denial: its error code and HTTP status (JSON protocols answer 400
+# AccessDeniedException, REST-JSON ones 403, SNS AuthorizationError, S3 and SQS moto's own AccessDenied).
+_DENIALS = {
+    "dynamodb": ("AccessDeniedException", 400),
+    "kinesis": ("AccessDeniedException", 400),
+    "events": ("AccessDeniedException", 400),
+    "timestream": ("AccessDeniedException", 400),
+    "ssm": ("AccessDeniedException", 400),
+    "kms": ("AccessDeniedException", 400),
+    "logs": ("AccessDeniedException", 400),
+    "scheduler": ("AccessDeniedException", 403),
+    "sns": ("AuthorizationError", 403),
+}
+
+
+def _deny(request: Any, service: str, auth: Authorization, principal_arn: str) -> None:
+    """Refuse the call with the error the service itself would answer, so code handling it sees AWS's."""
+    from moto.core.exceptions import JsonRESTError, _RESTError
+
+    denial = _DENIALS.get(service)
+    if denial is None:
+        request._raise_access_denied()  # S3, SQS, IAM, STS: moto words them as AWS does
+        return
+    code, status = denial
+    message = (
+        f"User: {principal_arn} is not authorized to perform: {auth.action} on resource: {auth.resource} "
+        f"because no identity-based policy allows the {auth.action} action"
+    )
+    error: _RESTError = _RESTError(code, message) if service == "sns" else JsonRESTError(code, message)
+    error.code = status
+    raise error
 
 
 def _document(policy: Any) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def test_the_monitoring_flow_runs_on_python_3_12_with_each_images_packages_only(
     from sklearn.ensemble import RandomForestClassifier
 
     from driftline import clock
-    from driftline.config import Settings
+    from driftline.config import ServingIdentity
     from driftline.local.runtime import LocalStack
     from driftline.sdk.project import get_or_create_project
     from driftline.sdk.serving import import_function
@@ -46,7 +46,7 @@ def test_the_monitoring_flow_runs_on_python_3_12_with_each_images_packages_only(
     model = RandomForestClassifier(n_estimators=5, random_state=0).fit(frame.to_numpy(), iris.target)
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
     clock.reset()
-    stack = LocalStack(Settings(project="py312"), port=0, retry_delays=(0.1, 0.2), runtime=runtime312)
+    stack = LocalStack(serves=ServingIdentity("py312"), port=0, retry_delays=(0.1, 0.2), runtime=runtime312)
     try:
         settings = stack.start()
         project = get_or_create_project("py312", settings=settings)
