@@ -596,8 +596,8 @@ def _stream_the_events(clients, serving) -> Any:
 
     from driftline.aws import events_store
     from driftline.local.kinesis_source import build_kinesis_event
+    from driftline.stream.decode.envelope import records_from_event
     from driftline.stream.process import process_records
-    from driftline.stream.records import records_from_event
 
     name = clients.settings.stream_name
     for shard in clients.kinesis.list_shards(StreamName=name)["Shards"]:

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.aws.events_store import event_key, hour_prefixes, to_parquet_bytes
-from driftline.stream import fast
-from driftline.stream.batch import decode_batch
-from driftline.stream.records import records_from_event
-from driftline.stream.rows import column_names, rows_from_events, value_array
+from driftline.stream.decode import vectorised
+from driftline.stream.decode.batch import decode_batch
+from driftline.stream.decode.envelope import records_from_event
+from driftline.stream.decode.reference import rows_from_events
+from driftline.stream.decode.tables import column_names, value_array
 from driftline.stream.testing import inference_event, kinesis_event, sequence_number
 
 T0 = datetime(2026, 11, 26, 17, 58, tzinfo=UTC)
@@ -322,11 +323,11 @@ def _one_change_each(when: str) -> set[str]:
 def test_the_check_of_the_serving_functions_times_agrees_with_the_pattern():
     # times as the serving function writes them skip the regex: the numpy check must accept only what it accepts
     for when in _one_change_each("2026-11-26T16:55:00.000000+00:00"):
-        matches = pc.match_substring_regex(pa.array([when]), fast._WHEN)[0].as_py()
-        assert fast._serving_times(pa.array([when])) == (matches and len(when.encode()) == 32), when
+        matches = pc.match_substring_regex(pa.array([when]), vectorised._WHEN)[0].as_py()
+        assert vectorised._serving_times(pa.array([when])) == (matches and len(when.encode()) == 32), when
     written = inference_event(when=T0).when
-    assert fast._serving_times(pa.array(["x", written, written]).slice(1))
-    assert not fast._serving_times(pa.array([written, None]))
+    assert vectorised._serving_times(pa.array(["x", written, written]).slice(1))
+    assert not vectorised._serving_times(pa.array([written, None]))
 
 
 def test_names_that_join_alike_still_make_two_parts():

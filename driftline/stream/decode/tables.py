@@ -1,4 +1,5 @@
-"""One parquet row per input row, and the groups (endpoint, hour, shard) that become one object each.
+"""The tables both decoders produce, and the rules they share: one parquet row per input row, its column
+names and types, the groups (endpoint, hour, shard) that become one object each, and the decoded-events table.
 
 Columns (docs/architecture.md, "Event parquet columns"), in this order:
 ``timestamp`` (timestamp[us, UTC], the event's ``when``), ``request_id`` (string), ``row_index`` (int32, the
@@ -23,7 +24,7 @@ Names: a feature or label whose name is one of the fixed columns, a Hive partiti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -31,8 +32,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from driftline.schemas import InferenceEvent, parse_time
 
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -48,6 +47,7 @@ PARTITION_COLUMNS = ("endpoint_id", "date", "hour")
 POSITION = "_position"  # the record's place in the batch; internal, dropped before writing
 RESERVED = frozenset((*FIXED_NAMES, *PARTITION_COLUMNS, POSITION))
 DEFAULT_LABEL = "prediction"
+GroupKey = tuple[str, int, str]  # endpoint_id, hour start (µs since epoch), shard_id
 
 
 # ---------------------------------------------------------------------------------------------------- names
@@ -119,85 +119,6 @@ def as_value_column(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     if pa.types.is_string(array.type):
         return array
     return pc.cast(array, pa.float64(), safe=False)
-
-
-# ---------------------------------------------------------------------------------------------------- rows
-
-
-class _Columns:
-    """Column lists that grow row by row; a column first seen late is padded with nulls before it."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, list[Any]] = {}
-
-    def put(self, name: str, start: int, values: Iterable[Any]) -> None:
-        column = self.data.get(name)
-        if column is None:
-            column = self.data[name] = []
-        if len(column) < start:
-            column.extend([None] * (start - len(column)))
-        column.extend(values)
-
-    def padded(self, total: int) -> dict[str, list[Any]]:
-        for column in self.data.values():
-            if len(column) < total:
-                column.extend([None] * (total - len(column)))
-        return self.data
-
-
-def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | None:
-    """The reference row builder: ``(position, event)`` pairs -> one table (with the internal ``_position``
-    column), or ``None`` when the events hold no rows. Error events are skipped: they only count as errors."""
-    timestamps: list[datetime] = []
-    request_ids: list[str] = []
-    row_index: list[int] = []
-    latency: list[int] = []
-    versions: list[str] = []
-    counts: list[int] = []
-    positions: list[int] = []
-    columns = _Columns()
-    total = 0
-    for position, event in items:
-        n = len(event.inputs)
-        if event.error is not None or n == 0:
-            continue
-        when = parse_time(event.when)
-        timestamps.extend([when] * n)
-        request_ids.extend([event.request_id] * n)
-        row_index.extend(event.row_indices if event.row_indices is not None else range(n))
-        latency.extend([event.latency_us] * n)
-        versions.extend([event.model_version] * n)
-        counts.extend([event.effective_sample_count] * n)
-        positions.extend([position] * n)
-        feature_names, label_names = tuple(event.feature_names), tuple(event.label_names)
-        features, labels = column_names(feature_names, label_names)
-        for j, name in enumerate(features):
-            columns.put(name, total, [row[j] for row in event.inputs])
-        if not any(isinstance(out, list) for out in event.outputs):
-            columns.put(labels[0], total, event.outputs)
-        else:
-            for r, out in enumerate(event.outputs):
-                if isinstance(out, list):
-                    _, names = column_names(feature_names, label_names, len(out))
-                    for name, value in zip(names, out, strict=True):
-                        columns.put(name, total + r, [value])
-                else:
-                    columns.put(labels[0], total + r, [out])
-        total += n
-    if total == 0:
-        return None
-    arrays: dict[str, pa.Array] = {
-        "timestamp": pa.array(timestamps, type=TIMESTAMP_TYPE),
-        "request_id": pa.array(request_ids, type=pa.string()),
-        "row_index": pa.array(row_index, type=pa.int32()),
-        "latency": pa.array(latency, type=pa.int64()),
-        "model_version": pa.array(versions, type=pa.string()),
-        "effective_sample_count": pa.array(counts, type=pa.int64()),
-    }
-    for name, values in columns.padded(total).items():
-        arrays[name] = value_array(values)
-    arrays[POSITION] = pa.array(positions, type=pa.int32())
-    return pa.table(arrays)
 
 
 # ---------------------------------------------------------------------------------------------------- groups

@@ -1,6 +1,6 @@
 """The vectorised decoder: many payloads -> one pyarrow table -> events and rows, without a Python loop per value.
 
-The reference decoder (:func:`driftline.stream.records.decode_payload` + :func:`driftline.stream.rows.rows_from_events`)
+The reference decoder (:func:`driftline.stream.decode.reference.decode_payload` + ``rows_from_events``)
 spends ~20 µs of Python per record; pyarrow's JSON reader parses a whole batch in C++. This module accepts only
 what it can prove the reference accepts, and produces the same events and rows (a property test holds the two
 paths equal). Every record it is not sure about goes back to the reference path, record by record, which
@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from driftline.stream.records import ENDPOINT_ID_PATTERN
-from driftline.stream.rows import (
+from driftline.stream.decode.reference import ENDPOINT_ID_PATTERN
+from driftline.stream.decode.tables import (
     EVENT_SCHEMA,
     FIXED_NAMES,
     POSITION,
