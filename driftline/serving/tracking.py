@@ -19,8 +19,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from driftline.aws import kinesis
 from driftline.aws.clients import Clients
 from driftline.errors import PayloadTooLargeError
+from driftline.inference_event import SCHEMA_VERSION, InferenceEvent
 from driftline.observability import get_logger, get_metrics
-from driftline.schemas import SCHEMA_VERSION, InferenceEvent
 from driftline.serving.protocol import encode_json
 
 logger = get_logger("serving")

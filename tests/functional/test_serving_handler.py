@@ -20,8 +20,9 @@ from sklearn.ensemble import RandomForestClassifier
 from driftline import clock
 from driftline.aws.artifacts import Artifacts, model_key
 from driftline.aws.registry import Registry, model_uri
+from driftline.inference_event import InferenceEvent
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
-from driftline.schemas import InferenceEvent, endpoint_id_for, parse_time
+from driftline.schemas import endpoint_id_for, parse_time
 from tests.conftest import load_event
 
 PROJECT = "iris"

@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from driftline.aws import kinesis
 from driftline.errors import InvalidRequestError, PayloadTooLargeError, StorageError
-from driftline.schemas import InferenceEvent, to_iso
+from driftline.inference_event import InferenceEvent
+from driftline.schemas import to_iso
 from driftline.serving import tracking
 from driftline.serving.tracking import EventEncoder, Tracker, encode_event, sample_rows
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from driftline.errors import InvalidRequestError
-from driftline.schemas import InferenceEvent
+from driftline.inference_event import InferenceEvent
 from driftline.stream.decode.envelope import KinesisBatch, KinesisRecord, PoisonRecord, batch_payloads
 from driftline.stream.decode.reference import decode_payload, events_table, reference_parts
 from driftline.stream.decode.tables import POSITION, GroupKey, RowGroup, combine_parts

@@ -1,7 +1,7 @@
 """The reference decoder, the specification of the stream's decoding: payload -> event -> rows, one record at
 a time in plain Python.
 
-Each payload is JSON -> :meth:`driftline.schemas.InferenceEvent.from_dict`, plus the few checks the stream
+Each payload is JSON -> :meth:`driftline.inference_event.InferenceEvent.from_dict`, plus the few checks the stream
 needs on top of the schema (:func:`check_event`); a record that fails any of these is poison, with a reason
 that names what was expected. Its events become rows (:func:`rows_from_events`) and one row of the
 decoded-events table each (:func:`events_table`). The vectorised twin (:mod:`driftline.stream.decode.vectorised`)
@@ -20,7 +20,8 @@ from typing import Any
 import pyarrow as pa
 
 from driftline.errors import InvalidRequestError
-from driftline.schemas import InferenceEvent, parse_time
+from driftline.inference_event import InferenceEvent
+from driftline.schemas import parse_time
 from driftline.stream.decode.envelope import KinesisRecord, PoisonRecord, check_envelope, decode_data
 from driftline.stream.decode.tables import (
     EVENT_SCHEMA,

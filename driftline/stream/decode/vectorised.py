@@ -271,7 +271,7 @@ def _lengths(array: pa.Array) -> np.ndarray:
 
 
 def _check_row_indices(row_indices: pa.Array, count: pa.Array, ok: np.ndarray) -> None:
-    """What the reference asks of ``row_indices`` lists (:mod:`driftline.schemas`): increasing whole numbers,
+    """What the reference asks of ``row_indices`` lists (:mod:`driftline.inference_event`): increasing whole numbers,
     the first at least 0, each below the request's ``effective_sample_count``; and, as the reference's rows
     do, each within ``row_index``'s int32. Clears ``ok`` for the records whose list breaks any of these."""
     values = pc.list_flatten(row_indices)

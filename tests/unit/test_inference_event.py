@@ -1,0 +1,112 @@
+"""The inference event is defined once (driftline.inference_event): each field describes itself, and what reads
+or writes events follows that description."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from driftline.errors import InvalidRequestError
+from driftline.inference_event import (
+    EVENT_FIELDS,
+    PLAIN_JSON_TYPES,
+    ROW_COLUMN_NAMES,
+    ROW_COLUMNS,
+    InferenceEvent,
+)
+
+FIELDS = {spec.name: spec for spec in EVENT_FIELDS}
+# A valid event whose every field differs from its default; fields added later that the reference decoder reads
+# by type alone get a value of their type (see every_field_set).
+SET: dict[str, Any] = {
+    "request_id": "r-1",
+    "endpoint_id": "e" * 32,
+    "project": "p",
+    "function_name": "serving",
+    "model_name": "m",
+    "model_version": "4",
+    "when": "2026-11-26T17:00:00.123456+00:00",
+    "latency_us": 2150,
+    "inputs": [[5.1, "red"], [4.9, None]],
+    "outputs": [0, [0.25, 0.75]],
+    "feature_names": ["length", "colour"],
+    "label_names": ["label"],
+    "sampling_percentage": 40.0,
+    "effective_sample_count": 9,
+    "error": None,  # set in its own case below: an error event has no outputs
+    "schema_version": 1,
+    "row_indices": [2, 7],
+}
+BY_TYPE = {"string": "s", "integer": 3, "number": 2.5}
+
+
+def every_field_set(**changes: Any) -> InferenceEvent:
+    values = {spec.name: SET[spec.name] if spec.name in SET else BY_TYPE[spec.json] for spec in EVENT_FIELDS}
+    return InferenceEvent(**(values | changes))
+
+
+def test_every_field_says_what_it_is():
+    assert [f.name for f in dataclasses.fields(InferenceEvent)] == list(FIELDS)
+    for spec in EVENT_FIELDS:
+        assert spec.json, spec.name
+        assert spec.meaning, spec.name
+        assert spec.per in ("request", "model"), spec.name
+        # a field with no rule of its own is read by its JSON type, so that type must be one the reader knows
+        assert spec.rule is not None or spec.json in PLAIN_JSON_TYPES, spec.name
+        # a field written only when set must read back as unset when it is absent
+        assert not spec.omit_null or (spec.default is None and not spec.required), spec.name
+        if spec.required:
+            assert spec.default is dataclasses.MISSING or spec.rule is not None, spec.name
+
+
+def test_every_field_survives_the_round_trip():
+    for event in (every_field_set(), every_field_set(error={"type": "E", "message": "m"}, outputs=[])):
+        data = json.loads(event.to_json())
+        assert set(data) == set(FIELDS)
+        assert InferenceEvent.from_dict(data) == event  # a field from_dict forgot would come back as its default
+
+
+def test_a_field_written_only_when_set_is_left_out_when_null():
+    omitted = [spec.name for spec in EVENT_FIELDS if spec.omit_null]
+    assert omitted  # row_indices
+    data = json.loads(every_field_set(**dict.fromkeys(omitted)).to_json())
+    assert set(data) == set(FIELDS) - set(omitted)
+    assert InferenceEvent.from_dict(data) == every_field_set(**dict.fromkeys(omitted))
+
+
+@pytest.mark.parametrize("spec", [s for s in EVENT_FIELDS if s.rule is None], ids=lambda s: s.name)
+def test_a_field_without_a_rule_is_read_by_its_json_type(spec):
+    data = json.loads(every_field_set().to_json())
+    kind = PLAIN_JSON_TYPES[spec.json]
+    wrong = [] if kind is str else ["3"]
+    for value in [[1], {"a": 1}, True, *wrong]:
+        with pytest.raises(InvalidRequestError, match=f"field '{spec.name}' must be"):
+            InferenceEvent.from_dict(data | {spec.name: value})
+    del data[spec.name]
+    if spec.required:
+        with pytest.raises(InvalidRequestError, match=f"missing field '{spec.name}'"):
+            InferenceEvent.from_dict(data)
+    else:
+        assert getattr(InferenceEvent.from_dict(data), spec.name) == spec.default
+
+
+def test_row_columns_come_from_event_fields():
+    assert tuple(c.name for c in ROW_COLUMNS) == ROW_COLUMN_NAMES
+    assert len(set(ROW_COLUMN_NAMES)) == len(ROW_COLUMN_NAMES)
+    for column in ROW_COLUMNS:
+        assert column.source in FIELDS, column.name
+        assert column.per in ("request", "row")
+    assert [c.name for c in ROW_COLUMNS if c.per == "row"] == ["row_index"]
+
+
+def test_the_other_lists_of_row_columns_are_the_same_columns():
+    # driftline.sdk.names and driftline.applications.evaluate keep their own copies of these names (a feature
+    # must not take one; an app must not read one as a feature): held equal here until they import them
+    from driftline.applications.evaluate import EVENT_COLUMNS
+    from driftline.sdk.names import RESERVED_COLUMNS
+
+    assert EVENT_COLUMNS == ROW_COLUMN_NAMES
+    assert frozenset({*ROW_COLUMN_NAMES, "endpoint_id", "date", "hour"}) == RESERVED_COLUMNS
