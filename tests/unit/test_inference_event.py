@@ -110,3 +110,16 @@ def test_the_other_lists_of_row_columns_are_the_same_columns():
 
     assert EVENT_COLUMNS == ROW_COLUMN_NAMES
     assert frozenset({*ROW_COLUMN_NAMES, "endpoint_id", "date", "hour"}) == RESERVED_COLUMNS
+
+
+def test_the_serving_encoder_writes_the_models_fields_once_and_every_field():
+    from driftline.serving.tracking import encode_event
+
+    for event in (every_field_set(), every_field_set(row_indices=None)):
+        data = json.loads(encode_event(event))
+        own = [
+            s.name for s in EVENT_FIELDS if s.per == "request" and not (s.omit_null and getattr(event, s.name) is None)
+        ]
+        assert list(data) == own + [s.name for s in EVENT_FIELDS if s.per == "model"]  # the model's part: encoded once
+        assert data == json.loads(event.to_json())
+        assert InferenceEvent.from_dict(data) == event
