@@ -43,6 +43,10 @@ SET: dict[str, Any] = {
 BY_TYPE = {"string": "s", "integer": 3, "number": 2.5}
 
 
+# what the vectorised decoder takes: rows of numbers, one number per output
+NUMBERS = {"inputs": [[5.1, 1.0], [4.9, None]], "outputs": [0, 2]}
+
+
 def every_field_set(**changes: Any) -> InferenceEvent:
     values = {spec.name: SET[spec.name] if spec.name in SET else BY_TYPE[spec.json] for spec in EVENT_FIELDS}
     return InferenceEvent(**(values | changes))
@@ -123,3 +127,88 @@ def test_the_serving_encoder_writes_the_models_fields_once_and_every_field():
         assert list(data) == own + [s.name for s in EVENT_FIELDS if s.per == "model"]  # the model's part: encoded once
         assert data == json.loads(event.to_json())
         assert InferenceEvent.from_dict(data) == event
+
+
+# ---------------------------------------------------------------------------------------------------- the stream
+
+
+def test_every_arrow_type_the_definition_names_is_one():
+    from driftline.stream.decode.tables import arrow_type
+
+    named = [s.arrow for s in EVENT_FIELDS] + [s.table for s in EVENT_FIELDS] + [c.arrow for c in ROW_COLUMNS]
+    for name in filter(None, named):
+        assert str(arrow_type(name)).replace("item: ", "").replace("tz=", "") == name.replace("float64", "double")
+
+
+def test_the_vectorised_decoder_reads_each_field_as_the_definition_types_it():
+    import pyarrow as pa
+
+    from driftline.serving.tracking import encode_event
+    from driftline.stream.decode import vectorised
+    from driftline.stream.decode.tables import arrow_type
+
+    typed = [s for s in EVENT_FIELDS if s.arrow is not None]
+    assert [(f.name, f.type) for f in vectorised.EXPLICIT_SCHEMA] == [(s.name, arrow_type(s.arrow)) for s in typed]
+    payload = encode_event(every_field_set(**NUMBERS))
+    table = vectorised._read(payload + b"\n" + payload, 2)
+    for spec in typed:
+        assert table.schema.field(spec.name).type == arrow_type(spec.arrow), spec.name
+    untyped = {s.name for s in EVENT_FIELDS if s.arrow is None}
+    assert untyped == {"outputs", "error"}  # what the vectorised decoder checks after the read
+    assert pa.types.is_list(table.schema.field("outputs").type)
+
+
+def test_the_decoded_events_table_is_the_envelope_the_fields_with_a_table_type_and_two_facts():
+    from driftline.stream.decode.tables import (
+        DERIVED_COLUMNS,
+        ENVELOPE_COLUMNS,
+        EVENT_SCHEMA,
+        TABLE_FIELDS,
+        arrow_type,
+    )
+
+    carried = [(s.name, arrow_type(s.table)) for s in EVENT_FIELDS if s.table is not None]
+    assert [s.name for s in TABLE_FIELDS] == [name for name, _ in carried]
+    assert [(f.name, f.type) for f in EVENT_SCHEMA] == [*ENVELOPE_COLUMNS, *carried, *DERIVED_COLUMNS]
+    for spec in TABLE_FIELDS:  # the vectorised decoder keeps the types it read, but turns times into timestamps
+        assert spec.table == spec.arrow or spec.name == "when", spec.name
+
+
+def test_both_decoders_fill_the_derived_tables_with_every_event():
+    from driftline.stream.decode.batch import decode_batch
+    from driftline.stream.decode.envelope import records_from_event
+    from driftline.stream.decode.tables import EVENT_SCHEMA, FIXED_COLUMNS, arrow_type
+    from driftline.stream.testing import kinesis_event
+
+    assert tuple((c.name, arrow_type(c.arrow)) for c in ROW_COLUMNS) == FIXED_COLUMNS
+    events = [every_field_set(**NUMBERS), every_field_set(**NUMBERS, request_id="r-2")]
+    records = records_from_event(kinesis_event(events))
+    for fast in (True, False):
+        batch = decode_batch(records, fast=fast)
+        assert bool(batch._slow) is not fast  # each path did the work
+        assert batch.events.schema == EVENT_SCHEMA
+        assert batch.events.column("model_version").to_pylist() == ["4", "4"]
+        [group] = batch.groups
+        fixed = [(f.name, f.type) for f in group.table.schema][: len(ROW_COLUMNS)]
+        assert fixed == list(FIXED_COLUMNS)
+        assert group.table.column("row_index").to_pylist() == [2, 7, 2, 7]
+        assert group.table.column("latency").to_pylist() == [2150] * 4
+        assert group.table.column("effective_sample_count").to_pylist() == [9] * 4
+
+
+def test_records_written_before_the_definition_still_decode_on_both_paths():
+    from driftline.stream.decode.batch import decode_batch
+    from driftline.stream.decode.envelope import records_from_event
+    from driftline.stream.testing import kinesis_event
+    from tests.unit.test_serving_tracking import WRITTEN_BEFORE
+
+    sampled, failed = (records_from_event(kinesis_event([payload])) for payload in WRITTEN_BEFORE)
+    for records in (sampled, failed):
+        fast, reference = decode_batch(records), decode_batch(records, fast=False)
+        assert (fast.poison, reference.poison) == ([], [])
+        assert fast.events.equals(reference.events)
+        assert [g.table for g in fast.groups] == [g.table for g in reference.groups]
+    batch = decode_batch(sampled)
+    assert not batch._slow  # the vectorised decoder vouched for it
+    assert batch.groups[0].table.column("row_index").to_pylist() == [2]
+    assert decode_batch(failed).events.column("is_error").to_pylist() == [True]

@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
 from driftline.errors import InvalidRequestError
-from driftline.inference_event import InferenceEvent
+from driftline.inference_event import ROW_COLUMNS, InferenceEvent
 from driftline.schemas import parse_time
 from driftline.stream.decode.envelope import KinesisRecord, PoisonRecord, check_envelope, decode_data
 from driftline.stream.decode.tables import (
     EVENT_SCHEMA,
+    FIXED_COLUMNS,
+    FIXED_NAMES,
     POSITION,
-    TIMESTAMP_TYPE,
+    TABLE_FIELDS,
     GroupKey,
     column_names,
     value_array,
@@ -100,26 +102,29 @@ def decode_records(
 
 def events_table(decoded: list[tuple[KinesisRecord, InferenceEvent]]) -> pa.Table:
     """The decoded-events table (``EVENT_SCHEMA``) of the reference path's events, in the given order."""
-    columns: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
-    for record, event in decoded:
-        is_error = event.error is not None
-        columns["position"].append(record.position)
-        columns["shard_id"].append(record.shard_id)
-        columns["sequence_number"].append(record.sequence_number)
-        columns["request_id"].append(event.request_id)
-        columns["endpoint_id"].append(event.endpoint_id)
-        columns["project"].append(event.project)
-        columns["function_name"].append(event.function_name)
-        columns["model_name"].append(event.model_name)
-        columns["model_version"].append(event.model_version)
-        columns["when"].append(parse_time(event.when))
-        columns["latency_us"].append(event.latency_us)
-        columns["effective_sample_count"].append(event.effective_sample_count)
-        columns["is_error"].append(is_error)
-        columns["row_count"].append(0 if is_error else len(event.inputs))
-        columns["feature_names"].append(event.feature_names)
-        columns["label_names"].append(event.label_names)
+    events = [event for _, event in decoded]
+    columns: dict[str, list[Any]] = {
+        "position": [record.position for record, _ in decoded],
+        "shard_id": [record.shard_id for record, _ in decoded],
+        "sequence_number": [record.sequence_number for record, _ in decoded],
+    }
+    for name, parse in _TABLE_FIELDS:
+        values = [getattr(event, name) for event in events]
+        columns[name] = values if parse is None else [parse(value) for value in values]
+    columns["is_error"] = [event.error is not None for event in events]
+    columns["row_count"] = [0 if event.error is not None else len(event.inputs) for event in events]
     return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+def _parser(type_name: str | None) -> Callable[[Any], Any] | None:
+    """How an event field's value becomes what a table of that type holds: a time is an ISO string in the
+    event, parsed; anything else is kept as it is (``None``)."""
+    return parse_time if type_name is not None and type_name.startswith("timestamp") else None
+
+
+_TABLE_FIELDS = tuple((spec.name, _parser(spec.table)) for spec in TABLE_FIELDS)
+_PER_REQUEST = tuple((c.name, c.source, _parser(c.arrow)) for c in ROW_COLUMNS if c.per == "request")
+_PER_ROW = tuple((c.name, c.source) for c in ROW_COLUMNS if c.per == "row")
 
 
 # ---------------------------------------------------------------------------------------------------- rows
@@ -149,12 +154,7 @@ class _Columns:
 def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | None:
     """The reference row builder: ``(position, event)`` pairs -> one table (with the internal ``_position``
     column), or ``None`` when the events hold no rows. Error events are skipped: they only count as errors."""
-    timestamps: list[datetime] = []
-    request_ids: list[str] = []
-    row_index: list[int] = []
-    latency: list[int] = []
-    versions: list[str] = []
-    counts: list[int] = []
+    fixed: dict[str, list[Any]] = {name: [] for name in FIXED_NAMES}
     positions: list[int] = []
     columns = _Columns()
     total = 0
@@ -162,13 +162,12 @@ def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | 
         n = len(event.inputs)
         if event.error is not None or n == 0:
             continue
-        when = parse_time(event.when)
-        timestamps.extend([when] * n)
-        request_ids.extend([event.request_id] * n)
-        row_index.extend(event.row_indices if event.row_indices is not None else range(n))
-        latency.extend([event.latency_us] * n)
-        versions.extend([event.model_version] * n)
-        counts.extend([event.effective_sample_count] * n)
+        for name, source, parse in _PER_REQUEST:  # the request's value on each of its rows
+            value = getattr(event, source)
+            fixed[name].extend([value if parse is None else parse(value)] * n)
+        for name, source in _PER_ROW:  # each row's own: the field's list, else the rows' places
+            own = getattr(event, source)
+            fixed[name].extend(own if own is not None else range(n))
         positions.extend([position] * n)
         feature_names, label_names = tuple(event.feature_names), tuple(event.label_names)
         features, labels = column_names(feature_names, label_names)
@@ -187,14 +186,7 @@ def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | 
         total += n
     if total == 0:
         return None
-    arrays: dict[str, pa.Array] = {
-        "timestamp": pa.array(timestamps, type=TIMESTAMP_TYPE),
-        "request_id": pa.array(request_ids, type=pa.string()),
-        "row_index": pa.array(row_index, type=pa.int32()),
-        "latency": pa.array(latency, type=pa.int64()),
-        "model_version": pa.array(versions, type=pa.string()),
-        "effective_sample_count": pa.array(counts, type=pa.int64()),
-    }
+    arrays: dict[str, pa.Array] = {name: pa.array(fixed[name], type=kind) for name, kind in FIXED_COLUMNS}
     for name, values in columns.padded(total).items():
         arrays[name] = value_array(values)
     arrays[POSITION] = pa.array(positions, type=pa.int32())

@@ -1,10 +1,10 @@
 """The tables both decoders produce, and the rules they share: one parquet row per input row, its column
 names and types, the groups (endpoint, hour, shard) that become one object each, and the decoded-events table.
 
-Columns (docs/architecture.md, "Event parquet columns"), in this order:
-``timestamp`` (timestamp[us, UTC], the event's ``when``), ``request_id`` (string), ``row_index`` (int32, the
-row's position in its request), ``latency`` (int64 µs), ``model_version`` (string), ``effective_sample_count``
-(int64, of the row's request), then one column per feature, then the label columns.
+Columns (docs/architecture.md, "Event parquet columns"), in this order: the row columns of the event's
+definition (:data:`driftline.inference_event.ROW_COLUMNS`: ``timestamp``, ``request_id``, ``row_index``,
+``latency``, ``model_version``, ``effective_sample_count``), then one column per feature, then the label columns.
+Every arrow schema here is built from that definition; both decoders fill the columns by name.
 
 Typing: a feature or label column is float64 when its values in the file are numbers (JSON booleans count as
 1.0/0.0; null stays null); it is string as soon as one value in the file is a string, and then its numbers are
@@ -24,6 +24,7 @@ Names: a feature or label whose name is one of the fixed columns, a Hive partiti
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,15 +34,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
-FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("timestamp", TIMESTAMP_TYPE),
-    ("request_id", pa.string()),
-    ("row_index", pa.int32()),
-    ("latency", pa.int64()),
-    ("model_version", pa.string()),
-    ("effective_sample_count", pa.int64()),
-)
+from driftline.inference_event import EVENT_FIELDS, ROW_COLUMNS
+
+_TIMESTAMP = re.compile(r"^timestamp\[(\w+), (.+)\]$")
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """The arrow type the event's definition names: pyarrow's alias (``int64``, ``string``...),
+    ``list<...>`` or ``timestamp[unit, zone]``."""
+    if name.startswith("list<") and name.endswith(">"):
+        return pa.list_(arrow_type(name[5:-1]))
+    if match := _TIMESTAMP.match(name):
+        return pa.timestamp(match[1], tz=match[2])
+    return pa.type_for_alias(name)
+
+
+FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = tuple((c.name, arrow_type(c.arrow)) for c in ROW_COLUMNS)
 FIXED_NAMES = tuple(name for name, _ in FIXED_COLUMNS)
 PARTITION_COLUMNS = ("endpoint_id", "date", "hour")
 POSITION = "_position"  # the record's place in the batch; internal, dropped before writing
@@ -175,24 +183,19 @@ def combine_parts(parts: Sequence[pa.Table]) -> pa.Table:
 
 # ---------------------------------------------------------------------------------------------------- events
 
-# One row per accepted record (both decoding paths produce it): what the live figures and grouping need.
+# The decoded-events table: one row per accepted record (both decoders produce it), what the live figures, the
+# duplicate check and the grouping read. The record's place in its batch, then every event field the
+# definition gives a table type, then two facts about the record.
+ENVELOPE_COLUMNS = (("position", pa.int32()), ("shard_id", pa.string()), ("sequence_number", pa.string()))
+TABLE_FIELDS = tuple(spec for spec in EVENT_FIELDS if spec.table is not None)
+DERIVED_COLUMNS = (
+    ("is_error", pa.bool_()),  # its error is set
+    ("row_count", pa.int32()),  # sampled rows stored (0 for an error event)
+)
 EVENT_SCHEMA = pa.schema(
     [
-        ("position", pa.int32()),
-        ("shard_id", pa.string()),
-        ("sequence_number", pa.string()),
-        ("request_id", pa.string()),
-        ("endpoint_id", pa.string()),
-        ("project", pa.string()),
-        ("function_name", pa.string()),
-        ("model_name", pa.string()),
-        ("model_version", pa.string()),
-        ("when", TIMESTAMP_TYPE),
-        ("latency_us", pa.int64()),
-        ("effective_sample_count", pa.int64()),
-        ("is_error", pa.bool_()),
-        ("row_count", pa.int32()),  # sampled rows stored (0 for an error event)
-        ("feature_names", pa.list_(pa.string())),
-        ("label_names", pa.list_(pa.string())),
+        *ENVELOPE_COLUMNS,
+        *((spec.name, arrow_type(spec.table)) for spec in TABLE_FIELDS if spec.table is not None),
+        *DERIVED_COLUMNS,
     ]
 )

@@ -25,30 +25,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from driftline.inference_event import EVENT_FIELDS, ROW_COLUMNS
 from driftline.stream.decode.reference import ENDPOINT_ID_PATTERN
 from driftline.stream.decode.tables import (
     EVENT_SCHEMA,
     FIXED_NAMES,
     POSITION,
-    TIMESTAMP_TYPE,
+    TABLE_FIELDS,
+    arrow_type,
     as_value_column,
     column_names,
 )
 
-_STRINGS = ("request_id", "endpoint_id", "project", "function_name", "model_name", "model_version", "when")
-EXPLICIT_SCHEMA = pa.schema(
-    [
-        *((name, pa.string()) for name in _STRINGS),
-        ("latency_us", pa.int64()),
-        ("feature_names", pa.list_(pa.string())),
-        ("label_names", pa.list_(pa.string())),
-        ("sampling_percentage", pa.float64()),
-        ("effective_sample_count", pa.int64()),
-        ("schema_version", pa.int64()),
-        ("inputs", pa.list_(pa.list_(pa.float64()))),  # JSON integers parse as doubles: stored as float64 anyway
-        ("row_indices", pa.list_(pa.int64())),  # a JSON boolean or fraction fails the read (the reference refuses it)
-    ]
-)
+# Each field as the definition types it (driftline.inference_event); fields typed None (outputs, error) are
+# inferred by the reader and checked after the read.
+EXPLICIT_SCHEMA = pa.schema([(spec.name, arrow_type(spec.arrow)) for spec in EVENT_FIELDS if spec.arrow is not None])
+# A null (or absent) value stands for the field's default only where that default is None; elsewhere the
+# reference refuses it or puts something in its place: such records go back to it.
+_NOT_NULL = tuple(spec.name for spec in EVENT_FIELDS if spec.default is not None)
+_WHEN_TYPE = EVENT_SCHEMA.field("when").type  # the request's start as the tables hold it
 _PARSE = pj.ParseOptions(explicit_schema=EXPLICIT_SCHEMA, unexpected_field_behavior="infer")
 # The subset of ISO 8601 on which pyarrow's cast and datetime.fromisoformat agree (others take the slow path).
 _WHEN = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
@@ -293,9 +288,9 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     _check_types(columns)
     n = table.num_rows
     ok = np.ones(n, dtype=bool)
-    for name in _STRINGS:
-        column = columns[name]
-        if column.null_count:
+    for name in _NOT_NULL:
+        column = columns.get(name)
+        if column is not None and column.null_count:
             ok &= _mask(pc.is_valid(column))
     # The numeric checks read the columns in place with numpy (no nulls: the explicit schema's types); only a
     # column that fails them (or has nulls) is checked value by value.
@@ -362,7 +357,7 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     # pyarrow refuses impossible dates (Feb 30) for the whole array: take them out first, or fall back.
     safe_when = when if ok.all() else pc.if_else(pa.array(ok), when, "1970-01-01T00:00:00+00:00")
     try:
-        when_ts = pc.cast(safe_when, TIMESTAMP_TYPE)
+        when_ts = pc.cast(safe_when, _WHEN_TYPE)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise _Unsupported(str(exc)) from exc
 
@@ -392,32 +387,26 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
         shards = by_position("shard_ids")
     is_error = is_error[accepted]
     row_count = np.where(is_error, 0, n_rows[accepted]).astype(np.int32)
-    inputs_ok, outputs_ok, when_ok = pick(inputs), pick(outputs), pick(when_ts)
-    feature_ok, label_ok, endpoint_ok = pick(feature_names), pick(label_names), pick(columns["endpoint_id"])
-    per_event = {
-        "timestamp": when_ok,
-        "request_id": pick(columns["request_id"]),
-        "latency": pick(latency),
-        "model_version": pick(columns["model_version"]),
-        "effective_sample_count": pick(count),
-    }
+    typed = {**columns, "when": when_ts}  # each field as the tables hold it
+    picked: dict[str, pa.Array] = {}
+
+    def accepted_field(name: str) -> pa.Array:
+        array = picked.get(name)
+        if array is None:
+            array = picked[name] = pick(typed[name])
+        return array
+
+    inputs_ok, outputs_ok, when_ok = accepted_field("inputs"), accepted_field("outputs"), accepted_field("when")
+    feature_ok, label_ok = accepted_field("feature_names"), accepted_field("label_names")
+    endpoint_ok = accepted_field("endpoint_id")
+    per_event = {column.name: accepted_field(column.source) for column in ROW_COLUMNS if column.per == "request"}
     event_columns = {
         "position": pa.array(positions),
         "shard_id": shards,
         "sequence_number": by_position("sequence_numbers"),
-        "request_id": per_event["request_id"],
-        "endpoint_id": endpoint_ok,
-        "project": pick(columns["project"]),
-        "function_name": pick(columns["function_name"]),
-        "model_name": pick(columns["model_name"]),
-        "model_version": per_event["model_version"],
-        "when": when_ok,
-        "latency_us": per_event["latency"],
-        "effective_sample_count": per_event["effective_sample_count"],
+        **{spec.name: accepted_field(spec.name) for spec in TABLE_FIELDS},
         "is_error": pa.array(is_error),
         "row_count": pa.array(row_count),
-        "feature_names": feature_ok,
-        "label_names": label_ok,
     }
     result.events.append(pa.table(event_columns, schema=EVENT_SCHEMA))
     result.sources.append(_Source(positions, inputs_ok, outputs_ok, row_count > 0))
@@ -494,8 +483,11 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     for i, (start, end) in enumerate(itertools.pairwise(bounds)):
         size = end - start
         features, labels = column_names(tuple(first_features[i]), tuple(first_labels[i]), None)
-        timestamp, request_id, latency_, version_, count_ = fixed.slice(start, size).columns
-        arrays = [timestamp, request_id, row_indexes.slice(start, size), latency_, version_, count_]
+        sliced = fixed.slice(start, size)
+        arrays = [
+            row_indexes.slice(start, size) if column.per == "row" else sliced.column(column.name)
+            for column in ROW_COLUMNS
+        ]
         if features:
             gather = value_offsets[start:end, None] + np.arange(len(features))
             # feature-major copy: one arrow array, each feature column a zero-copy slice of it
