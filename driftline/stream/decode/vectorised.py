@@ -265,38 +265,50 @@ def _lengths(array: pa.Array) -> np.ndarray:
     return np.asarray(pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _check_row_indices(row_indices: pa.Array, count: pa.Array, ok: np.ndarray) -> None:
-    """What the reference asks of ``row_indices`` lists (:mod:`driftline.inference_event`): increasing whole numbers,
-    the first at least 0, each below the request's ``effective_sample_count``; and, as the reference's rows
-    do, each within ``row_index``'s int32. Clears ``ok`` for the records whose list breaks any of these."""
-    values = pc.list_flatten(row_indices)
-    if len(values) == 0:
-        return
-    index = values.fill_null(-1).to_numpy()  # [null] is not an index
-    parent = pc.list_parent_indices(row_indices).to_numpy()
-    limit = np.minimum(count.fill_null(0).to_numpy()[parent], _INT32_LIMIT)
-    bad = (index < 0) | (index >= limit)  # increasing from >= 0: every index >= 0
-    bad[1:] |= (parent[1:] == parent[:-1]) & (index[1:] <= index[:-1])
-    if bad.any():
-        ok[np.unique(parent[bad])] = False
+# ---------------------------------------------------------------------------------------------------- checks
+# Every check of the reference decoder, vectorised. Each clears ``ok`` for the records it refuses; most are
+# skipped in O(1) when a column has no nulls and its min/max are in range.
 
 
-def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: FastResult) -> None:
-    """Validate the slice (every check of the reference decoder, vectorised; most are skipped in O(1) when a
-    column has no nulls and its min/max are in range), then emit events and row parts for the valid records."""
-    columns = _arrays(table)
-    _check_types(columns)
-    n = table.num_rows
+@dataclass
+class _Checked:
+    """What validating a slice found: the records that pass, and what the checks computed on the way."""
+
+    ok: np.ndarray
+    is_error: np.ndarray  # an error event (its rows are not stored)
+    n_rows: np.ndarray  # rows in each record's inputs
+    rows: pa.Array  # every record's rows, flat (list<float64>)
+    row_event: np.ndarray  # the record of each of those rows
+    endpoint_codes: pa.DictionaryArray  # its dictionary: the distinct ids; its indices: group codes
+    given: np.ndarray | None  # the records that set row_indices (None: none does)
+
+
+def _validate(columns: dict[str, pa.Array], n: int) -> _Checked:
     ok = np.ones(n, dtype=bool)
+    _check_present(columns, ok)
+    _check_numbers(columns, ok)
+    endpoint_codes = _check_endpoint_ids(columns["endpoint_id"], ok)
+    _check_times(columns["when"], ok)
+    _check_names(columns["feature_names"], ok)
+    _check_names(columns["label_names"], ok)
+    is_error = _error_events(columns.get("error"), ok)
+    n_rows, rows, row_event = _check_rows(columns, is_error, ok)
+    given = _check_row_indices(columns["row_indices"], columns["effective_sample_count"], n_rows, ok)
+    return _Checked(ok, is_error, n_rows, rows, row_event, endpoint_codes, given)
+
+
+def _check_present(columns: dict[str, pa.Array], ok: np.ndarray) -> None:
     for name in _NOT_NULL:
         column = columns.get(name)
         if column is not None and column.null_count:
             ok &= _mask(pc.is_valid(column))
-    # The numeric checks read the columns in place with numpy (no nulls: the explicit schema's types); only a
-    # column that fails them (or has nulls) is checked value by value.
-    latency = columns["latency_us"]
-    count = columns["effective_sample_count"]
-    for column in (latency, count):
+
+
+def _check_numbers(columns: dict[str, pa.Array], ok: np.ndarray) -> None:
+    """Read in place with numpy (no nulls: the explicit schema's types); only a column that fails (or has
+    nulls) is checked value by value."""
+    for name in ("latency_us", "effective_sample_count"):
+        column = columns[name]
         if column.null_count or column.to_numpy().min() < 0:
             ok &= _mask(pc.greater_equal(column, 0))
     version = columns["schema_version"]
@@ -305,197 +317,330 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     sampling = columns["sampling_percentage"]
     if sampling.null_count or not np.isfinite(sampling.to_numpy()).all():
         ok &= _mask(pc.is_finite(sampling))
-    endpoint = columns["endpoint_id"]
-    endpoint_codes = pc.dictionary_encode(endpoint)  # its dictionary: the distinct ids; its indices: group codes
-    bad_ids = [e for e in endpoint_codes.dictionary.to_pylist() if not ENDPOINT_ID_PATTERN.match(e)]
+
+
+def _check_endpoint_ids(endpoint: pa.Array, ok: np.ndarray) -> pa.DictionaryArray:
+    codes = pc.dictionary_encode(endpoint)  # each distinct id is matched once
+    bad_ids = [e for e in codes.dictionary.to_pylist() if not ENDPOINT_ID_PATTERN.match(e)]
     if bad_ids:
         ok &= ~_mask(pc.is_in(endpoint, pa.array(bad_ids, type=pa.string())))
-    when = columns["when"]
+    return codes
+
+
+def _check_times(when: pa.Array, ok: np.ndarray) -> None:
     if not _serving_times(when):
         well_formed = pc.match_substring_regex(when, _WHEN)
-        if well_formed.true_count != n:
+        if well_formed.true_count != len(when):
             ok &= _mask(well_formed)
-    feature_names = columns["feature_names"]
-    label_names = columns["label_names"]
-    for names in (feature_names, label_names):
-        if names.null_count:
-            ok &= _mask(pc.is_valid(names))
-        if names.values.null_count:  # some name is null (or a value under a null list: then look closer)
-            items = pc.list_flatten(names)
-            ok[np.unique(pc.list_parent_indices(names).to_numpy()[_mask(pc.is_null(items))])] = False
 
-    inputs = columns["inputs"]
-    outputs = columns["outputs"]
-    for column in (inputs, outputs):
-        if column.null_count:
-            ok &= _mask(pc.is_valid(column))
-    # error: typed by the read (an explicit struct costs the parse more): an object is an error event, null or
-    # absent none, anything else is refused by the reference
-    error = columns.get("error")
-    is_error = np.zeros(n, dtype=bool)
-    if error is not None and error.null_count < n:
+
+def _check_names(names: pa.Array, ok: np.ndarray) -> None:
+    """No name may be null (a null list is _check_present's)."""
+    if names.values.null_count:  # some name is null (or a value under a null list: then look closer)
+        items = pc.list_flatten(names)
+        ok[np.unique(pc.list_parent_indices(names).to_numpy()[_mask(pc.is_null(items))])] = False
+
+
+def _error_events(error: pa.Array | None, ok: np.ndarray) -> np.ndarray:
+    """Which records are error events. ``error`` is typed by the read (an explicit struct costs the parse more):
+    an object is an error event, null or absent none, anything else is refused by the reference."""
+    is_error = np.zeros(len(ok), dtype=bool)
+    if error is not None and error.null_count < len(ok):
         if pa.types.is_struct(error.type):
             is_error = _mask(pc.is_valid(error))
         else:
             ok &= ~_mask(pc.is_valid(error))
+    return is_error
+
+
+def _check_rows(
+    columns: dict[str, pa.Array], is_error: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """One value per feature name in each row, and one output per row (unless an error event); returns each
+    record's row count, the flat rows and each row's record."""
+    inputs = columns["inputs"]
     n_rows = _lengths(inputs)
     rows = pc.list_flatten(inputs)
-    parent = _parents(inputs)
-    bad = np.diff(rows.offsets.to_numpy()) != _lengths(feature_names)[parent]  # a row of the wrong width
+    row_event = _parents(inputs)
+    bad = np.diff(rows.offsets.to_numpy()) != _lengths(columns["feature_names"])[row_event]  # a row's width
     if rows.null_count:
         bad |= ~_mask(pc.is_valid(rows))  # [null] is not a row
     if bad.any():
-        ok[np.unique(parent[bad])] = False
-    n_outputs = _lengths(outputs)
-    ok &= is_error | (n_outputs == n_rows)
-    row_indices = columns["row_indices"]
-    given = None if row_indices.null_count == n else _mask(pc.is_valid(row_indices))
-    if given is not None:
-        ok &= ~given | (_lengths(row_indices) == n_rows)
-        _check_row_indices(row_indices, count, ok)
+        ok[np.unique(row_event[bad])] = False
+    ok &= is_error | (_lengths(columns["outputs"]) == n_rows)
+    return n_rows, rows, row_event
 
+
+def _check_row_indices(row_indices: pa.Array, count: pa.Array, n_rows: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
+    """What the reference asks of ``row_indices`` lists (:mod:`driftline.inference_event`): one per row,
+    increasing whole numbers, the first at least 0, each below the request's ``effective_sample_count``; and,
+    as the reference's rows do, each within ``row_index``'s int32. Returns which records set it."""
+    if row_indices.null_count == len(row_indices):
+        return None
+    given = _mask(pc.is_valid(row_indices))
+    ok &= ~given | (_lengths(row_indices) == n_rows)
+    values = pc.list_flatten(row_indices)
+    if len(values) == 0:
+        return given
+    index = values.fill_null(-1).to_numpy()  # [null] is not an index
+    parent = pc.list_parent_indices(row_indices).to_numpy()
+    limit = np.minimum(count.fill_null(0).to_numpy()[parent], _INT32_LIMIT)
+    bad = (index < 0) | (index >= limit)  # increasing from >= 0: every index >= 0
+    bad[1:] |= (parent[1:] == parent[:-1]) & (index[1:] <= index[:-1])
+    if bad.any():
+        ok[np.unique(parent[bad])] = False
+    return given
+
+
+def _timestamps(when: pa.Array, ok: np.ndarray) -> pa.Array:
+    """The request starts as the tables hold them."""
     # pyarrow refuses impossible dates (Feb 30) for the whole array: take them out first, or fall back.
     safe_when = when if ok.all() else pc.if_else(pa.array(ok), when, "1970-01-01T00:00:00+00:00")
     try:
-        when_ts = pc.cast(safe_when, _WHEN_TYPE)
+        return pc.cast(safe_when, _WHEN_TYPE)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise _Unsupported(str(exc)) from exc
 
-    accepted = np.flatnonzero(ok)
-    if len(accepted) < n:
-        result.rejected.extend(rows_at[~ok].tolist())
-    if len(accepted) == 0:
+
+# ---------------------------------------------------------------------------------------------------- output
+
+
+def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: FastResult) -> None:
+    """Validate the slice, then emit events and row parts for the records that pass (the others are
+    handed back). Raises :class:`_Unsupported`, having emitted nothing, for a slice it cannot judge."""
+    columns = _arrays(table)
+    _check_types(columns)
+    checked = _validate(columns, table.num_rows)
+    when = _timestamps(columns["when"], checked.ok)
+    accepted = _select(columns, when, checked, rows_at, result)
+    if accepted is None:
         return
-    everything = len(accepted) == n
-    take = None if everything else pa.array(accepted)
+    shards, one_shard = _shards(source, accepted.positions)
+    result.events.append(_events_table(accepted, source, shards))
+    inputs, outputs = accepted.field("inputs"), accepted.field("outputs")
+    result.sources.append(_Source(accepted.positions, inputs, outputs, accepted.row_count > 0))
+    if (accepted.row_count > 0).any():
+        _emit_parts(accepted, shards, one_shard, source, result)
 
-    def pick(array: pa.Array) -> pa.Array:
-        return array if take is None else array.take(take)
 
-    positions = rows_at[accepted].astype(np.int32)
-    whole_batch = len(positions) == len(source.payloads)  # then positions are 0..n-1: no take by position
+@dataclass
+class _Accepted:
+    """The records of a slice that passed every check."""
 
-    def by_position(name: str) -> pa.Array:
-        array = source.array(name)
-        return array if whole_batch else array.take(pa.array(positions))
+    accepted: np.ndarray  # their indices in the slice
+    positions: np.ndarray  # their batch positions (int32)
+    typed: dict[str, pa.Array]  # the slice's fields (every record) as the tables hold them
+    checked: _Checked
+    is_error: np.ndarray
+    row_count: np.ndarray  # rows stored (0 for an error event)
+    _take: pa.Array | None = None
+    _picked: dict[str, pa.Array] = field(default_factory=dict)
 
-    shard_ids = source.shard_ids
-    one_shard = shard_ids.count(shard_ids[0]) == len(shard_ids)
-    if one_shard:  # a Lambda batch comes from one shard
-        shards = pa.repeat(pa.scalar(shard_ids[0], type=pa.string()), len(positions))
-    else:
-        shards = by_position("shard_ids")
-    is_error = is_error[accepted]
-    row_count = np.where(is_error, 0, n_rows[accepted]).astype(np.int32)
-    typed = {**columns, "when": when_ts}  # each field as the tables hold it
-    picked: dict[str, pa.Array] = {}
+    @property
+    def everything(self) -> bool:
+        """Every record of the slice passed: the slice's own arrays serve as they are."""
+        return self._take is None
 
-    def accepted_field(name: str) -> pa.Array:
-        array = picked.get(name)
+    def pick(self, array: pa.Array) -> pa.Array:
+        return array if self._take is None else array.take(self._take)
+
+    def field(self, name: str) -> pa.Array:
+        """A field's values for these records, taken once."""
+        array = self._picked.get(name)
         if array is None:
-            array = picked[name] = pick(typed[name])
+            array = self._picked[name] = self.pick(self.typed[name])
         return array
 
-    inputs_ok, outputs_ok, when_ok = accepted_field("inputs"), accepted_field("outputs"), accepted_field("when")
-    feature_ok, label_ok = accepted_field("feature_names"), accepted_field("label_names")
-    endpoint_ok = accepted_field("endpoint_id")
-    per_event = {column.name: accepted_field(column.source) for column in ROW_COLUMNS if column.per == "request"}
-    event_columns = {
-        "position": pa.array(positions),
-        "shard_id": shards,
-        "sequence_number": by_position("sequence_numbers"),
-        **{spec.name: accepted_field(spec.name) for spec in TABLE_FIELDS},
-        "is_error": pa.array(is_error),
-        "row_count": pa.array(row_count),
-    }
-    result.events.append(pa.table(event_columns, schema=EVENT_SCHEMA))
-    result.sources.append(_Source(positions, inputs_ok, outputs_ok, row_count > 0))
 
-    with_rows = row_count > 0
-    if not with_rows.any():
-        return
-    # One part per (endpoint, hour, shard) and feature/label layout. Nested columns are never reordered
-    # (pyarrow's take on lists of lists is slow): rows are gathered from the flat values with numpy.
-    micros = when_ok.view(pa.int64()).to_numpy()
+def _select(
+    columns: dict[str, pa.Array], when: pa.Array, checked: _Checked, rows_at: np.ndarray, result: FastResult
+) -> _Accepted | None:
+    """The records that passed (``None``: none did); the others are handed back to the reference path."""
+    ok = checked.ok
+    accepted = np.flatnonzero(ok)
+    if len(accepted) < len(ok):
+        result.rejected.extend(rows_at[~ok].tolist())
+    if len(accepted) == 0:
+        return None
+    is_error = checked.is_error[accepted]
+    return _Accepted(
+        accepted=accepted,
+        positions=rows_at[accepted].astype(np.int32),
+        typed={**columns, "when": when},
+        checked=checked,
+        is_error=is_error,
+        row_count=np.where(is_error, 0, checked.n_rows[accepted]).astype(np.int32),
+        _take=None if len(accepted) == len(ok) else pa.array(accepted),
+    )
+
+
+def _by_position(source: FastInput, name: str, positions: np.ndarray) -> pa.Array:
+    array = source.array(name)
+    whole_batch = len(positions) == len(source.payloads)  # then positions are 0..n-1: no take by position
+    return array if whole_batch else array.take(pa.array(positions))
+
+
+def _shards(source: FastInput, positions: np.ndarray) -> tuple[pa.Array, bool]:
+    """The records' shard ids, and whether the batch holds one shard (a Lambda batch does)."""
+    shard_ids = source.shard_ids
+    if shard_ids.count(shard_ids[0]) == len(shard_ids):
+        return pa.repeat(pa.scalar(shard_ids[0], type=pa.string()), len(positions)), True
+    return _by_position(source, "shard_ids", positions), False
+
+
+def _events_table(accepted: _Accepted, source: FastInput, shards: pa.Array) -> pa.Table:
+    columns = {
+        "position": pa.array(accepted.positions),
+        "shard_id": shards,
+        "sequence_number": _by_position(source, "sequence_numbers", accepted.positions),
+        **{spec.name: accepted.field(spec.name) for spec in TABLE_FIELDS},
+        "is_error": pa.array(accepted.is_error),
+        "row_count": pa.array(accepted.row_count),
+    }
+    return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------------- parts
+# One part per (endpoint, hour, shard) and feature/label layout. Nested columns are never reordered (pyarrow's
+# take on lists of lists is slow): rows are gathered from the flat values with numpy.
+
+
+def _emit_parts(accepted: _Accepted, shards: pa.Array, one_shard: bool, source: FastInput, result: FastResult) -> None:
+    micros = accepted.field("when").view(pa.int64()).to_numpy()
     hours = micros - micros % _HOUR_US
+    event_code, n_codes = _part_codes(accepted, hours, shards, one_shard)
+    layout = _row_layout(accepted, event_code, n_codes)
+    rows = _stored_rows(accepted, layout)
+    firsts = layout.event[layout.bounds[:-1]]  # each part's first record: its names and group
+    take_firsts = pa.array(firsts)
+    first_features = accepted.field("feature_names").take(take_firsts).to_pylist()
+    first_labels = accepted.field("label_names").take(take_firsts).to_pylist()
+    first_endpoints = accepted.field("endpoint_id").take(take_firsts).to_pylist()
+    for i, (start, end) in enumerate(itertools.pairwise(layout.bounds)):
+        features, labels = column_names(tuple(first_features[i]), tuple(first_labels[i]), None)
+        first = int(firsts[i])
+        group = (first_endpoints[i], int(hours[first]), source.shard_ids[int(accepted.positions[first])])
+        result.parts.append((group, rows.part(start, end, features, labels[0])))
+
+
+def _part_codes(accepted: _Accepted, hours: np.ndarray, shards: pa.Array, one_shard: bool) -> tuple[np.ndarray, int]:
+    """Each record's part, numbered in order of first appearance (-1: no rows to store), and how many."""
     hour_index = (hours - hours.min()) // _HOUR_US
-    combined = endpoint_codes.indices.to_numpy().astype(np.int64) if everything else _codes(endpoint_ok)
-    per_event_keys: list[tuple[np.ndarray, int | None]] = [(hour_index, int(hour_index.max()) + 1)]
+    if accepted.everything:
+        combined = accepted.checked.endpoint_codes.indices.to_numpy().astype(np.int64)
+    else:
+        combined = _codes(accepted.field("endpoint_id"))
+    keys: list[tuple[np.ndarray, int | None]] = [(hour_index, int(hour_index.max()) + 1)]
     # The layout (feature names, label names) is almost always one per endpoint: compared at once with each
     # endpoint's first request's; only names that differ within an endpoint are coded request by request.
     # (Dictionary codes are numbered in order of first appearance: code k first appears at endpoint_starts[k].)
     endpoint_starts = np.flatnonzero(np.diff(np.maximum.accumulate(combined), prepend=-1) > 0)
     endpoint_first = pa.array(endpoint_starts[combined])
-    for names in (feature_ok, label_ok):
+    for names in (accepted.field("feature_names"), accepted.field("label_names")):
         for view in _name_views(names):
             if not view.equals(view.take(endpoint_first)):
-                per_event_keys.append((_codes(view), None))
+                keys.append((_codes(view), None))
     if not one_shard:
-        per_event_keys.append((_codes(shards), None))
-    for codes, size in per_event_keys:
+        keys.append((_codes(shards), None))
+    for codes, size in keys:
         combined = combined * (size or int(codes.max()) + 1) + codes
     if combined.min() == combined.max():
         event_code, n_codes = np.zeros(len(combined), dtype=np.int64), 1
     else:
         event_code = _codes(pa.array(combined))
         n_codes = int(event_code.max()) + 1
-    event_code[~with_rows] = -1  # errors and empty requests: no rows
+    event_code[accepted.row_count == 0] = -1  # errors and empty requests: no rows
+    return event_code, n_codes
 
-    # every request's rows, in batch order, and the request of each
-    row_lists, row_event = (rows, parent) if everything else (pc.list_flatten(inputs_ok), _parents(inputs_ok))
+
+@dataclass
+class _RowLayout:
+    """Every row to store, in part order: part ``i`` is rows ``bounds[i]:bounds[i + 1]``."""
+
+    bounds: list[int]
+    order: np.ndarray  # each row's index among the records' flat rows
+    event: np.ndarray  # each row's record
+    in_request: np.ndarray  # each row's place among its record's rows
+    rows: pa.Array  # the records' flat rows (list<float64>)
+
+
+def _row_layout(accepted: _Accepted, event_code: np.ndarray, n_codes: int) -> _RowLayout:
+    inputs = accepted.field("inputs")
+    if accepted.everything:
+        rows, row_event = accepted.checked.rows, accepted.checked.row_event
+    else:
+        rows, row_event = pc.list_flatten(inputs), _parents(inputs)
     row_code = event_code[row_event]
     if n_codes == 1 and (row_code >= 0).all():
-        row_order = np.arange(len(row_code))
+        order = np.arange(len(row_code))
         bounds = [0, len(row_code)]
     else:
-        row_order = np.argsort(row_code, kind="stable")
-        row_order = row_order[row_code[row_order] >= 0]
-        sorted_codes = row_code[row_order]
-        bounds = [0, *(np.flatnonzero(np.diff(sorted_codes)) + 1).tolist(), len(row_order)]
-    ordered_event = row_event[row_order]
-    in_offsets = inputs_ok.offsets.to_numpy()
-    out_offsets = outputs_ok.offsets.to_numpy()
-    row_in_request = row_order - (in_offsets[row_event[row_order]] - in_offsets[0])
-    take_events = pa.array(ordered_event)
-    row_index = row_in_request
-    own = None if given is None else given[accepted][ordered_event]  # rows whose request names their place
+        order = np.argsort(row_code, kind="stable")
+        order = order[row_code[order] >= 0]
+        sorted_codes = row_code[order]
+        bounds = [0, *(np.flatnonzero(np.diff(sorted_codes)) + 1).tolist(), len(order)]
+    event = row_event[order]
+    in_offsets = inputs.offsets.to_numpy()
+    return _RowLayout(bounds, order, event, order - (in_offsets[event] - in_offsets[0]), rows)
+
+
+def _row_indexes(accepted: _Accepted, layout: _RowLayout) -> pa.Array:
+    """Each row's ``row_index``: the place its request's ``row_indices`` names, else its place in the request."""
+    row_index = layout.in_request
+    given = accepted.checked.given
+    own = None if given is None else given[accepted.accepted][layout.event]  # rows whose request names their place
     if own is not None and own.any():
-        named = pick(row_indices)
+        named = accepted.field("row_indices")
         named_offsets = named.offsets.to_numpy()
-        at = named_offsets[ordered_event] - named_offsets[0] + row_in_request
+        at = named_offsets[layout.event] - named_offsets[0] + layout.in_request
         flat_named = pc.list_flatten(named).to_numpy(zero_copy_only=False)
-        row_index = np.where(own, flat_named[np.where(own, at, 0)], row_in_request)
-    # Every row's fixed columns, label and position in part order: each part takes a slice of them.
-    fixed = pa.RecordBatch.from_arrays(list(per_event.values()), names=list(per_event)).take(take_events)
-    row_indexes = pa.array(row_index.astype(np.int32))
-    # offsets index the whole child arrays (.values), whatever slice of them a list array is
-    label_values = as_value_column(outputs_ok.values.take(pa.array(out_offsets[ordered_event] + row_in_request)))
-    row_positions = pa.array(positions[ordered_event])
-    value_offsets = row_lists.offsets.to_numpy()[row_order]
-    values = row_lists.values  # float64: the explicit type of inputs
-    flat = values.to_numpy(zero_copy_only=False)
-    valid = None if values.null_count == 0 else _mask(pc.is_valid(values))
-    firsts = ordered_event[bounds[:-1]]  # each part's first event: its names and group
-    take_firsts = pa.array(firsts)
-    first_features = feature_ok.take(take_firsts).to_pylist()
-    first_labels = label_ok.take(take_firsts).to_pylist()
-    first_endpoints = endpoint_ok.take(take_firsts).to_pylist()
-    for i, (start, end) in enumerate(itertools.pairwise(bounds)):
+        row_index = np.where(own, flat_named[np.where(own, at, 0)], layout.in_request)
+    return pa.array(row_index.astype(np.int32))
+
+
+@dataclass
+class _StoredRows:
+    """Every row's columns in part order: each part is a slice of them."""
+
+    fixed: pa.RecordBatch  # the row columns a row takes from its request
+    row_index: pa.Array
+    label: pa.Array
+    position: pa.Array
+    value_offsets: np.ndarray  # where each row's feature values start in ``values``
+    values: np.ndarray  # the flat feature values (float64: the explicit type of inputs)
+    valid: np.ndarray | None  # which of them are not null (None: all)
+
+    def part(self, start: int, end: int, features: tuple[str, ...], label: str) -> pa.Table:
         size = end - start
-        features, labels = column_names(tuple(first_features[i]), tuple(first_labels[i]), None)
-        sliced = fixed.slice(start, size)
+        fixed = self.fixed.slice(start, size)
         arrays = [
-            row_indexes.slice(start, size) if column.per == "row" else sliced.column(column.name)
+            self.row_index.slice(start, size) if column.per == "row" else fixed.column(column.name)
             for column in ROW_COLUMNS
         ]
         if features:
-            gather = value_offsets[start:end, None] + np.arange(len(features))
+            gather = self.value_offsets[start:end, None] + np.arange(len(features))
             # feature-major copy: one arrow array, each feature column a zero-copy slice of it
             by_feature = gather.T.ravel()
-            nulls = None if valid is None else ~valid[by_feature]
-            block = pa.array(flat[by_feature], type=pa.float64(), mask=nulls)
+            nulls = None if self.valid is None else ~self.valid[by_feature]
+            block = pa.array(self.values[by_feature], type=pa.float64(), mask=nulls)
             arrays += [block.slice(j * size, size) for j in range(len(features))]
-        arrays += [label_values.slice(start, size), row_positions.slice(start, size)]
-        first = int(firsts[i])
-        group = (first_endpoints[i], int(hours[first]), shard_ids[int(positions[first])])
-        result.parts.append((group, pa.Table.from_arrays(arrays, names=[*FIXED_NAMES, *features, labels[0], POSITION])))
+        arrays += [self.label.slice(start, size), self.position.slice(start, size)]
+        return pa.Table.from_arrays(arrays, names=[*FIXED_NAMES, *features, label, POSITION])
+
+
+def _stored_rows(accepted: _Accepted, layout: _RowLayout) -> _StoredRows:
+    per_event = {c.name: accepted.field(c.source) for c in ROW_COLUMNS if c.per == "request"}
+    fixed = pa.RecordBatch.from_arrays(list(per_event.values()), names=list(per_event))
+    outputs = accepted.field("outputs")
+    # offsets index the whole child arrays (.values), whatever slice of them a list array is
+    label_at = outputs.offsets.to_numpy()[layout.event] + layout.in_request
+    values = layout.rows.values
+    return _StoredRows(
+        fixed=fixed.take(pa.array(layout.event)),
+        row_index=_row_indexes(accepted, layout),
+        label=as_value_column(outputs.values.take(pa.array(label_at))),
+        position=pa.array(accepted.positions[layout.event]),
+        value_offsets=layout.rows.offsets.to_numpy()[layout.order],
+        values=values.to_numpy(zero_copy_only=False),
+        valid=None if values.null_count == 0 else _mask(pc.is_valid(values)),
+    )
