@@ -363,6 +363,26 @@ def test_sampled_rows_keep_their_place_in_the_request_on_both_paths():
     assert len(batch._slow) == 0  # the valid ones went through the fast path
 
 
+def test_a_part_whose_labels_are_all_null_is_float64_whatever_the_rest_of_the_batch_predicts():
+    # pyarrow types outputs over the whole read: another endpoint's string predictions made this endpoint's
+    # all-null label column a string column on the fast path (the reference, and every other file, say float64)
+    events = [inference_event(model_name="a", outputs=["cat"]), inference_event(model_name="b", outputs=[None])] * 5
+    batch = _assert_same(records_from_event(kinesis_event(events)))
+    assert [g.table.schema.field("label").type for g in batch.groups] == [pa.string(), pa.float64()]
+    assert len(batch._slow) == 0
+
+
+def test_labels_of_a_refused_record_do_not_type_the_accepted_ones():
+    # hypothesis's example: the record with string outputs is refused (one output short), the one left has null
+    shape = {"inputs": [[0.0, None], [None, 0.0]], "feature_names": ["a", "b"], "label_names": []}
+    events = [
+        inference_event(**shape, outputs=["cat"]),  # poison: 1 output for 2 rows
+        inference_event(inputs=[[]], outputs=[None], feature_names=[], label_names=[]),
+    ]
+    batch = _assert_same(records_from_event(kinesis_event(events)))
+    assert batch.groups[0].table.schema.field("prediction").type == pa.float64()
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_payloads(), min_size=1, max_size=25))
 def test_fast_path_equals_reference_path(payloads):

@@ -624,7 +624,12 @@ class _StoredRows:
             nulls = None if self.valid is None else ~self.valid[by_feature]
             block = pa.array(self.values[by_feature], type=pa.float64(), mask=nulls)
             arrays += [block.slice(j * size, size) for j in range(len(features))]
-        arrays += [self.label.slice(start, size), self.position.slice(start, size)]
+        labels = self.label.slice(start, size)
+        if labels.null_count == size and labels.type != pa.float64():
+            # typed by the whole read: strings of other records' outputs, while the reference's all-null column
+            # (this part alone) is float64
+            labels = pa.nulls(size, type=pa.float64())
+        arrays += [labels, self.position.slice(start, size)]
         return pa.Table.from_arrays(arrays, names=[*FIXED_NAMES, *features, label, POSITION])
 
 
