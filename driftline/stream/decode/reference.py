@@ -12,11 +12,13 @@ the two equal.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from driftline.errors import InvalidRequestError
@@ -26,7 +28,6 @@ from driftline.stream.decode.envelope import KinesisRecord, PoisonRecord, check_
 from driftline.stream.decode.tables import (
     EVENT_SCHEMA,
     FIXED_COLUMNS,
-    FIXED_NAMES,
     POSITION,
     TABLE_FIELDS,
     GroupKey,
@@ -123,8 +124,12 @@ def _parser(type_name: str | None) -> Callable[[Any], Any] | None:
 
 
 _TABLE_FIELDS = tuple((spec.name, _parser(spec.table)) for spec in TABLE_FIELDS)
-_PER_REQUEST = tuple((c.name, c.source, _parser(c.arrow)) for c in ROW_COLUMNS if c.per == "request")
-_PER_ROW = tuple((c.name, c.source) for c in ROW_COLUMNS if c.per == "row")
+# The row columns a row takes from its request: read once per event (one C call for them all), repeated per
+# row at the end. The one column each row has of its own (row_index) is built row by row.
+_PER_REQUEST = tuple((c.name, _parser(c.arrow)) for c in ROW_COLUMNS if c.per == "request")
+_request_values = operator.attrgetter(*(c.source for c in ROW_COLUMNS if c.per == "request"))  # (several)
+[_PER_ROW] = [c for c in ROW_COLUMNS if c.per == "row"]
+_row_values = operator.attrgetter(_PER_ROW.source)
 
 
 # ---------------------------------------------------------------------------------------------------- rows
@@ -154,7 +159,9 @@ class _Columns:
 def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | None:
     """The reference row builder: ``(position, event)`` pairs -> one table (with the internal ``_position``
     column), or ``None`` when the events hold no rows. Error events are skipped: they only count as errors."""
-    fixed: dict[str, list[Any]] = {name: [] for name in FIXED_NAMES}
+    requests: list[tuple[Any, ...]] = []  # each event's values of the per-request columns
+    counts: list[int] = []  # each event's rows
+    own: list[int] = []  # each row's own column (row_index)
     positions: list[int] = []
     columns = _Columns()
     total = 0
@@ -162,12 +169,10 @@ def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | 
         n = len(event.inputs)
         if event.error is not None or n == 0:
             continue
-        for name, source, parse in _PER_REQUEST:  # the request's value on each of its rows
-            value = getattr(event, source)
-            fixed[name].extend([value if parse is None else parse(value)] * n)
-        for name, source in _PER_ROW:  # each row's own: the field's list, else the rows' places
-            own = getattr(event, source)
-            fixed[name].extend(own if own is not None else range(n))
+        requests.append(_request_values(event))
+        counts.append(n)
+        places = _row_values(event)  # the places the request names, else the rows' own: 0, 1, ...
+        own.extend(places if places is not None else range(n))
         positions.extend([position] * n)
         feature_names, label_names = tuple(event.feature_names), tuple(event.label_names)
         features, labels = column_names(feature_names, label_names)
@@ -186,11 +191,27 @@ def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | 
         total += n
     if total == 0:
         return None
-    arrays: dict[str, pa.Array] = {name: pa.array(fixed[name], type=kind) for name, kind in FIXED_COLUMNS}
+    arrays = _fixed_columns(requests, counts, own)
     for name, values in columns.padded(total).items():
         arrays[name] = value_array(values)
     arrays[POSITION] = pa.array(positions, type=pa.int32())
     return pa.table(arrays)
+
+
+def _fixed_columns(requests: list[tuple[Any, ...]], counts: list[int], own: list[int]) -> dict[str, pa.Array]:
+    """The row columns, in their order: each request's values repeated on its rows, and the rows' own."""
+    each_row = pa.array(np.repeat(np.arange(len(counts)), counts))  # the request of each row
+    by_column = zip(*requests, strict=True)
+    per_request = {name: (parse, values) for (name, parse), values in zip(_PER_REQUEST, by_column, strict=True)}
+    arrays: dict[str, pa.Array] = {}
+    for name, kind in FIXED_COLUMNS:
+        if name == _PER_ROW.name:
+            arrays[name] = pa.array(own, type=kind)
+        else:
+            parse, values = per_request[name]
+            stored = values if parse is None else [parse(value) for value in values]
+            arrays[name] = pa.array(stored, type=kind).take(each_row)
+    return arrays
 
 
 def _hour_us(when: datetime) -> int:
