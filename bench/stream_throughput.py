@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from driftline.aws.events_store import to_parquet_bytes
-from driftline.schemas import InferenceEvent, endpoint_id_for
-from driftline.stream.batch import decode_batch
+from driftline.inference_event import InferenceEvent
+from driftline.schemas import endpoint_id_for
+from driftline.stream.decode.batch import decode_batch
+from driftline.stream.decode.envelope import records_from_event
 from driftline.stream.dedup import RecentRequests, candidates_of, decide
-from driftline.stream.records import records_from_event
 
 SHARD = "shardId-000000000006"
 FIRST_SEQUENCE = 49590338271490256608559692538361571095921575989136588898

@@ -3,6 +3,7 @@
 Plain dataclasses (no pydantic): the controller and the writer import this module on their cold start.
 Every ``from_dict`` raises :class:`InvalidRequestError` naming the field and what was expected.
 Times cross boundaries as ISO 8601 strings in UTC with microseconds (``2026-11-26T17:00:00.000000+00:00``).
+The inference event (serving -> stream) is defined in :mod:`driftline.inference_event`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 
 from driftline.errors import InvalidRequestError
 
-SCHEMA_VERSION = 1
 NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # App and function names appear in ARNs, table keys and entity ids: keep them DNS-like.
 APP_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -118,116 +118,6 @@ def _finite(value: Any, where: str) -> float:
     if not math.isfinite(number):
         raise InvalidRequestError(f"{where}: expected a finite number, got {value!r}")
     return number
-
-
-# ---------------------------------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class InferenceEvent:
-    """What the serving function writes to Kinesis for one request (partition key: ``endpoint_id``).
-
-    ``inputs``/``outputs`` hold the *sampled* rows (``set_tracking(sampling_percentage=...)`` samples per row);
-    ``effective_sample_count`` is the number of rows the request really had, so counts can be re-estimated.
-    ``row_indices`` gives each sampled row's position in the request when sampling left some out (absent or
-    null: the rows are the request's rows 0, 1, ...), so ``row_index`` downstream still names the request's row
-    that ground truth refers to. ``error`` is set (and ``outputs`` empty) when the model raised.
-    """
-
-    request_id: str
-    endpoint_id: str
-    project: str
-    function_name: str
-    model_name: str
-    model_version: str
-    when: str  # request start, ISO UTC
-    latency_us: int  # true latency in microseconds (MLRun's modulo-1 s bug is not ours)
-    inputs: list[list[Any]]
-    outputs: list[Any]
-    feature_names: list[str]
-    label_names: list[str]
-    sampling_percentage: float = 100.0
-    effective_sample_count: int = 0
-    error: dict[str, str] | None = None
-    schema_version: int = SCHEMA_VERSION
-    row_indices: list[int] | None = None
-
-    @property
-    def kind(self) -> str:
-        return "error" if self.error else "inference"
-
-    def to_json(self) -> bytes:
-        data = asdict(self)
-        if data["row_indices"] is None:  # written only when sampling left rows out
-            del data["row_indices"]
-        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
-
-    @classmethod
-    def from_dict(cls, data: Any) -> InferenceEvent:
-        where = "inference event"
-        if not isinstance(data, Mapping):
-            raise InvalidRequestError(f"{where}: expected a JSON object, got {type(data).__name__}")
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise InvalidRequestError(f"{where}: unsupported schema_version {version!r}, expected {SCHEMA_VERSION}")
-        inputs = _require(data, "inputs", list, where)
-        outputs = _require(data, "outputs", list, where)
-        feature_names = _require(data, "feature_names", list, where)
-        label_names = _require(data, "label_names", list, where)
-        error = data.get("error")
-        if error is not None and not isinstance(error, Mapping):
-            raise InvalidRequestError(f"{where}: field 'error' must be an object or null")
-        for i, row in enumerate(inputs):
-            if not isinstance(row, list) or len(row) != len(feature_names):
-                raise InvalidRequestError(
-                    f"{where}: inputs[{i}] must be a list of {len(feature_names)} values (one per feature)"
-                )
-        if error is None and len(outputs) != len(inputs):
-            raise InvalidRequestError(
-                f"{where}: {len(outputs)} outputs for {len(inputs)} input rows; expected one output per row"
-            )
-        latency = _require(data, "latency_us", int, where)
-        if latency < 0:
-            raise InvalidRequestError(f"{where}: latency_us must be >= 0, got {latency}")
-        when = _require(data, "when", str, where)
-        parse_time(when, f"{where}: when")
-        effective_sample_count = int(data.get("effective_sample_count", len(inputs)))
-        row_indices = _row_indices(data.get("row_indices"), len(inputs), effective_sample_count, where)
-        return cls(
-            request_id=_require(data, "request_id", str, where),
-            endpoint_id=_require(data, "endpoint_id", str, where),
-            project=_require(data, "project", str, where),
-            function_name=_require(data, "function_name", str, where),
-            model_name=_require(data, "model_name", str, where),
-            model_version=str(data.get("model_version", "")),
-            when=when,
-            latency_us=latency,
-            inputs=inputs,
-            outputs=outputs,
-            feature_names=[str(n) for n in feature_names],
-            label_names=[str(n) for n in label_names],
-            sampling_percentage=_finite(data.get("sampling_percentage", 100.0), f"{where}: sampling_percentage"),
-            effective_sample_count=effective_sample_count,
-            error=dict(error) if error is not None else None,
-            schema_version=SCHEMA_VERSION,
-            row_indices=row_indices,
-        )
-
-
-def _row_indices(value: Any, rows: int, request_rows: int, where: str) -> list[int] | None:
-    """``row_indices``: absent/null, or one increasing whole number per sampled row, each below the request's
-    row count."""
-    if value is None:
-        return None
-    expected = f"{where}: row_indices must be null or {rows} increasing whole numbers below {request_rows}"
-    if not isinstance(value, list) or len(value) != rows:
-        raise InvalidRequestError(f"{expected}, got {value!r:.80}")
-    previous = -1
-    for index in value:
-        if isinstance(index, bool) or not isinstance(index, int) or not previous < index < request_rows:
-            raise InvalidRequestError(f"{expected}, got {value!r:.80}")
-        previous = index
-    return list(value)
 
 
 @dataclass(frozen=True)

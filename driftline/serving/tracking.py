@@ -11,7 +11,8 @@ as an error with the request id and counted in the ``TrackingEventsLost`` metric
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import MISSING
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,8 +20,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from driftline.aws import kinesis
 from driftline.aws.clients import Clients
 from driftline.errors import PayloadTooLargeError
+from driftline.inference_event import MODEL_FIELDS, OMITTED_WHEN_NULL, REQUEST_FIELDS, InferenceEvent
 from driftline.observability import get_logger, get_metrics
-from driftline.schemas import SCHEMA_VERSION, InferenceEvent
 from driftline.serving.protocol import encode_json
 
 logger = get_logger("serving")
@@ -49,92 +50,54 @@ def sample_rows(
 class EventEncoder:
     """One served model's :class:`InferenceEvent` records as compact JSON, the way the stream reads them.
 
-    Half of an event's fields are the same for every request to the model (endpoint, project, function, model,
-    version, feature and label names, sampling percentage, schema version): they are encoded once, here, and
-    each request encodes only its own fields. The record is the same JSON object as ``InferenceEvent.to_json``
-    (its keys in another order), without building the dataclass or ``asdict``'s deep copy of every row.
+    The fields the event's definition marks ``per="model"`` (endpoint, project, function, model, version, feature
+    and label names, sampling percentage, schema version) are the same for every request to the model: they are
+    encoded once, here, and each request encodes only its own (``per="request"``), passed to :meth:`encode` by
+    name. The record is the same JSON object as ``InferenceEvent.to_json`` (its keys in another order), without
+    building the dataclass or ``asdict``'s deep copy of every row.
     """
 
     __slots__ = ("_shared", "endpoint_id", "model_name")
 
-    def __init__(
-        self,
-        *,
-        endpoint_id: str,
-        project: str,
-        function_name: str,
-        model_name: str,
-        model_version: str,
-        feature_names: Sequence[str],
-        label_names: Sequence[str],
-        sampling_percentage: float,
-    ) -> None:
-        self.endpoint_id = endpoint_id
-        self.model_name = model_name
-        shared = {
-            "endpoint_id": endpoint_id,
-            "project": project,
-            "function_name": function_name,
-            "model_name": model_name,
-            "model_version": model_version,
-            "feature_names": list(feature_names),
-            "label_names": list(label_names),
-            "sampling_percentage": float(sampling_percentage),
-            "schema_version": SCHEMA_VERSION,
-        }
+    def __init__(self, **model: Any) -> None:
+        """The model's fields by name; those with a default (``schema_version``...) may be left out."""
+        shared: dict[str, Any] = {}
+        for spec in MODEL_FIELDS:
+            value = model.pop(spec.name, spec.default)
+            if value is MISSING:
+                raise TypeError(f"EventEncoder: the model's {spec.name!r} is missing")
+            shared[spec.name] = _AS_JSON.get(spec.json, _as_given)(value)
+        if model:
+            raise TypeError(f"EventEncoder: {sorted(model)} are not fields of the model in the inference event")
+        self.endpoint_id: str = shared["endpoint_id"]
+        self.model_name: str = shared["model_name"]
         self._shared = b"," + encode_json(shared)[1:]  # the object's members after the request's own, and its "}"
 
     @classmethod
     def for_event(cls, event: InferenceEvent) -> EventEncoder:
-        return cls(
-            endpoint_id=event.endpoint_id,
-            project=event.project,
-            function_name=event.function_name,
-            model_name=event.model_name,
-            model_version=event.model_version,
-            feature_names=event.feature_names,
-            label_names=event.label_names,
-            sampling_percentage=event.sampling_percentage,
-        )
+        return cls(**{spec.name: getattr(event, spec.name) for spec in MODEL_FIELDS})
 
-    def encode(
-        self,
-        *,
-        request_id: str,
-        when: str,
-        latency_us: int,
-        inputs: list[Any],
-        outputs: list[Any],
-        effective_sample_count: int,
-        error: dict[str, str] | None,
-        row_indices: list[int] | None = None,
-    ) -> bytes:
-        own: dict[str, Any] = {
-            "request_id": request_id,
-            "when": when,
-            "latency_us": latency_us,
-            "inputs": inputs,
-            "outputs": outputs,
-            "effective_sample_count": effective_sample_count,
-            "error": error,
-        }
-        if row_indices is not None:  # only when sampling left rows out
-            own["row_indices"] = row_indices
+    def encode(self, **own: Any) -> bytes:
+        """One request's record from its own fields, by name, in the order given; a field written only when set
+        is left out while it is ``None``. A field not given is not written: the stream refuses a record without
+        a required one."""
+        for name in OMITTED_WHEN_NULL:
+            if own.get(name, 0) is None:
+                del own[name]
         return encode_json(own)[:-1] + self._shared
+
+
+def _as_given(value: Any) -> Any:
+    return value
+
+
+# A model's values may come as any sequence or number; the record holds JSON arrays and (always) floats.
+_AS_JSON = {"array of strings": list, "number": float}
 
 
 def encode_event(event: InferenceEvent) -> bytes:
     """An event built elsewhere, encoded as the serving function encodes its own (tests, tools)."""
-    return EventEncoder.for_event(event).encode(
-        request_id=event.request_id,
-        when=event.when,
-        latency_us=event.latency_us,
-        inputs=event.inputs,
-        outputs=event.outputs,
-        effective_sample_count=event.effective_sample_count,
-        error=event.error,
-        row_indices=event.row_indices,
-    )
+    return EventEncoder.for_event(event).encode(**{spec.name: getattr(event, spec.name) for spec in REQUEST_FIELDS})
 
 
 class Tracker:

@@ -36,8 +36,8 @@ from driftline.aws.dynamo import to_value
 from driftline.aws.endpoints import BUCKET_TTL_SECONDS, META, Endpoints, minute_key
 from driftline.errors import ConflictError, StorageError
 from driftline.schemas import to_iso
-from driftline.stream.batch import DecodedBatch
-from driftline.stream.records import padded_sequence
+from driftline.stream.decode.batch import DecodedBatch
+from driftline.stream.decode.envelope import padded_sequence
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_MINUTES = MAX_TRANSACTION_ITEMS - 1  # one item is the meta item

@@ -25,11 +25,11 @@ from driftline.aws.dead_letters import DeadLetters, poison_message
 from driftline.errors import InvalidRequestError
 from driftline.observability import NAMESPACE, get_logger, get_metrics
 from driftline.stream import SERVICE
-from driftline.stream.batch import DecodedBatch, decode_batch
+from driftline.stream.decode.batch import DecodedBatch, decode_batch
+from driftline.stream.decode.envelope import KinesisRecord, PoisonRecord
+from driftline.stream.decode.tables import RowGroup
 from driftline.stream.dedup import RecentRequests, candidates_of, decide
 from driftline.stream.live import LiveOutcome, apply_live_figures
-from driftline.stream.records import KinesisRecord, PoisonRecord
-from driftline.stream.rows import RowGroup
 
 logger = get_logger(SERVICE)
 metrics = get_metrics(SERVICE)

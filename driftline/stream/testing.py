@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from driftline.schemas import InferenceEvent, endpoint_id_for
+from driftline.inference_event import InferenceEvent
+from driftline.schemas import endpoint_id_for
 
 FIRST_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
 SEQUENCE_STEP = 1_000_000_000_000

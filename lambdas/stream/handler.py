@@ -20,8 +20,8 @@ from driftline.config import Settings
 from driftline.errors import InvalidRequestError
 from driftline.observability import get_logger, get_metrics
 from driftline.stream import SERVICE
+from driftline.stream.decode.envelope import records_from_event
 from driftline.stream.process import process_records
-from driftline.stream.records import records_from_event
 
 logger = get_logger(SERVICE)
 metrics = get_metrics(SERVICE)

@@ -20,8 +20,9 @@ from sklearn.ensemble import RandomForestClassifier
 from driftline import clock
 from driftline.aws.artifacts import Artifacts, model_key
 from driftline.aws.registry import Registry, model_uri
+from driftline.inference_event import InferenceEvent
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
-from driftline.schemas import InferenceEvent, endpoint_id_for, parse_time
+from driftline.schemas import endpoint_id_for, parse_time
 from tests.conftest import load_event
 
 PROJECT = "iris"
@@ -596,8 +597,8 @@ def _stream_the_events(clients, serving) -> Any:
 
     from driftline.aws import events_store
     from driftline.local.kinesis_source import build_kinesis_event
+    from driftline.stream.decode.envelope import records_from_event
     from driftline.stream.process import process_records
-    from driftline.stream.records import records_from_event
 
     name = clients.settings.stream_name
     for shard in clients.kinesis.list_shards(StreamName=name)["Shards"]:

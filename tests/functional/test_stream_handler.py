@@ -22,10 +22,10 @@ from driftline.errors import StorageError
 from driftline.observability import get_metrics
 from driftline.records import EndpointRecord
 from driftline.stream import SERVICE
-from driftline.stream.batch import decode_batch
+from driftline.stream.decode.batch import decode_batch
+from driftline.stream.decode.envelope import records_from_event
 from driftline.stream.live import apply_live_figures
 from driftline.stream.process import process_records
-from driftline.stream.records import records_from_event
 from driftline.stream.testing import inference_event, kinesis_event, sequence_number, sub_batch
 from tests.conftest import load_event
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from driftline.aws import events_store
 from driftline.aws.endpoints import Endpoints
-from driftline.schemas import InferenceEvent
+from driftline.inference_event import InferenceEvent
 from driftline.stream.testing import inference_event
 
 T0 = datetime(2026, 11, 26, 17, 58, 0, tzinfo=UTC)

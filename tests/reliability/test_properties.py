@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from driftline.errors import InvalidRequestError
 from driftline.serving.protocol import Signature, parse_infer_request
-from driftline.stream.batch import decode_batch
-from driftline.stream.records import records_from_event
+from driftline.stream.decode.batch import decode_batch
+from driftline.stream.decode.envelope import records_from_event
 from driftline.stream.testing import inference_event, kinesis_event, kinesis_record, sequence_number
 
 SIGNATURE = Signature(feature_names=("a", "b", "c"), label_names=("label",))

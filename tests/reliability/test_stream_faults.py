@@ -11,8 +11,8 @@ import json
 import pytest
 
 from driftline.aws.dead_letters import DeadLetters
+from driftline.inference_event import InferenceEvent
 from driftline.observability import get_metrics
-from driftline.schemas import InferenceEvent
 from driftline.stream import SERVICE
 from driftline.stream.testing import inference_event, kinesis_event, kinesis_record, sequence_number, sub_batch
 from tests.conftest import load_event

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftline.errors import InvalidRequestError
-from driftline.stream.batch import decode_batch
+from driftline.stream.decode.batch import decode_batch
+from driftline.stream.decode.envelope import records_from_event
 from driftline.stream.dedup import (
     MAGIC,
     Candidates,
@@ -22,7 +23,6 @@ from driftline.stream.dedup import (
     request_keys,
     string_hashes,
 )
-from driftline.stream.records import records_from_event
 from driftline.stream.testing import inference_event, kinesis_event, sequence_number
 
 T = 1_795_000_000  # seconds since the epoch

@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from driftline.aws import kinesis
 from driftline.errors import InvalidRequestError, PayloadTooLargeError, StorageError
-from driftline.schemas import InferenceEvent, to_iso
+from driftline.inference_event import MODEL_FIELDS, REQUEST_FIELDS, InferenceEvent
+from driftline.schemas import to_iso
 from driftline.serving import tracking
 from driftline.serving.tracking import EventEncoder, Tracker, encode_event, sample_rows
 
@@ -90,9 +91,68 @@ def test_one_encoder_serves_every_request_of_its_model():
     first = event(request_id="r1", inputs=[[1.0, 2.0]], outputs=[0], latency_us=5)
     second = event(request_id="r2", inputs=[[3.0, 4.0], [5.0, 6.0]], outputs=[1, 2], effective_sample_count=2)
     for e in (first, second):
-        own = {k: getattr(e, k) for k in ("inputs", "outputs", "latency_us", "effective_sample_count", "error")}
-        data = encoder.encode(request_id=e.request_id, when=e.when, **own)
+        data = encoder.encode(**{spec.name: getattr(e, spec.name) for spec in REQUEST_FIELDS})
         assert InferenceEvent.from_dict(json.loads(data)) == e
+
+
+# What the encoder wrote before the event had one definition: records on a stream must read the same, and the
+# encoder, now derived from the definition, writes the very same bytes.
+WRITTEN_BEFORE = [
+    b'{"request_id":"r1","when":"2026-11-26T17:00:00.123456+00:00","latency_us":1500,"inputs":[[1.0,2]],'
+    b'"outputs":[0],"effective_sample_count":3,"error":null,"row_indices":[2],'
+    b'"endpoint_id":"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","project":"p","function_name":"serving","model_name":"m",'
+    b'"model_version":"1","feature_names":["a","b"],"label_names":["label"],"sampling_percentage":50.0,'
+    b'"schema_version":1}',
+    b'{"request_id":"r2","when":"2026-11-26T17:00:00.123456+00:00","latency_us":7,"inputs":[["x",null]],'
+    b'"outputs":[],"effective_sample_count":1,"error":{"type":"ValueError","message":"bad \\"row\\""},'
+    b'"endpoint_id":"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","project":"p","function_name":"serving","model_name":"m",'
+    b'"model_version":"1","feature_names":["a","b"],"label_names":["label"],"sampling_percentage":50.0,'
+    b'"schema_version":1}',
+]
+
+
+def test_the_encoder_writes_the_bytes_it_wrote_before():
+    # as the serving service builds it: a tuple of names, an int percentage, no schema version
+    encoder = EventEncoder(
+        endpoint_id="e" * 32,
+        project="p",
+        function_name="serving",
+        model_name="m",
+        model_version="1",
+        feature_names=("a", "b"),
+        label_names=["label"],
+        sampling_percentage=50,
+    )
+    sampled = encoder.encode(
+        request_id="r1",
+        when="2026-11-26T17:00:00.123456+00:00",
+        latency_us=1500,
+        inputs=[[1.0, 2]],
+        outputs=[0],
+        effective_sample_count=3,
+        error=None,
+        row_indices=[2],
+    )
+    failed = encoder.encode(
+        request_id="r2",
+        when="2026-11-26T17:00:00.123456+00:00",
+        latency_us=7,
+        inputs=[["x", None]],
+        outputs=[],
+        effective_sample_count=1,
+        error={"type": "ValueError", "message": 'bad "row"'},
+        row_indices=None,
+    )
+    assert [sampled, failed] == WRITTEN_BEFORE
+
+
+def test_an_encoder_without_one_of_the_models_fields_is_refused():
+    fields = {spec.name: getattr(event(), spec.name) for spec in MODEL_FIELDS if spec.name != "schema_version"}
+    EventEncoder(**fields)  # schema_version has a default
+    with pytest.raises(TypeError, match="the model's 'project' is missing"):
+        EventEncoder(**{k: v for k, v in fields.items() if k != "project"})
+    with pytest.raises(TypeError, match=r"\['when'\] are not fields of the model"):
+        EventEncoder(**fields, when="2026-11-26T17:00:00+00:00")
 
 
 @pytest.mark.parametrize(

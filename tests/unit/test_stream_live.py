@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from driftline.aws.endpoints import BUCKET_TTL_SECONDS
+from driftline.stream.decode.envelope import padded_sequence
 from driftline.stream.live import Identity, LiveEvent, build_updates, chunks
-from driftline.stream.records import padded_sequence
 
 T0 = datetime(2026, 11, 26, 17, 0, 10, tzinfo=UTC)
 SHARD = "shardId-000000000001"

@@ -8,15 +8,14 @@ import json
 import pytest
 
 from driftline.errors import InvalidRequestError
-from driftline.stream.records import (
+from driftline.stream.decode.envelope import (
     KinesisBatch,
     KinesisRecord,
     check_envelope,
-    decode_record,
-    decode_records,
     padded_sequence,
     records_from_event,
 )
+from driftline.stream.decode.reference import decode_record, decode_records
 from driftline.stream.testing import inference_event, kinesis_event
 from tests.conftest import load_event
 

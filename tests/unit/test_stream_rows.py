@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.aws.events_store import event_key, hour_prefixes, to_parquet_bytes
-from driftline.stream import fast
-from driftline.stream.batch import decode_batch
-from driftline.stream.records import records_from_event
-from driftline.stream.rows import column_names, rows_from_events, value_array
+from driftline.stream.decode import vectorised
+from driftline.stream.decode.batch import decode_batch
+from driftline.stream.decode.envelope import records_from_event
+from driftline.stream.decode.reference import rows_from_events
+from driftline.stream.decode.tables import column_names, value_array
 from driftline.stream.testing import inference_event, kinesis_event, sequence_number
 
 T0 = datetime(2026, 11, 26, 17, 58, tzinfo=UTC)
@@ -322,11 +323,11 @@ def _one_change_each(when: str) -> set[str]:
 def test_the_check_of_the_serving_functions_times_agrees_with_the_pattern():
     # times as the serving function writes them skip the regex: the numpy check must accept only what it accepts
     for when in _one_change_each("2026-11-26T16:55:00.000000+00:00"):
-        matches = pc.match_substring_regex(pa.array([when]), fast._WHEN)[0].as_py()
-        assert fast._serving_times(pa.array([when])) == (matches and len(when.encode()) == 32), when
+        matches = pc.match_substring_regex(pa.array([when]), vectorised._WHEN)[0].as_py()
+        assert vectorised._serving_times(pa.array([when])) == (matches and len(when.encode()) == 32), when
     written = inference_event(when=T0).when
-    assert fast._serving_times(pa.array(["x", written, written]).slice(1))
-    assert not fast._serving_times(pa.array([written, None]))
+    assert vectorised._serving_times(pa.array(["x", written, written]).slice(1))
+    assert not vectorised._serving_times(pa.array([written, None]))
 
 
 def test_names_that_join_alike_still_make_two_parts():
@@ -360,6 +361,26 @@ def test_sampled_rows_keep_their_place_in_the_request_on_both_paths():
     assert batch.groups[0].table.column("row_index").to_pylist() == [3, 7, 0, 1]
     assert [p.record.position for p in batch.poison] == [2, 3, 4, 5, 6]
     assert len(batch._slow) == 0  # the valid ones went through the fast path
+
+
+def test_a_part_whose_labels_are_all_null_is_float64_whatever_the_rest_of_the_batch_predicts():
+    # pyarrow types outputs over the whole read: another endpoint's string predictions made this endpoint's
+    # all-null label column a string column on the fast path (the reference, and every other file, say float64)
+    events = [inference_event(model_name="a", outputs=["cat"]), inference_event(model_name="b", outputs=[None])] * 5
+    batch = _assert_same(records_from_event(kinesis_event(events)))
+    assert [g.table.schema.field("label").type for g in batch.groups] == [pa.string(), pa.float64()]
+    assert len(batch._slow) == 0
+
+
+def test_labels_of_a_refused_record_do_not_type_the_accepted_ones():
+    # hypothesis's example: the record with string outputs is refused (one output short), the one left has null
+    shape = {"inputs": [[0.0, None], [None, 0.0]], "feature_names": ["a", "b"], "label_names": []}
+    events = [
+        inference_event(**shape, outputs=["cat"]),  # poison: 1 output for 2 rows
+        inference_event(inputs=[[]], outputs=[None], feature_names=[], label_names=[]),
+    ]
+    batch = _assert_same(records_from_event(kinesis_event(events)))
+    assert batch.groups[0].table.schema.field("prediction").type == pa.float64()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

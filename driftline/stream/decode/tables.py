@@ -1,9 +1,10 @@
-"""One parquet row per input row, and the groups (endpoint, hour, shard) that become one object each.
+"""The tables both decoders produce, and the rules they share: one parquet row per input row, its column
+names and types, the groups (endpoint, hour, shard) that become one object each, and the decoded-events table.
 
-Columns (docs/architecture.md, "Event parquet columns"), in this order:
-``timestamp`` (timestamp[us, UTC], the event's ``when``), ``request_id`` (string), ``row_index`` (int32, the
-row's position in its request), ``latency`` (int64 µs), ``model_version`` (string), ``effective_sample_count``
-(int64, of the row's request), then one column per feature, then the label columns.
+Columns (docs/architecture.md, "Event parquet columns"), in this order: the row columns of the event's
+definition (:data:`driftline.inference_event.ROW_COLUMNS`: ``timestamp``, ``request_id``, ``row_index``,
+``latency``, ``model_version``, ``effective_sample_count``), then one column per feature, then the label columns.
+Every arrow schema here is built from that definition; both decoders fill the columns by name.
 
 Typing: a feature or label column is float64 when its values in the file are numbers (JSON booleans count as
 1.0/0.0; null stays null); it is string as soon as one value in the file is a string, and then its numbers are
@@ -23,7 +24,8 @@ Names: a feature or label whose name is one of the fixed columns, a Hive partiti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -32,22 +34,28 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from driftline.schemas import InferenceEvent, parse_time
+from driftline.inference_event import EVENT_FIELDS, ROW_COLUMNS
 
-TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
-FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("timestamp", TIMESTAMP_TYPE),
-    ("request_id", pa.string()),
-    ("row_index", pa.int32()),
-    ("latency", pa.int64()),
-    ("model_version", pa.string()),
-    ("effective_sample_count", pa.int64()),
-)
+_TIMESTAMP = re.compile(r"^timestamp\[(\w+), (.+)\]$")
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """The arrow type the event's definition names: pyarrow's alias (``int64``, ``string``...),
+    ``list<...>`` or ``timestamp[unit, zone]``."""
+    if name.startswith("list<") and name.endswith(">"):
+        return pa.list_(arrow_type(name[5:-1]))
+    if match := _TIMESTAMP.match(name):
+        return pa.timestamp(match[1], tz=match[2])
+    return pa.type_for_alias(name)
+
+
+FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = tuple((c.name, arrow_type(c.arrow)) for c in ROW_COLUMNS)
 FIXED_NAMES = tuple(name for name, _ in FIXED_COLUMNS)
 PARTITION_COLUMNS = ("endpoint_id", "date", "hour")
 POSITION = "_position"  # the record's place in the batch; internal, dropped before writing
 RESERVED = frozenset((*FIXED_NAMES, *PARTITION_COLUMNS, POSITION))
 DEFAULT_LABEL = "prediction"
+GroupKey = tuple[str, int, str]  # endpoint_id, hour start (µs since epoch), shard_id
 
 
 # ---------------------------------------------------------------------------------------------------- names
@@ -121,85 +129,6 @@ def as_value_column(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     return pc.cast(array, pa.float64(), safe=False)
 
 
-# ---------------------------------------------------------------------------------------------------- rows
-
-
-class _Columns:
-    """Column lists that grow row by row; a column first seen late is padded with nulls before it."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, list[Any]] = {}
-
-    def put(self, name: str, start: int, values: Iterable[Any]) -> None:
-        column = self.data.get(name)
-        if column is None:
-            column = self.data[name] = []
-        if len(column) < start:
-            column.extend([None] * (start - len(column)))
-        column.extend(values)
-
-    def padded(self, total: int) -> dict[str, list[Any]]:
-        for column in self.data.values():
-            if len(column) < total:
-                column.extend([None] * (total - len(column)))
-        return self.data
-
-
-def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | None:
-    """The reference row builder: ``(position, event)`` pairs -> one table (with the internal ``_position``
-    column), or ``None`` when the events hold no rows. Error events are skipped: they only count as errors."""
-    timestamps: list[datetime] = []
-    request_ids: list[str] = []
-    row_index: list[int] = []
-    latency: list[int] = []
-    versions: list[str] = []
-    counts: list[int] = []
-    positions: list[int] = []
-    columns = _Columns()
-    total = 0
-    for position, event in items:
-        n = len(event.inputs)
-        if event.error is not None or n == 0:
-            continue
-        when = parse_time(event.when)
-        timestamps.extend([when] * n)
-        request_ids.extend([event.request_id] * n)
-        row_index.extend(event.row_indices if event.row_indices is not None else range(n))
-        latency.extend([event.latency_us] * n)
-        versions.extend([event.model_version] * n)
-        counts.extend([event.effective_sample_count] * n)
-        positions.extend([position] * n)
-        feature_names, label_names = tuple(event.feature_names), tuple(event.label_names)
-        features, labels = column_names(feature_names, label_names)
-        for j, name in enumerate(features):
-            columns.put(name, total, [row[j] for row in event.inputs])
-        if not any(isinstance(out, list) for out in event.outputs):
-            columns.put(labels[0], total, event.outputs)
-        else:
-            for r, out in enumerate(event.outputs):
-                if isinstance(out, list):
-                    _, names = column_names(feature_names, label_names, len(out))
-                    for name, value in zip(names, out, strict=True):
-                        columns.put(name, total + r, [value])
-                else:
-                    columns.put(labels[0], total + r, [out])
-        total += n
-    if total == 0:
-        return None
-    arrays: dict[str, pa.Array] = {
-        "timestamp": pa.array(timestamps, type=TIMESTAMP_TYPE),
-        "request_id": pa.array(request_ids, type=pa.string()),
-        "row_index": pa.array(row_index, type=pa.int32()),
-        "latency": pa.array(latency, type=pa.int64()),
-        "model_version": pa.array(versions, type=pa.string()),
-        "effective_sample_count": pa.array(counts, type=pa.int64()),
-    }
-    for name, values in columns.padded(total).items():
-        arrays[name] = value_array(values)
-    arrays[POSITION] = pa.array(positions, type=pa.int32())
-    return pa.table(arrays)
-
-
 # ---------------------------------------------------------------------------------------------------- groups
 
 
@@ -254,24 +183,19 @@ def combine_parts(parts: Sequence[pa.Table]) -> pa.Table:
 
 # ---------------------------------------------------------------------------------------------------- events
 
-# One row per accepted record (both decoding paths produce it): what the live figures and grouping need.
+# The decoded-events table: one row per accepted record (both decoders produce it), what the live figures, the
+# duplicate check and the grouping read. The record's place in its batch, then every event field the
+# definition gives a table type, then two facts about the record.
+ENVELOPE_COLUMNS = (("position", pa.int32()), ("shard_id", pa.string()), ("sequence_number", pa.string()))
+TABLE_FIELDS = tuple(spec for spec in EVENT_FIELDS if spec.table is not None)
+DERIVED_COLUMNS = (
+    ("is_error", pa.bool_()),  # its error is set
+    ("row_count", pa.int32()),  # sampled rows stored (0 for an error event)
+)
 EVENT_SCHEMA = pa.schema(
     [
-        ("position", pa.int32()),
-        ("shard_id", pa.string()),
-        ("sequence_number", pa.string()),
-        ("request_id", pa.string()),
-        ("endpoint_id", pa.string()),
-        ("project", pa.string()),
-        ("function_name", pa.string()),
-        ("model_name", pa.string()),
-        ("model_version", pa.string()),
-        ("when", TIMESTAMP_TYPE),
-        ("latency_us", pa.int64()),
-        ("effective_sample_count", pa.int64()),
-        ("is_error", pa.bool_()),
-        ("row_count", pa.int32()),  # sampled rows stored (0 for an error event)
-        ("feature_names", pa.list_(pa.string())),
-        ("label_names", pa.list_(pa.string())),
+        *ENVELOPE_COLUMNS,
+        *((spec.name, arrow_type(spec.table)) for spec in TABLE_FIELDS if spec.table is not None),
+        *DERIVED_COLUMNS,
     ]
 )

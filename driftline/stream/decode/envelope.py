@@ -1,26 +1,22 @@
-"""Kinesis records in, ``InferenceEvent`` out: the envelope, the reference decoder and poison records.
+"""The Kinesis envelope: a batch's records, their shard and sequence numbers, their payloads, poison records.
 
 A Kinesis batch (``{"Records": [{"eventID": "shardId-...:4959...", "kinesis": {"data": <base64>,
-"sequenceNumber": ..., "partitionKey": ...}}]}``) becomes a list of :class:`KinesisRecord`. Each record's data
-is base64 -> JSON -> :meth:`driftline.schemas.InferenceEvent.from_dict`, plus the few checks the stream needs
-on top of the schema (:func:`check_event`). A record that fails any of these can never succeed: it becomes a
-:class:`PoisonRecord` (logged, counted, dead-lettered) and never blocks the shard.
+"sequenceNumber": ..., "partitionKey": ...}}]}``) becomes a :class:`KinesisBatch` of :class:`KinesisRecord`, and
+each record's data its payload bytes (base64, strict). A record whose envelope or base64 is unusable can never
+succeed: it becomes a :class:`PoisonRecord` (logged, counted, dead-lettered) and never blocks the shard. What
+the payload says is the decoders' business (:mod:`driftline.stream.decode.reference` and its twin).
 """
 
 from __future__ import annotations
 
 import binascii
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
 
 from driftline.errors import InvalidRequestError
-from driftline.schemas import InferenceEvent
 
-# The endpoint id becomes an S3 partition (endpoint_id=<id>/) and a DynamoDB key: keep it path-safe.
-ENDPOINT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _DIGITS = re.compile(r"^[0-9]{1,128}$")
 SEQUENCE_WIDTH = 128  # Kinesis sequence numbers are decimal strings of up to 128 digits
 
@@ -194,57 +190,32 @@ def decode_data(data: str) -> bytes:
         raise InvalidRequestError(f"Kinesis record: data is not valid base64 ({exc})") from exc
 
 
-def check_event(event: InferenceEvent) -> InferenceEvent:
-    """Checks on top of the schema that the stream needs to store an event (same in both decoding paths)."""
-    if not ENDPOINT_ID_PATTERN.match(event.endpoint_id):
-        raise InvalidRequestError(
-            f"inference event: endpoint_id {event.endpoint_id!r}: expected 1-128 letters, digits, '_', '.' or '-'"
-        )
-    if event.effective_sample_count < 0:
-        raise InvalidRequestError(
-            f"inference event: effective_sample_count must be >= 0, got {event.effective_sample_count}"
-        )
-    return event
+def batch_payloads(batch: KinesisBatch, poison: list[PoisonRecord]) -> list[bytes | None]:
+    """Base64-decode every record (``None`` where it is poison, which is appended to ``poison``).
 
-
-def decode_payload(payload: bytes) -> InferenceEvent:
-    """Payload bytes -> a validated event (the reference decoder; the fast path must agree with it)."""
+    The common case costs one C call per record: the envelope fields are checked for the whole batch at
+    once, and only a batch with a problem is walked record by record (which also words the reasons)."""
+    a2b = binascii.a2b_base64
+    sequences = batch.sequence_numbers
     try:
-        data = json.loads(payload)
-    except UnicodeDecodeError as exc:
-        raise InvalidRequestError(f"inference event: expected UTF-8 JSON ({exc.reason} at byte {exc.start})") from exc
-    except ValueError as exc:
-        raise InvalidRequestError(f"inference event: expected a JSON object, got invalid JSON ({exc})") from exc
-    except RecursionError as exc:  # "[[[[..." deeper than the decoder's stack: a poison record, not a retry
-        raise InvalidRequestError("inference event: expected a JSON object, got JSON nested too deeply") from exc
-    if b"\\u" in payload or b"\\U" in payload:
-        # JSON escapes can encode lone surrogates, which no parquet string or DynamoDB attribute can hold.
+        if (
+            len(batch)
+            and all(batch.shard_ids)
+            and all(batch.datas)
+            and all(sequences)
+            and max(map(len, sequences)) <= SEQUENCE_WIDTH
+            and (joined := "".join(sequences)).isascii()
+            and joined.encode().isdigit()  # bytes.isdigit: a table look-up per byte, str.isdigit a Unicode one
+        ):
+            return [a2b(data, strict_mode=True) for data in batch.datas]
+    except (binascii.Error, ValueError, TypeError):  # bad base64, a non-string field
+        pass
+    decoded: list[bytes | None] = []
+    for record in batch:
         try:
-            json.dumps(data, ensure_ascii=False).encode()
-        except UnicodeEncodeError as exc:
-            raise InvalidRequestError("inference event: a string holds an unpaired UTF-16 surrogate escape") from exc
-    try:
-        event = InferenceEvent.from_dict(data)
-    except (TypeError, ValueError, OverflowError) as exc:  # e.g. int() of a non-numeric effective_sample_count
-        raise InvalidRequestError(f"inference event: {exc}") from exc
-    return check_event(event)
-
-
-def decode_record(record: KinesisRecord) -> InferenceEvent:
-    """One Kinesis record -> a validated event, or :class:`InvalidRequestError` saying what was expected."""
-    check_envelope(record)
-    return decode_payload(decode_data(record.data))
-
-
-def decode_records(
-    records: Sequence[KinesisRecord],
-) -> tuple[list[tuple[KinesisRecord, InferenceEvent]], list[PoisonRecord]]:
-    """The reference path for many records: valid ``(record, event)`` pairs and poison records, batch order."""
-    valid: list[tuple[KinesisRecord, InferenceEvent]] = []
-    poison: list[PoisonRecord] = []
-    for record in records:
-        try:
-            valid.append((record, decode_record(record)))
+            check_envelope(record)
+            decoded.append(decode_data(record.data))
         except InvalidRequestError as exc:
             poison.append(PoisonRecord(record, str(exc)))
-    return valid, poison
+            decoded.append(None)
+    return decoded
