@@ -1,12 +1,12 @@
 """The Lambda handler for ANY monitoring application (the controller invokes it asynchronously, once per
-window with data). Payload: a ``WindowRequest`` dict. The built-in apps are the modules beside this file;
-user apps are loaded from S3 by the runner. What an app produced goes to the writer (async invoke)."""
+window with data). Payload: a ``WindowRequest`` dict. Built-in apps are modules of
+``driftline.applications.builtin``; user apps are loaded from S3 by the runner. What an app produced goes to
+the writer (async invoke)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,7 +19,6 @@ from driftline.errors import InvalidRequestError
 from driftline.observability import get_logger, get_metrics
 from driftline.schemas import WindowRequest
 
-BUILTIN_DIR = Path(__file__).resolve().parent
 logger = get_logger("driftline-app")
 metrics = get_metrics("driftline-app")
 
@@ -58,7 +57,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     )
     d = deps()
     try:
-        outputs = run_application(window, d.clients, BUILTIN_DIR, logger)
+        outputs = run_application(window, d.clients, logger)
     except Exception:
         # Lambda's async retries apply; the controller's side reports a window that never produced results
         logger.exception("monitoring application failed", extra={"window": window.to_dict()})

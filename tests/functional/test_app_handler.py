@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ FEATURES = ["f1", "f2"]
 START = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 END = START + timedelta(minutes=10)
 TRAIN = pd.DataFrame({"f1": np.linspace(0, 10, 500), "f2": np.linspace(-1, 1, 500)})
+DEMO_APP = Path(__file__).resolve().parents[2] / "apps" / "demo_app.py"
 
 USER_APP = b"""
 from driftline.applications import (
@@ -124,9 +126,17 @@ def registered(clients):
             deployed=True,
         )
     )
+    # the example user app, registered as the SDK registers a user's file: its source uploaded to S3
+    demo = DEMO_APP.read_bytes()
+    demo_sha = hashlib.sha256(demo).hexdigest()
+    Artifacts(clients).put(app_source_key(PROJECT, "demo", demo_sha), demo)
     registry.put_app(
         AppRecord(
-            PROJECT, "demo", "DemoMonitoringApp", {"kind": "builtin", "name": "demo_app"}, {"latency_threshold_ms": 1}
+            PROJECT,
+            "demo",
+            "DemoMonitoringApp",
+            {"kind": "s3", "key": app_source_key(PROJECT, "demo", demo_sha), "sha256": demo_sha},
+            {"latency_threshold_ms": 1},
         )
     )
     return registry
@@ -275,7 +285,7 @@ def test_a_source_whose_sha256_does_not_match_is_refused(app, registered, client
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        (AppRecord(PROJECT, "x", "Nope", {"kind": "builtin", "name": "histogram_data_drift"}), "has no class 'Nope'"),
+        (AppRecord(PROJECT, "x", "Nope", {"kind": "builtin", "name": "histogram_data_drift"}), "no class 'Nope'"),
         (AppRecord(PROJECT, "x", "A", {"kind": "builtin", "name": "../../etc"}), "is not a module name"),
         (AppRecord(PROJECT, "x", "A", {"kind": "builtin", "name": "missing_app"}), "not found"),
         (AppRecord(PROJECT, "x", "A", {"kind": "ftp"}), "expected 'builtin' or 's3'"),

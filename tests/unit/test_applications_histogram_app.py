@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,24 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.applications.builtin import histogram_data_drift as drift
+from driftline.applications.loader import load_module
 from driftline.errors import ConfigurationError
 from driftline.records import EndpointRecord, ModelRecord
 from driftline.schemas import AppMetric, AppResult, ResultKind, ResultStatus
 from driftline.stats.profile import compute_feature_stats
 
-APPS = Path(__file__).resolve().parents[2] / "apps"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"unit_apps_{name}", APPS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-drift = _load("histogram_data_drift")
-demo = _load("demo_app")
+demo = load_module(Path(__file__).resolve().parents[2] / "apps" / "demo_app.py")
 
 
 class RecordingLogger:
