@@ -18,7 +18,6 @@ feature; nothing needs subclassing.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -253,17 +252,3 @@ def summary(verdicts: list[FeatureVerdict]) -> dict[str, Any]:
         "suspected_features": suspected,
         "features_evaluated": len(verdicts),
     }
-
-
-def result_name_for(feature: str, taken: set[str], suffix: str = "drift") -> str:
-    """``<feature>_<suffix>`` reduced to ``[a-zA-Z0-9_]`` (result names are keys), unique among ``taken``."""
-    base = re.sub(r"[^a-zA-Z0-9_]", "_", str(feature)) or "feature"
-    if not re.match(r"[a-zA-Z_]", base):
-        base = f"f_{base}"
-    name = f"{base}_{suffix}"
-    n = 2
-    while name in taken:
-        name = f"{base}_{suffix}_{n}"
-        n += 1
-    taken.add(name)
-    return name

@@ -10,10 +10,11 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon as scipy_js
 
+from driftline.applications import result_name_for
 from driftline.errors import ConfigurationError, InvalidRequestError
 from driftline.schemas import ResultStatus
 from driftline.stats.correction import adjust, benjamini_hochberg, bonferroni
-from driftline.stats.drift import DriftConfig, assess, result_name_for, status_for, summary
+from driftline.stats.drift import DriftConfig, assess, status_for, summary
 from driftline.stats.reference import (
     categorical_reference,
     categorical_window,

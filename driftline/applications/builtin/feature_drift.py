@@ -3,9 +3,9 @@
 Per feature (``<feature>_drift``, kind data_drift, value = the effect size): a two-sample test (KS for numbers,
 chi-square on the 2xK table for categories), corrected for testing every feature of the window at once
 (Benjamini-Hochberg by default, or Bonferroni), and an effect size (normed Wasserstein for numbers,
-Jensen-Shannon distance for categories; PSI, Hellinger and TVD are reported too). Significant and large:
-``detected``; significant and small: ``potential_detection``; otherwise ``no_detection``
-(:mod:`driftline.stats.drift`).
+Jensen-Shannon distance for categories; PSI, Hellinger and TVD are reported too: ``report_effects``).
+Significant and large: ``detected``; significant and small: ``potential_detection``; otherwise
+``no_detection`` (:mod:`driftline.stats.drift`).
 
 Prediction drift (``prediction_drift``, or ``<label>_prediction_drift`` with several labels): the window's
 outputs against the training labels (the model's ``label_stats``), the same rule, its own family.
@@ -19,7 +19,11 @@ Everything is configuration (``set_model_monitoring_function(..., **application_
     alpha=0.05, correction="bh" | "bonferroni" | "none",
     numeric_test="ks", categorical_test="chi2", numeric_effect="wasserstein", categorical_effect="jensenshannon",
     threshold=None (every effect's default: 0.1), min_count=5,
-    features={"age": {"effect": "psi", "threshold": 0.2}}, prediction_drift=True, general_drift=False
+    features={"age": {"effect": "psi", "threshold": 0.2}}, prediction_drift=True, general_drift=False,
+    report_effects=["wasserstein", "jensenshannon", "psi", "hellinger", "tvd"]
+
+Any test or effect registered in :mod:`driftline.stats.registry` can be named in these settings; only the
+statistics named are computed.
 """
 
 from __future__ import annotations
@@ -27,59 +31,33 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from driftline.applications import (
-    ModelMonitoringApplicationBase,
     ModelMonitoringApplicationMetric,
     ModelMonitoringApplicationResult,
     MonitoringApplicationContext,
     ResultKindApp,
-    ResultStatusApp,
+    result_name_for,
+)
+from driftline.applications.drift import (
+    GENERAL_DRIFT,
+    GENERAL_INPUTS,
+    DriftApplicationBase,
+    distances,
+    general_drift,
+    general_status,
+    histogram_windows,
 )
 from driftline.errors import ConfigurationError
-from driftline.stats.distances import hellinger, tvd
-from driftline.stats.drift import DriftConfig, FeatureVerdict, assess, result_name_for, summary
-from driftline.stats.histograms import padded_reference, window_counts
-from driftline.stats.profile import numeric_values
-from driftline.stats.reference import Reference, references_from_profile, window_sketches
+from driftline.stats.drift import DriftConfig, FeatureVerdict, assess, summary
+from driftline.stats.reference import Reference, references_from_profile
 
 DATASET_DRIFT = "dataset_drift"
-GENERAL_DRIFT = "general_drift"
 PREDICTION_DRIFT = "prediction_drift"
 APP_KEYS = ("prediction_drift", "general_drift")
 
 
-def sketches_for(context: Any, references: dict[str, Reference]) -> dict[str, Any]:
-    """Window sketches: from the context itself when it can build them in chunks (offline evaluation of a large
-    parquet window), else from ``sample_df``."""
-    build = getattr(context, "window_sketches", None)
-    if callable(build):
-        return build(references)
-    return window_sketches(context.sample_df, references)
-
-
-def mlrun_general_drift(context: MonitoringApplicationContext) -> float | None:
-    """MLRun's ``general_drift``: mean of the TVD and Hellinger means over numeric features, on the padded
-    20-bin reference histograms."""
-    df = context.sample_df
-    tvds, hels = [], []
-    for name, entry in context.feature_stats.items():
-        ref = padded_reference(entry or {}, name)
-        if ref is None or name not in df.columns:
-            continue
-        counts, present = window_counts(numeric_values(pd.to_numeric(df[name], errors="coerce")), ref)
-        if not present:
-            continue
-        p = counts / present
-        tvds.append(tvd(p, ref.probabilities))
-        hels.append(hellinger(p, ref.probabilities))
-    if not tvds:
-        return None
-    return (float(np.mean(tvds)) + float(np.mean(hels))) / 2
-
-
-class FeatureDriftApplication(ModelMonitoringApplicationBase):
+class FeatureDriftApplication(DriftApplicationBase):
     """Per-feature and prediction drift with significance and effect size (configuration, not subclassing)."""
 
     def __init__(self, **application_kwargs: Any) -> None:
@@ -103,28 +81,66 @@ class FeatureDriftApplication(ModelMonitoringApplicationBase):
             extra_data=verdict.extra_data(),
         )
 
-    def do_tracking(self, monitoring_context: MonitoringApplicationContext) -> list[Any]:
-        ctx = monitoring_context
-        if not ctx.feature_stats:
-            ctx.logger.warning(
-                "feature drift: the model has no reference profile, so there is nothing to compare the window "
-                "with; log the model with training_set=<training DataFrame> to enable drift detection",
-                extra={"endpoint_id": ctx.endpoint_id, "model_uri": ctx.model_endpoint.model_uri},
-            )
-            return []
-        feature_refs = references_from_profile(ctx.feature_stats)
+    def _label_references(self, ctx: MonitoringApplicationContext, features: dict[str, Reference]) -> dict:
         label_stats = (ctx.model.label_stats if ctx.model is not None else None) or {}
-        label_refs = references_from_profile(label_stats) if self.prediction_drift else {}
-        label_refs = {k: v for k, v in label_refs.items() if k not in feature_refs}
-        sketches = sketches_for(ctx, {**feature_refs, **label_refs})
+        labels = references_from_profile(label_stats) if self.prediction_drift else {}
+        return {k: v for k, v in labels.items() if k not in features}
+
+    def _dataset(self, verdicts: list[FeatureVerdict], skipped: dict[str, str]) -> list[Any]:
+        """``dataset_drift`` and the counts of drifted, suspected and evaluated features."""
+        info = summary(verdicts)
+        result = ModelMonitoringApplicationResult(
+            name=DATASET_DRIFT,
+            value=info["share"],
+            kind=ResultKindApp.data_drift,
+            status=info["status"],
+            extra_data={
+                "method": "per-feature test + effect size",
+                "alpha": self.config.alpha,
+                "correction": self.config.correction,
+                "features_evaluated": info["features_evaluated"],
+                "drifted_count": len(info["drifted_features"]),
+                "drifted_features": info["drifted_features"],
+                "suspected_count": len(info["suspected_features"]),
+                "suspected_features": info["suspected_features"],
+                "skipped_features": skipped,
+            },
+        )
+        return [
+            result,
+            ModelMonitoringApplicationMetric(name="drifted_features", value=len(info["drifted_features"])),
+            ModelMonitoringApplicationMetric(name="suspected_features", value=len(info["suspected_features"])),
+            ModelMonitoringApplicationMetric(name="features_evaluated", value=len(verdicts)),
+        ]
+
+    @staticmethod
+    def _general(ctx: MonitoringApplicationContext) -> list[ModelMonitoringApplicationResult]:
+        """MLRun's ``general_drift`` (averaged over the profile's numeric features, in its order)."""
+        windows, _ = histogram_windows(ctx)
+        per_feature = distances(windows, GENERAL_INPUTS)
+        ordered = [per_feature[f] for f in ctx.feature_stats if f in per_feature]
+        if not ordered:
+            return []
+        general = general_drift({name: float(np.mean([d[name] for d in ordered])) for name in GENERAL_INPUTS})
+        return [
+            ModelMonitoringApplicationResult(
+                name=GENERAL_DRIFT,
+                value=general,
+                kind=ResultKindApp.data_drift,
+                status=general_status(general),
+                extra_data={"method": "mlrun histogram (mean of tvd and hellinger means)"},
+            )
+        ]
+
+    def score(self, monitoring_context: MonitoringApplicationContext) -> list[Any]:
+        ctx = monitoring_context
+        feature_refs = references_from_profile(ctx.feature_stats)
+        label_refs = self._label_references(ctx, feature_refs)
+        sketches = self.window_sketches(ctx, {**feature_refs, **label_refs})
         verdicts, skipped = assess(feature_refs, sketches, self.config)
         label_verdicts, label_skipped = assess(label_refs, sketches, self.config, role="prediction")
         if not verdicts and not label_verdicts:
-            ctx.logger.warning(
-                "feature drift: no feature with a reference has values in this window",
-                extra={"endpoint_id": ctx.endpoint_id, "skipped_features": skipped},
-            )
-            return []
+            return self.nothing_to_score(ctx, skipped)
 
         taken = {DATASET_DRIFT, GENERAL_DRIFT, PREDICTION_DRIFT}
         outputs: list[Any] = []
@@ -137,51 +153,9 @@ class FeatureDriftApplication(ModelMonitoringApplicationBase):
             outputs.append(self._result(name, verdict))
         outputs.extend(self._result(result_name_for(v.feature, taken), v) for v in verdicts)
         if verdicts:
-            info = summary(verdicts)
-            outputs.insert(
-                0,
-                ModelMonitoringApplicationResult(
-                    name=DATASET_DRIFT,
-                    value=info["share"],
-                    kind=ResultKindApp.data_drift,
-                    status=info["status"],
-                    extra_data={
-                        "method": "per-feature test + effect size",
-                        "alpha": self.config.alpha,
-                        "correction": self.config.correction,
-                        "features_evaluated": info["features_evaluated"],
-                        "drifted_count": len(info["drifted_features"]),
-                        "drifted_features": info["drifted_features"],
-                        "suspected_count": len(info["suspected_features"]),
-                        "suspected_features": info["suspected_features"],
-                        "skipped_features": {**skipped, **label_skipped},
-                    },
-                ),
-            )
-            outputs.append(
-                ModelMonitoringApplicationMetric(name="drifted_features", value=len(info["drifted_features"]))
-            )
-            outputs.append(
-                ModelMonitoringApplicationMetric(name="suspected_features", value=len(info["suspected_features"]))
-            )
-            outputs.append(ModelMonitoringApplicationMetric(name="features_evaluated", value=len(verdicts)))
+            dataset, *counts = self._dataset(verdicts, {**skipped, **label_skipped})
+            outputs.insert(0, dataset)
+            outputs.extend(counts)
         if self.general_drift:
-            general = mlrun_general_drift(ctx)
-            if general is not None:
-                status = (
-                    ResultStatusApp.detected
-                    if general >= 0.7
-                    else ResultStatusApp.potential_detection
-                    if general >= 0.5
-                    else ResultStatusApp.no_detection
-                )
-                outputs.append(
-                    ModelMonitoringApplicationResult(
-                        name=GENERAL_DRIFT,
-                        value=general,
-                        kind=ResultKindApp.data_drift,
-                        status=status,
-                        extra_data={"method": "mlrun histogram (mean of tvd and hellinger means)"},
-                    )
-                )
+            outputs.extend(self._general(ctx))
         return outputs
