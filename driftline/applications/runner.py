@@ -1,11 +1,16 @@
-"""Run any monitoring application on one window: load its record and class, build the context, call
-``do_tracking``, normalise what it returned. The app Lambda (``apps/handler.py``) is a thin shell around
-:func:`run_application`.
+"""The app function's logic. :func:`run_application` runs any monitoring application on one window: load its
+record and class (through :mod:`driftline.applications.loader`), build the context, call ``do_tracking``,
+normalise what it returned. :func:`analyse_window` is the function's whole job for one window: run the app,
+hand what it produced to the writer (asynchronous invoke), count it. The app Lambda (``apps/handler.py``)
+parses the window request and calls :func:`analyse_window`.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from driftline.applications.base import ModelMonitoringApplicationBase, normalise_outputs
 from driftline.applications.context import MonitoringApplicationContext
@@ -14,11 +19,17 @@ from driftline.applications.loader import AppRef, load_class
 from driftline.aws.artifacts import Artifacts
 from driftline.aws.clients import Clients
 from driftline.aws.endpoints import Endpoints
+from driftline.aws.invoke import Invoker
 from driftline.aws.registry import Registry, parse_model_uri
 from driftline.errors import ApplicationError, InvalidRequestError, NotFoundError
-from driftline.observability import get_logger
+from driftline.observability import get_logger, get_metrics
 from driftline.records import AppRecord, EndpointRecord, ModelRecord
 from driftline.schemas import AppOutputs, WindowRequest, parse_time, to_iso
+
+SERVICE = "driftline-app"
+
+logger = get_logger(SERVICE)
+metrics = get_metrics(SERVICE)
 
 
 def load_application_class(record: AppRecord, clients: Clients) -> type[ModelMonitoringApplicationBase]:
@@ -61,10 +72,10 @@ def _model_for(endpoint: EndpointRecord, registry: Registry, logger: Any) -> Mod
         return None
 
 
-def run_application(window: WindowRequest, clients: Clients, logger: Any = None) -> AppOutputs:
+def run_application(window: WindowRequest, clients: Clients, log: Any = None) -> AppOutputs:
     """Everything one app produced for one window. A window without rows gives empty outputs and
     ``do_tracking`` is not called."""
-    logger = logger or get_logger()
+    log = log or logger
     registry = Registry(clients)
     record = registry.get_app(window.project, window.application_name)
     endpoint = Endpoints(clients).get(window.endpoint_id)
@@ -82,9 +93,9 @@ def run_application(window: WindowRequest, clients: Clients, logger: Any = None)
         start_infer_time=start,
         end_infer_time=end,
         model_endpoint=endpoint,
-        model=_model_for(endpoint, registry, logger),
+        model=_model_for(endpoint, registry, log),
         sample_df_loader=lambda: read_window(clients, endpoint.endpoint_id, start, end),
-        logger=logger,
+        logger=log,
         application_kwargs=record.application_kwargs,
     )
     empty = AppOutputs(
@@ -95,7 +106,7 @@ def run_application(window: WindowRequest, clients: Clients, logger: Any = None)
         end_infer_time=to_iso(end),
     )
     if context.sample_df.empty:
-        logger.info("window has no rows: nothing to analyse", extra={"rows": 0})
+        log.info("window has no rows: nothing to analyse", extra={"rows": 0})
         return empty
     results, metrics = normalise_outputs(app.do_tracking(context), record.name)
     return AppOutputs(
@@ -106,4 +117,62 @@ def run_application(window: WindowRequest, clients: Clients, logger: Any = None)
         end_infer_time=empty.end_infer_time,
         results=tuple(results),
         metrics=tuple(metrics),
+    )
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """What the app function did with one window (its answer)."""
+
+    application_name: str
+    endpoint_id: str
+    start_infer_time: str
+    end_infer_time: str
+    results: int
+    metrics: int
+    sent_to_writer: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def analyse_window(window: WindowRequest, clients: Clients, invoker: Invoker) -> WindowReport:
+    """Run the window's application and hand its outputs to the writer (nothing is sent for a window that
+    produced nothing). A failure is logged with the window, counted (``AppFailures``, ``WriterInvokeFailures``)
+    and raised: Lambda's asynchronous retries apply, then the async-failures queue."""
+    logger.append_keys(
+        application_name=window.application_name,
+        endpoint_id=window.endpoint_id,
+        project=window.project,
+        start_infer_time=window.start_infer_time,
+        end_infer_time=window.end_infer_time,
+    )
+    try:
+        outputs = run_application(window, clients, logger)
+    except Exception:
+        logger.exception("monitoring application failed", extra={"window": window.to_dict()})
+        metrics.add_metric(name="AppFailures", unit=MetricUnit.Count, value=1)
+        raise
+    sent = bool(outputs.results or outputs.metrics)
+    if sent:
+        writer = clients.settings.writer_function
+        try:
+            invoker.invoke_async(writer, outputs.to_dict())
+        except Exception:
+            logger.exception("could not hand the outputs to the writer", extra={"writer": writer})
+            metrics.add_metric(name="WriterInvokeFailures", unit=MetricUnit.Count, value=1)
+            raise
+    metrics.add_metric(name="AppResults", unit=MetricUnit.Count, value=len(outputs.results))
+    logger.info(
+        "window analysed",
+        extra={"results": len(outputs.results), "metrics": len(outputs.metrics), "sent_to_writer": sent},
+    )
+    return WindowReport(
+        application_name=outputs.application_name,
+        endpoint_id=outputs.endpoint_id,
+        start_infer_time=outputs.start_infer_time,
+        end_infer_time=outputs.end_infer_time,
+        results=len(outputs.results),
+        metrics=len(outputs.metrics),
+        sent_to_writer=sent,
     )

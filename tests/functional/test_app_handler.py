@@ -308,6 +308,24 @@ def test_broken_app_records_fail_with_what_was_expected(app, registered, clients
         app.handler(window("x"), lambda_context)
 
 
+def test_a_writer_that_cannot_be_reached_fails_the_window_and_is_counted(
+    app, registered, clients, lambda_context, capsys, caplog
+):
+    class Unreachable:
+        def invoke_async(self, function_name, payload):
+            raise ConnectionError("writer unreachable")
+
+    app.deps().invoker = Unreachable()
+    write_events(clients, rows_between(START, 10, f1=50.0, f2=0.0))
+    with pytest.raises(ConnectionError):
+        app.handler(window(), lambda_context)
+    counted = emf_metrics(capsys.readouterr().out)
+    assert counted["WriterInvokeFailures"] == 1
+    assert "AppFailures" not in counted  # the app itself ran: Lambda's retry runs it again, the writer keeps one
+    [failure] = [r for r in caplog.records if r.getMessage() == "could not hand the outputs to the writer"]
+    assert failure.writer == clients.settings.writer_function
+
+
 def test_unknown_app_or_endpoint_is_not_found(app, registered, lambda_context):
     from driftline.errors import NotFoundError
 
