@@ -18,7 +18,9 @@ HERE = Path(__file__).resolve().parent
 ENV = HERE / ".venv-peers"
 PYTHON = ENV / "bin" / "python"
 STAMP = ENV / ".ready"
-REQUIREMENTS = ["evidently==0.7.23", "pandas>=2.2,<3", "numpy<2.3", "pyarrow>=15", "scipy"]
+# botocore: the peer run imports the Evidently app's snapshot parser from the driftline package, whose application
+# contract reaches the settings and, through the resource layout, botocore's exceptions
+REQUIREMENTS = ["evidently==0.7.23", "pandas>=2.2,<3", "numpy<2.3", "pyarrow>=15", "scipy", "botocore"]
 
 
 def ready() -> bool:

@@ -14,9 +14,10 @@ from evidently import Report
 from evidently.presets import DataDriftPreset
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "apps")]
+sys.path.insert(0, str(ROOT))
 
-from evidently_app import column_verdicts  # noqa: E402 - the parser the driftline app uses, on real output
+# the parser the driftline app uses, on real output
+from driftline.applications.builtin.evidently_app import column_verdicts  # noqa: E402
 
 
 def main() -> int:

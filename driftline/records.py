@@ -118,8 +118,8 @@ class FunctionSpec:
 @dataclass
 class AppRecord:
     """A monitoring application. ``source`` says where its code is:
-    ``{"kind": "builtin", "name": "histogram_data_drift"}`` (a module in ``apps/``, shipped with the app
-    function) or ``{"kind": "s3", "key": "...", "sha256": "..."}`` (a user's file uploaded by the SDK)."""
+    ``{"kind": "builtin", "name": "histogram_data_drift"}`` (a module of ``driftline.applications.builtin``,
+    in every install) or ``{"kind": "s3", "key": "...", "sha256": "..."}`` (a user's file uploaded by the SDK)."""
 
     project: str
     name: str

@@ -16,7 +16,12 @@ Importing this package is light (no pandas, no AWS); the runner that loads and r
 ``driftline.applications.runner``.
 """
 
-from driftline.applications.base import ModelMonitoringApplicationBase, TrackingOutput, normalise_outputs
+from driftline.applications.base import (
+    ModelMonitoringApplicationBase,
+    TrackingOutput,
+    normalise_outputs,
+    result_name_for,
+)
 from driftline.applications.context import MonitoringApplicationContext
 from driftline.schemas import AppMetric, AppResult, ResultKind, ResultStatus
 
@@ -38,4 +43,5 @@ __all__ = [
     "ResultStatusApp",
     "TrackingOutput",
     "normalise_outputs",
+    "result_name_for",
 ]

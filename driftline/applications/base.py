@@ -8,6 +8,7 @@ and refuses anything else with an :class:`ApplicationError` that says what was e
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -90,3 +91,18 @@ def normalise_outputs(output: Any, application_name: str = "application") -> tup
             if not math.isfinite(entry.value):  # guarded by the dataclasses; kept for subclasses that bypass them
                 raise ApplicationError(f"{where}: {kind} {entry.name!r} is not a finite number")
     return results, metrics
+
+
+def result_name_for(feature: Any, taken: set[str], suffix: str = "drift") -> str:
+    """``<feature>_<suffix>`` reduced to ``[a-zA-Z0-9_]`` (result names are keys), unique among ``taken`` (the
+    name is added to it): one result per feature never collides with another or with a window-level result."""
+    base = re.sub(r"[^a-zA-Z0-9_]", "_", str(feature)) or "feature"
+    if not re.match(r"[a-zA-Z_]", base):
+        base = f"f_{base}"
+    name = f"{base}_{suffix}"
+    n = 2
+    while name in taken:
+        name = f"{base}_{suffix}_{n}"
+        n += 1
+    taken.add(name)
+    return name

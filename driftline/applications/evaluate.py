@@ -4,8 +4,10 @@
     evaluation = driftline.evaluate("feature_drift", sample=current_df, reference=training_df, base_period=60)
     evaluation.results_frame()      # one row per window and result, MLRun's column names
 
-``app``: an application instance or class, a built-in app's module name (``"feature_drift"``,
-``"data_quality"``, ``"model_performance"``, ``"histogram_data_drift"``...), or ``"path/to/file.py[:Class]"``.
+``app``: an application instance or class, a built-in app's name (``"feature_drift"`` or
+``"builtin:feature_drift"``; ``"data_quality"``, ``"model_performance"``, ``"histogram_data_drift"``...), an
+importable module (``"my_package.my_app[:Class]"``) or ``"path/to/file.py[:Class]"``
+(:mod:`driftline.applications.loader`).
 ``sample``: a DataFrame, or a parquet/CSV file or parquet folder. ``reference``: a training DataFrame (its
 profile is computed as ``log_model`` would), a ``ModelRecord``, a ``feature_stats`` profile, or None.
 
@@ -17,15 +19,12 @@ built-in drift app: its window sketches are built batch by batch (``chunk_rows``
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -33,6 +32,7 @@ import pandas as pd
 from driftline.applications.base import ModelMonitoringApplicationBase, normalise_outputs
 from driftline.applications.context import MonitoringApplicationContext
 from driftline.applications.evaluate_cli import build_parser
+from driftline.applications.loader import AppRef, load_class
 from driftline.controller.windows import complete_windows
 from driftline.errors import ApplicationError, DriftlineError, InvalidRequestError
 from driftline.observability import get_logger
@@ -46,7 +46,6 @@ from driftline.stats.reference import (
     window_sketches,
 )
 
-APPS_DIR = Path(__file__).resolve().parents[2] / "apps"
 TIMESTAMP = "timestamp"
 DEFAULT_CHUNK_ROWS = 262_144
 EVENT_COLUMNS = ("timestamp", "request_id", "row_index", "latency", "model_version", "effective_sample_count")
@@ -56,32 +55,10 @@ OFFLINE_ID = "offline"
 # ------------------------------------------------------------------------------------------------- loading apps
 
 
-def _load_module(path: Path) -> ModuleType:
-    name = f"driftline_offline_app_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ApplicationError(f"application file {str(path)!r} cannot be loaded as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise ApplicationError(f"application file {str(path)!r} failed to load: {exc!r}") from exc
-    return module
-
-
-def _app_classes(module: ModuleType) -> list[type[ModelMonitoringApplicationBase]]:
-    base = ModelMonitoringApplicationBase
-    return [
-        v
-        for v in vars(module).values()
-        if isinstance(v, type) and issubclass(v, base) and not inspect.isabstract(v) and v.__module__ == module.__name__
-    ]
-
-
 def resolve_app(app: Any, application_kwargs: Mapping[str, Any] | None = None) -> ModelMonitoringApplicationBase:
-    """An application instance from an instance, a class, a built-in module name or ``file.py[:Class]``."""
+    """An application instance from an instance, a class, or a reference the one loader resolves
+    (:class:`~driftline.applications.loader.AppRef`: ``builtin:name`` or ``name``, ``package.module``,
+    ``file.py``, each with an optional ``:Class``)."""
     kwargs = dict(application_kwargs or {})
     if isinstance(app, ModelMonitoringApplicationBase):
         if kwargs:
@@ -94,32 +71,7 @@ def resolve_app(app: Any, application_kwargs: Mapping[str, Any] | None = None) -
             f"app: expected an application instance or class, a built-in app name or 'file.py[:Class]', "
             f"got {type(app).__name__}"
         )
-    text = str(app)
-    file_part, _, class_name = (
-        text.partition(":") if text.count(":") == 1 and not Path(text).exists() else (text, "", "")
-    )
-    path = Path(file_part)
-    if path.suffix != ".py":
-        path = APPS_DIR / f"{file_part}.py"
-        if not path.is_file() or path.stem == "handler":
-            available = sorted(p.stem for p in APPS_DIR.glob("*.py") if p.stem != "handler")
-            raise InvalidRequestError(f"app {text!r}: no built-in app of that name; expected one of {available}")
-    elif not path.is_file():
-        raise InvalidRequestError(f"app {text!r}: no such file")
-    module = _load_module(path)
-    if class_name:
-        cls = getattr(module, class_name, None)
-        if not (isinstance(cls, type) and issubclass(cls, ModelMonitoringApplicationBase)):
-            found = sorted(c.__name__ for c in _app_classes(module))
-            raise InvalidRequestError(
-                f"app {text!r}: {path.name} has no application class {class_name!r}; it has {found}"
-            )
-    else:
-        classes = _app_classes(module)
-        if len(classes) != 1:
-            names = sorted(c.__name__ for c in classes)
-            raise InvalidRequestError(f"app {text!r}: {path.name} defines {names}; name one as 'file.py:Class'")
-        cls = classes[0]
+    cls = load_class(app)
     try:
         return cls(**kwargs)
     except DriftlineError:
@@ -538,8 +490,10 @@ def evaluate(
 
 
 def _default_name(app: Any, instance: ModelMonitoringApplicationBase) -> str:
-    if isinstance(app, str | Path) and Path(str(app).split(":")[0]).suffix != ".py":
-        return str(app).replace("_", "-")
+    if isinstance(app, str):
+        ref = AppRef.parse(app)
+        if ref.kind == "builtin":  # the name the SDK would give it: histogram_data_drift -> histogram-data-drift
+            return ref.target.replace("_", "-")
     text = type(instance).__name__
     return "".join("-" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(text)).strip("-")
 

@@ -10,7 +10,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(
         prog="driftline evaluate", description="Run a monitoring application offline on a sample (no AWS needed)."
     )
-    parser.add_argument("app", help="built-in app name (feature_drift, data_quality, ...) or file.py[:Class]")
+    parser.add_argument(
+        "app",
+        help="built-in app name (feature_drift, builtin:data_quality, ...), package.module[:Class] or file.py[:Class]",
+    )
     parser.add_argument("--sample", required=True, help="parquet file or folder, or CSV, with the rows to evaluate")
     parser.add_argument("--reference", help="training set (parquet/CSV) or a feature_stats JSON profile")
     parser.add_argument("--features", help="comma-separated feature columns (default: the reference's)")

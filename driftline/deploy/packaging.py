@@ -1,11 +1,11 @@
 """What goes into each function's package, staged without Docker and without network.
 
 Every package holds the ``driftline`` package (without ``driftline/local``, the local runtime) and the function's
-handler as ``handler.py`` at the root, plus the folders its definition ships beside it (the app function's
-built-in applications) and, for a zip function, the distributions it vendors (Powertools), copied from the
-installed ones, which must be the lock's versions and pure Python. ``cdk deploy`` uploads exactly this (an image
-adds its Dockerfile and the lock: ``infra/packaging.py``), and the local runtime runs exactly this: a module the
-package does not hold cannot be imported locally either.
+handler as ``handler.py`` at the root, plus the folders its definition ships beside it (none today: the app
+function's built-in applications are modules of ``driftline.applications.builtin``) and, for a zip function, the
+distributions it vendors (Powertools), copied from the installed ones, which must be the lock's versions and pure
+Python. ``cdk deploy`` uploads exactly this (an image adds its Dockerfile and the lock: ``infra/packaging.py``),
+and the local runtime runs exactly this: a module the package does not hold cannot be imported locally either.
 
 Staging copies only these files, so a package never picks up ``.venv``, ``node_modules`` or ``cdk.out``, and its
 hash (hence a redeploy) changes only when code that runs in Lambda changes.

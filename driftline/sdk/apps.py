@@ -7,18 +7,17 @@ until the function is deployed (``project.deploy_function(app)``), as in MLRun.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from driftline.applications.loader import BUILTIN_PREFIX, AppRef, load_class, module_from_source, pick_class
 from driftline.aws.artifacts import Artifacts, app_source_key
 from driftline.aws.clients import Clients
-from driftline.errors import ApplicationError, InvalidRequestError, NotFoundError
+from driftline.errors import InvalidRequestError, NotFoundError
 from driftline.observability import get_logger
 from driftline.records import AppRecord
 from driftline.sdk.names import normalise_app_name
@@ -92,45 +91,10 @@ def builtin_app_record(project: str, created: str) -> AppRecord:
 
 
 def load_application_class(path: Path, class_name: str, source: bytes) -> type:
-    """Import the user's file under a private module name and return ``class_name`` from it, checked to be a
-    concrete subclass of ``ModelMonitoringApplicationBase``."""
-    from driftline.applications import ModelMonitoringApplicationBase
-
-    module_name = "_driftline_user_app_" + hashlib.sha256(source).hexdigest()[:16]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ApplicationError(f"cannot load {str(path)!r} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and typing look the module up while it executes
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code may raise anything while importing
-        raise ApplicationError(f"could not import {str(path)!r}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        sys.modules.pop(module_name, None)
-
-    candidates = sorted(
-        name
-        for name, obj in vars(module).items()
-        if inspect.isclass(obj)
-        and issubclass(obj, ModelMonitoringApplicationBase)
-        and obj is not ModelMonitoringApplicationBase
-    )
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        raise ApplicationError(
-            f"{str(path)!r} defines no class {class_name!r}; application classes found there: {candidates or 'none'}"
-        )
-    if not inspect.isclass(cls) or not issubclass(cls, ModelMonitoringApplicationBase):
-        raise ApplicationError(
-            f"{class_name!r} in {str(path)!r} is not a subclass of ModelMonitoringApplicationBase "
-            "(from driftline.applications import ModelMonitoringApplicationBase); "
-            f"application classes found there: {candidates or 'none'}"
-        )
-    if inspect.isabstract(cls):
-        missing = sorted(getattr(cls, "__abstractmethods__", ()))
-        raise ApplicationError(f"{class_name!r} in {str(path)!r} does not implement {', '.join(missing)}")
-    return cls
+    """``class_name`` from the user's file, through the one loader (:mod:`driftline.applications.loader`) and
+    from the very bytes that are uploaded, checked to be a concrete ``ModelMonitoringApplicationBase``."""
+    module = module_from_source(source, str(path), class_name)
+    return pick_class(module, class_name, str(path))
 
 
 def check_kwargs(cls: type, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,6 +132,48 @@ def app_name_for(name: str | None, class_name: str) -> str:
     return normalised
 
 
+def _requirements(requirements: Sequence[str] | str | None) -> list[str]:
+    reqs = [requirements] if isinstance(requirements, str) else list(requirements or [])
+    if not all(isinstance(r, str) and r for r in reqs):
+        raise InvalidRequestError(f"requirements: expected a list of package specifiers, got {requirements!r}")
+    return reqs
+
+
+def _checked_name(name: str | None, default: str) -> str:
+    app_name = app_name_for(name, default)
+    if app_name == BUILTIN_APP_NAME:
+        raise InvalidRequestError(
+            f"application name {BUILTIN_APP_NAME!r} is reserved for the built-in drift application; choose another"
+        )
+    return app_name
+
+
+def _builtin_application(
+    project: str,
+    func: str,
+    application_class: str | None,
+    name: str | None,
+    application_kwargs: Mapping[str, Any],
+    requirements: list[str],
+    created: str,
+) -> AppRecord:
+    """A built-in module (``builtin:<name>``) registered as is: nothing to upload, every install has it. The
+    class defaults to the one the module defines, the name to the module's (``feature_drift`` ->
+    ``feature-drift``)."""
+    ref = AppRef.parse(func if application_class is None else f"{func}:{application_class}")
+    cls = load_class(ref)
+    return AppRecord(
+        project=project,
+        name=_checked_name(name, ref.target.replace("_", "-")),
+        application_class=cls.__name__,
+        source={"kind": "builtin", "name": ref.target},
+        application_kwargs=check_kwargs(cls, application_kwargs),
+        requirements=requirements,
+        deployed=False,
+        created=created,
+    )
+
+
 def prepare_application(
     clients: Clients,
     project: str,
@@ -179,9 +185,13 @@ def prepare_application(
     application_kwargs: Mapping[str, Any],
     created: str,
 ) -> AppRecord:
-    """Check the file and the class, upload the source (content-addressed), and build the AppRecord."""
+    """Check the file and the class, upload the source (content-addressed), and build the AppRecord. ``func``
+    may also name a built-in application (``builtin:feature_drift``): then nothing is uploaded."""
     if func is None:
         raise InvalidRequestError("func: expected the path of the application's .py file")
+    reqs = _requirements(requirements)
+    if isinstance(func, str) and func.startswith(BUILTIN_PREFIX):
+        return _builtin_application(project, func, application_class, name, application_kwargs, reqs, created)
     if not isinstance(application_class, str) or not application_class:
         raise InvalidRequestError("application_class: expected the name of the application class in the file")
     path = Path(func)
@@ -189,14 +199,7 @@ def prepare_application(
         raise NotFoundError(f"application file {str(path)!r}: no such file")
     if path.suffix != ".py":
         raise InvalidRequestError(f"application file {str(path)!r}: expected a .py file")
-    reqs = [requirements] if isinstance(requirements, str) else list(requirements or [])
-    if not all(isinstance(r, str) and r for r in reqs):
-        raise InvalidRequestError(f"requirements: expected a list of package specifiers, got {requirements!r}")
-    app_name = app_name_for(name, application_class)
-    if app_name == BUILTIN_APP_NAME:
-        raise InvalidRequestError(
-            f"application name {BUILTIN_APP_NAME!r} is reserved for the built-in drift application; choose another"
-        )
+    app_name = _checked_name(name, application_class)
     source = path.read_bytes()
     cls = load_application_class(path, application_class, source)
     kwargs = check_kwargs(cls, application_kwargs)

@@ -272,7 +272,8 @@ class Project:
             if delete_histogram_data_drift_app and BUILTIN_APP_NAME in apps:
                 to_delete.append(BUILTIN_APP_NAME)
             if delete_user_applications:
-                user_apps = sorted(n for n, a in apps.items() if a.source.get("kind") != "builtin")
+                # a built-in module registered under another name is the user's application too
+                user_apps = sorted(n for n in apps if n != BUILTIN_APP_NAME)
                 if user_application_list is not None:
                     wanted = (
                         [user_application_list] if isinstance(user_application_list, str) else user_application_list
@@ -419,7 +420,7 @@ class Project:
         except NotFoundError:
             current = None
         if current is not None:
-            if current.source.get("kind") == "builtin":
+            if current.name == BUILTIN_APP_NAME:
                 raise ConflictError(f"application {record.name!r} is the built-in one; choose another name")
             record = dataclasses.replace(
                 record,

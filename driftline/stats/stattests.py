@@ -1,7 +1,8 @@
-"""Two-sample tests and effect sizes over a reference and a window sketch, one small pure function each, plus
-a registry of descriptors (name, role, feature types, default threshold, which direction means drift, binning).
+"""Two-sample tests and effect sizes over a reference and a window sketch, one small pure function each,
+registered with its descriptor (name, role, feature types, default threshold, which direction means drift,
+binning) in the one registry, :mod:`driftline.stats.registry`.
 
-Two-sample tests (``role="test"``, the value judged is a p-value: lower means drift):
+Two-sample tests (:attr:`Role.TEST`, the value judged is a p-value: lower means drift):
 
 * ``ks``: Kolmogorov-Smirnov. The statistic is the largest CDF gap evaluated at the reference's fine bin edges
   (exact at every edge; between edges it can only be missed, so the test is conservative, and exactly
@@ -12,13 +13,13 @@ Two-sample tests (``role="test"``, the value judged is a p-value: lower means dr
   raises false alarms). Categories: the reference's, plus one column for values it never saw; numbers: the fine
   bins. Columns empty in both rows are dropped; no continuity correction.
 
-Effect sizes (``role="effect"``, higher means drift):
+Effect sizes (:attr:`Role.EFFECT`, higher means drift):
 
 * ``wasserstein``: normed Wasserstein-1, ``W1 / std(reference)``, integrated over the fine bins (values spread
   evenly inside a quantile bin, step CDF for distinct-value bins, exact tails outside the training range).
 * ``jensenshannon``: Jensen-Shannon distance, base 2 (in [0, 1]).
 * ``psi``: population stability index, zero probabilities replaced by 1e-4.
-* ``hellinger``, ``tvd``: as :mod:`driftline.stats.distances`.
+* ``hellinger``, ``tvd``: MLRun's distances (:mod:`driftline.stats.distances`) on the coarse binning.
 
 For numbers, ``jensenshannon``, ``psi``, ``hellinger`` and ``tvd`` use the coarse binning :data:`COARSE_BINNING`:
 about ten bins of equal training mass (the training deciles) plus one bin at or below the training minimum and
@@ -28,13 +29,10 @@ one above the maximum. For categories: the categories, plus one bin for values n
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from driftline.errors import ConfigurationError, InvalidRequestError
+from driftline.errors import InvalidRequestError
 from driftline.stats.distances import hellinger as _hellinger
 from driftline.stats.distances import tvd as _tvd
 from driftline.stats.profile import CATEGORICAL, NUMERIC
@@ -46,6 +44,7 @@ from driftline.stats.reference import (
     Reference,
     Window,
 )
+from driftline.stats.registry import Direction, Inputs, Role, TestOutcome, statistic
 
 KS_SMALL = 1000  # n*m/(n+m) up to which the KS p-value is scipy's own formula
 PSI_EMPTY_BIN = 1e-4  # stand-in for an empty bin's probability (PSI and KL are infinite otherwise)
@@ -55,13 +54,9 @@ COARSE_BINNING = (
     "training minimum and one above the maximum; categorical: the training categories plus one bin for unseen values"
 )
 FINE_BINNING = "the reference's fine bins (up to 100 training quantiles, or every distinct value)"
-
-
-@dataclass(frozen=True)
-class TestOutcome:
-    statistic: float
-    p_value: float
-    dof: int | None = None
+BOTH = (NUMERIC, CATEGORICAL)
+SIGNIFICANCE = 0.05  # the default alpha of every test
+EFFECT_SIZE = 0.1  # the default effect size that matters, for every effect
 
 
 # ------------------------------------------------------------------------------------------------- aligning
@@ -158,6 +153,16 @@ def ks_p_value(d: float, n: int, m: int) -> float:
     return min(max(p, 0.0), 1.0)
 
 
+@statistic(
+    "ks",
+    Role.TEST,
+    inputs=Inputs.SKETCHES,
+    feature_types=(NUMERIC,),
+    direction=Direction.LOWER,
+    threshold=SIGNIFICANCE,
+    binning=FINE_BINNING,
+    description="two-sample Kolmogorov-Smirnov",
+)
 def ks(reference: Reference, window: Window) -> TestOutcome:
     """Two-sample Kolmogorov-Smirnov on the reference's fine bin edges."""
     _check_pair(reference, window)
@@ -167,6 +172,16 @@ def ks(reference: Reference, window: Window) -> TestOutcome:
     return TestOutcome(statistic=d, p_value=ks_p_value(d, reference.n, window.n))
 
 
+@statistic(
+    "chi2",
+    Role.TEST,
+    inputs=Inputs.SKETCHES,
+    feature_types=BOTH,
+    direction=Direction.LOWER,
+    threshold=SIGNIFICANCE,
+    binning=FINE_BINNING,
+    description="chi-square on the 2xK table",
+)
 def chi2(reference: Reference, window: Window) -> TestOutcome:
     """Chi-square test of homogeneity on the 2 x K table of reference and window counts."""
     from scipy.special import chdtrc
@@ -195,6 +210,17 @@ def _interval_integral(a: np.ndarray, b: np.ndarray, width: np.ndarray) -> float
     return float(np.sum(total * width))
 
 
+@statistic(
+    "wasserstein",
+    Role.EFFECT,
+    inputs=Inputs.SKETCHES,
+    feature_types=(NUMERIC,),
+    direction=Direction.HIGHER,
+    threshold=EFFECT_SIZE,
+    binning=FINE_BINNING,
+    description="normed Wasserstein-1",
+    bounded=False,
+)
 def wasserstein(reference: Reference, window: Window) -> float:
     """Normed Wasserstein-1 distance ``W1 / std(reference)`` (Evidently's "normed Wasserstein"); a constant
     training feature is normed by 1."""
@@ -212,6 +238,16 @@ def wasserstein(reference: Reference, window: Window) -> float:
     return (inner + tails) / scale
 
 
+@statistic(
+    "jensenshannon",
+    Role.EFFECT,
+    inputs=Inputs.SKETCHES,
+    feature_types=BOTH,
+    direction=Direction.HIGHER,
+    threshold=EFFECT_SIZE,
+    binning=COARSE_BINNING,
+    description="Jensen-Shannon distance",
+)
 def jensenshannon(reference: Reference, window: Window) -> float:
     """Jensen-Shannon distance (base 2, in [0, 1]) on the coarse binning."""
     q, p = distributions(reference, window)
@@ -224,6 +260,17 @@ def jensenshannon(reference: Reference, window: Window) -> float:
     return float(np.sqrt(max((kl(p) + kl(q)) / 2, 0.0)))
 
 
+@statistic(
+    "psi",
+    Role.EFFECT,
+    inputs=Inputs.SKETCHES,
+    feature_types=BOTH,
+    direction=Direction.HIGHER,
+    threshold=EFFECT_SIZE,
+    binning=COARSE_BINNING,
+    description="population stability index",
+    bounded=False,
+)
 def psi(reference: Reference, window: Window) -> float:
     """Population stability index ``sum (p - q) ln(p / q)`` on the coarse binning (empty bins: 1e-4)."""
     q, p = distributions(reference, window)
@@ -232,73 +279,33 @@ def psi(reference: Reference, window: Window) -> float:
     return float(np.sum((p - q) * np.log(p / q)))
 
 
+@statistic(
+    "hellinger",
+    Role.EFFECT,
+    inputs=Inputs.SKETCHES,
+    feature_types=BOTH,
+    direction=Direction.HIGHER,
+    threshold=EFFECT_SIZE,
+    binning=COARSE_BINNING,
+    description="Hellinger distance",
+)
 def hellinger(reference: Reference, window: Window) -> float:
+    """MLRun's Hellinger distance on the coarse binning."""
     q, p = distributions(reference, window)
     return _hellinger(p, q)
 
 
+@statistic(
+    "tvd",
+    Role.EFFECT,
+    inputs=Inputs.SKETCHES,
+    feature_types=BOTH,
+    direction=Direction.HIGHER,
+    threshold=EFFECT_SIZE,
+    binning=COARSE_BINNING,
+    description="total variation distance",
+)
 def tvd(reference: Reference, window: Window) -> float:
+    """MLRun's total variation distance on the coarse binning."""
     q, p = distributions(reference, window)
     return _tvd(p, q)
-
-
-# ------------------------------------------------------------------------------------------------- registry
-
-
-@dataclass(frozen=True)
-class StatDescriptor:
-    """What a statistic is: ``role`` ``test`` (the judged value is a p-value; lower means drift, the threshold is
-    a significance level) or ``effect`` (higher means drift, the threshold is the size that matters)."""
-
-    name: str
-    role: str
-    func: Callable[[Reference, Window], Any]
-    feature_types: tuple[str, ...]
-    default_threshold: float
-    higher_means_drift: bool
-    binning: str
-    description: str
-
-    def accepts(self, kind: str) -> bool:
-        return kind in self.feature_types
-
-
-BOTH = (NUMERIC, CATEGORICAL)
-STATS: dict[str, StatDescriptor] = {
-    d.name: d
-    for d in (
-        StatDescriptor("ks", "test", ks, (NUMERIC,), 0.05, False, FINE_BINNING, "two-sample Kolmogorov-Smirnov"),
-        StatDescriptor("chi2", "test", chi2, BOTH, 0.05, False, FINE_BINNING, "chi-square on the 2xK table"),
-        StatDescriptor(
-            "wasserstein", "effect", wasserstein, (NUMERIC,), 0.1, True, FINE_BINNING, "normed Wasserstein-1"
-        ),
-        StatDescriptor(
-            "jensenshannon", "effect", jensenshannon, BOTH, 0.1, True, COARSE_BINNING, "Jensen-Shannon distance"
-        ),
-        StatDescriptor("psi", "effect", psi, BOTH, 0.1, True, COARSE_BINNING, "population stability index"),
-        StatDescriptor("hellinger", "effect", hellinger, BOTH, 0.1, True, COARSE_BINNING, "Hellinger distance"),
-        StatDescriptor("tvd", "effect", tvd, BOTH, 0.1, True, COARSE_BINNING, "total variation distance"),
-    )
-}
-DEFAULT_TEST = {NUMERIC: "ks", CATEGORICAL: "chi2"}
-DEFAULT_EFFECT = {NUMERIC: "wasserstein", CATEGORICAL: "jensenshannon"}
-
-
-def get_stat(name: str, role: str, kind: str) -> StatDescriptor:
-    """The descriptor ``name``, checked to be a ``role`` that accepts ``kind`` features."""
-    descriptor = STATS.get(name)
-    if descriptor is None or descriptor.role != role:
-        known = sorted(n for n, d in STATS.items() if d.role == role)
-        raise ConfigurationError(f"unknown {role} {name!r}; expected one of {known}")
-    if not descriptor.accepts(kind):
-        fits = sorted(n for n, d in STATS.items() if d.role == role and d.accepts(kind))
-        raise ConfigurationError(f"{role} {name!r} does not accept {kind} features; expected one of {fits}")
-    return descriptor
-
-
-def all_effects(reference: Reference, window: Window) -> dict[str, float]:
-    """Every effect size that accepts the feature's kind (what a result reports besides the judged one)."""
-    kind = reference.kind
-    return {
-        name: float(d.func(reference, window)) for name, d in STATS.items() if d.role == "effect" and d.accepts(kind)
-    }

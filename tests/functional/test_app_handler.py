@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ FEATURES = ["f1", "f2"]
 START = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 END = START + timedelta(minutes=10)
 TRAIN = pd.DataFrame({"f1": np.linspace(0, 10, 500), "f2": np.linspace(-1, 1, 500)})
+DEMO_APP = Path(__file__).resolve().parents[2] / "apps" / "demo_app.py"
 
 USER_APP = b"""
 from driftline.applications import (
@@ -124,9 +126,17 @@ def registered(clients):
             deployed=True,
         )
     )
+    # the example user app, registered as the SDK registers a user's file: its source uploaded to S3
+    demo = DEMO_APP.read_bytes()
+    demo_sha = hashlib.sha256(demo).hexdigest()
+    Artifacts(clients).put(app_source_key(PROJECT, "demo", demo_sha), demo)
     registry.put_app(
         AppRecord(
-            PROJECT, "demo", "DemoMonitoringApp", {"kind": "builtin", "name": "demo_app"}, {"latency_threshold_ms": 1}
+            PROJECT,
+            "demo",
+            "DemoMonitoringApp",
+            {"kind": "s3", "key": app_source_key(PROJECT, "demo", demo_sha), "sha256": demo_sha},
+            {"latency_threshold_ms": 1},
         )
     )
     return registry
@@ -275,7 +285,7 @@ def test_a_source_whose_sha256_does_not_match_is_refused(app, registered, client
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        (AppRecord(PROJECT, "x", "Nope", {"kind": "builtin", "name": "histogram_data_drift"}), "has no class 'Nope'"),
+        (AppRecord(PROJECT, "x", "Nope", {"kind": "builtin", "name": "histogram_data_drift"}), "no class 'Nope'"),
         (AppRecord(PROJECT, "x", "A", {"kind": "builtin", "name": "../../etc"}), "is not a module name"),
         (AppRecord(PROJECT, "x", "A", {"kind": "builtin", "name": "missing_app"}), "not found"),
         (AppRecord(PROJECT, "x", "A", {"kind": "ftp"}), "expected 'builtin' or 's3'"),
@@ -296,6 +306,24 @@ def test_broken_app_records_fail_with_what_was_expected(app, registered, clients
     write_events(clients, rows_between(START, 3, f1=1.0, f2=0.0))
     with pytest.raises(ApplicationError, match=message):
         app.handler(window("x"), lambda_context)
+
+
+def test_a_writer_that_cannot_be_reached_fails_the_window_and_is_counted(
+    app, registered, clients, lambda_context, capsys, caplog
+):
+    class Unreachable:
+        def invoke_async(self, function_name, payload):
+            raise ConnectionError("writer unreachable")
+
+    app.deps().invoker = Unreachable()
+    write_events(clients, rows_between(START, 10, f1=50.0, f2=0.0))
+    with pytest.raises(ConnectionError):
+        app.handler(window(), lambda_context)
+    counted = emf_metrics(capsys.readouterr().out)
+    assert counted["WriterInvokeFailures"] == 1
+    assert "AppFailures" not in counted  # the app itself ran: Lambda's retry runs it again, the writer keeps one
+    [failure] = [r for r in caplog.records if r.getMessage() == "could not hand the outputs to the writer"]
+    assert failure.writer == clients.settings.writer_function
 
 
 def test_unknown_app_or_endpoint_is_not_found(app, registered, lambda_context):

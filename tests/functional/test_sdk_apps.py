@@ -129,6 +129,31 @@ def test_create_checks_and_uploads_but_does_not_register(project, clients, app_f
         project.deploy_function(app)
 
 
+def test_a_builtin_app_is_registered_by_name_with_nothing_uploaded(project, clients):
+    """A plain install registers a built-in (no checkout, no file): the record names the module."""
+    app = project.set_model_monitoring_function(func="builtin:feature_drift", alpha=0.01)
+    assert (app.name, app.application_class, app.source, app.application_kwargs) == (
+        "feature-drift",
+        "FeatureDriftApplication",
+        {"kind": "builtin", "name": "feature_drift"},
+        {"alpha": 0.01},
+    )
+    assert clients.s3.list_objects_v2(Bucket=project.settings.bucket).get("KeyCount", 0) == 0
+    assert project.deploy_function(app).deployed is True
+    again = project.set_model_monitoring_function(func="builtin:feature_drift", alpha=0.01)
+    assert again.deployed is True  # the same module and arguments: still running
+    quality = project.set_model_monitoring_function(
+        func="builtin:data_quality", application_class="DataQualityApplication", name="dq"
+    )
+    assert quality.source == {"kind": "builtin", "name": "data_quality"}
+    with pytest.raises(InvalidRequestError, match="expected one of"):
+        project.set_model_monitoring_function(func="builtin:nope")
+    with pytest.raises(InvalidRequestError, match="reserved for the built-in"):
+        project.set_model_monitoring_function(func="builtin:histogram_data_drift")
+    # registered by the user, so the user's to remove with the user applications
+    assert sorted(project.disable_model_monitoring(delete_user_applications=True)) == ["dq", "feature-drift"]
+
+
 @pytest.mark.parametrize(
     ("cls", "kwargs", "error", "match"),
     [

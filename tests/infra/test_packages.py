@@ -62,7 +62,9 @@ def test_scientific_functions_are_images_with_small_build_contexts(synth):
     for package in ("aws-lambda-powertools", "numpy", "orjson", "scikit-learn"):  # what the serving path imports
         assert f" {package} " in serving, package
     app_context = asset_dir(synth, functions(synth)["driftline-app"][0])
-    assert (app_context / "histogram_data_drift.py").is_file()  # built-in apps sit beside the handler
+    # built-in apps are part of the driftline package; apps/ adds nothing beside the handler
+    assert (app_context / "driftline" / "applications" / "builtin" / "histogram_data_drift.py").is_file()
+    assert not (app_context / "demo_app.py").exists()
 
 
 def _vendored(package: Path) -> dict[str, str]:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,24 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.applications import result_name_for
+from driftline.applications.builtin import feature_drift
+from driftline.applications.builtin import histogram_data_drift as drift
+from driftline.applications.drift import DriftApplicationBase, distances, histogram_windows
+from driftline.applications.loader import load_module
 from driftline.errors import ConfigurationError
 from driftline.records import EndpointRecord, ModelRecord
 from driftline.schemas import AppMetric, AppResult, ResultKind, ResultStatus
 from driftline.stats.profile import compute_feature_stats
 
-APPS = Path(__file__).resolve().parents[2] / "apps"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"unit_apps_{name}", APPS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-drift = _load("histogram_data_drift")
-demo = _load("demo_app")
+demo = load_module(Path(__file__).resolve().parents[2] / "apps" / "demo_app.py")
 
 
 class RecordingLogger:
@@ -170,10 +161,47 @@ def test_features_missing_from_the_window_or_empty_are_skipped_and_named():
 
 def test_result_names_are_sanitised_and_unique():
     taken = {"general_drift"}
-    assert drift.result_name_for("petal length (cm)", taken) == "petal_length__cm__drift"
-    assert drift.result_name_for("petal-length (cm)", taken) == "petal_length__cm__drift_2"
-    assert drift.result_name_for("1st", taken) == "f_1st_drift"
-    assert drift.result_name_for("general", taken) == "general_drift_2"
+    assert result_name_for("petal length (cm)", taken) == "petal_length__cm__drift"
+    assert result_name_for("petal-length (cm)", taken) == "petal_length__cm__drift_2"
+    assert result_name_for("1st", taken) == "f_1st_drift"
+    assert result_name_for("general", taken) == "general_drift_2"
+
+
+def test_feature_drift_reports_mlruns_general_drift_with_the_same_number_and_verdict():
+    """feature_drift's optional general_drift is the histogram app's, computed by the same base."""
+    stats = {"x": {"type": "numeric", "hist": [[1, 1], [0.0, 1.0, 2.0]]}}
+    window = pd.DataFrame({"x": [0.5, 0.5, 5.0, 5.0, None]})
+    app = feature_drift.FeatureDriftApplication(general_drift=True, min_count=1)
+    results, _ = _split(app.do_tracking(_context(window, stats)))
+    general = results["general_drift"]
+    assert general.value == pytest.approx((0.5 + math.sqrt(0.5)) / 2)  # (tvd + hellinger) / 2, as above: 0.6036
+    assert (general.status, general.kind) == (ResultStatus.potential_detection, ResultKind.data_drift)
+    mlrun, _ = _split(drift.HistogramDataDriftApplication().do_tracking(_context(window, stats)))
+    assert general.value == mlrun["general_drift"].value
+
+
+def test_both_drift_apps_share_the_no_reference_guard():
+    for app in (drift.HistogramDataDriftApplication(), feature_drift.FeatureDriftApplication()):
+        logger = RecordingLogger()
+        assert app.do_tracking(_context(TRAIN, {}, logger, features=["a"])) == []
+        [(level, message, extra)] = logger.records
+        assert (level, extra["application_name"]) == ("warning", "histogram-data-drift")
+        assert "training_set=" in message
+
+
+def test_a_drift_app_only_scores():
+    """A subclass of the drift base writes score(); the guard and the preprocessing come with the base."""
+
+    class MaxTvd(DriftApplicationBase):
+        def score(self, monitoring_context):
+            windows, _ = histogram_windows(monitoring_context)
+            per_feature = distances(windows, ["tvd"])
+            return {"max_tvd": max(d["tvd"] for d in per_feature.values())}
+
+    window = pd.DataFrame({"x": [0.5, 0.5, 5.0, 5.0]})
+    stats = {"x": {"type": "numeric", "hist": [[1, 1], [0.0, 1.0, 2.0]]}}
+    assert MaxTvd().do_tracking(_context(window, stats)) == {"max_tvd": 0.5}
+    assert MaxTvd().do_tracking(_context(window, {})) == []  # the guard: score() never ran
 
 
 def test_demo_app_reports_traffic_and_latency():

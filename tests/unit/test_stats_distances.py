@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driftline.stats.distances import DISTANCES, KLD_EMPTY_BIN, hellinger, kld, tvd
+from driftline.stats.distances import KLD_EMPTY_BIN, hellinger, kld, tvd
+from driftline.stats.registry import REGISTRY, Direction, Inputs, Role
 
 P = np.array([0.5, 0.5, 0.0])
 Q = np.array([0.25, 0.25, 0.5])
@@ -63,8 +64,13 @@ def test_bounded_distances_stay_in_unit_interval_and_are_symmetric(a, b):
 
 
 def test_descriptors_say_which_distances_are_judged():
-    assert DISTANCES["tvd"].detected_threshold == 0.7
-    assert DISTANCES["hellinger"].potential_threshold == 0.5
-    assert DISTANCES["kld"].detected_threshold is None
-    assert DISTANCES["kld"].bounded is False
-    assert all(d.higher_means_drift for d in DISTANCES.values())
+    distances = {name: REGISTRY.get(name, Role.DISTANCE) for name in REGISTRY.names(Role.DISTANCE)}
+    assert set(distances) == {"tvd", "hellinger", "kld"}
+    assert distances["tvd"].threshold == 0.7
+    assert distances["hellinger"].potential_threshold == 0.5
+    assert distances["kld"].threshold is None
+    assert distances["kld"].bounded is False
+    assert all(d.direction is Direction.HIGHER and d.inputs is Inputs.PROBABILITIES for d in distances.values())
+    # the registered function is the one defined: scoring it gives the same number, recorded with its method
+    score = distances["tvd"].score(P, Q)
+    assert (score.method, score.value, score.threshold) == ("tvd", tvd(P, Q), 0.7)

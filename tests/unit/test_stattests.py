@@ -10,10 +10,11 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon as scipy_js
 
+from driftline.applications import result_name_for
 from driftline.errors import ConfigurationError, InvalidRequestError
 from driftline.schemas import ResultStatus
 from driftline.stats.correction import adjust, benjamini_hochberg, bonferroni
-from driftline.stats.drift import DriftConfig, assess, result_name_for, status_for, summary
+from driftline.stats.drift import DriftConfig, assess, status_for, summary
 from driftline.stats.reference import (
     categorical_reference,
     categorical_window,
@@ -23,12 +24,10 @@ from driftline.stats.reference import (
     references_from_profile,
     window_sketches,
 )
+from driftline.stats.registry import REGISTRY, Direction, Role, Score, TestScore
 from driftline.stats.stattests import (
-    STATS,
-    all_effects,
     chi2,
     contingency,
-    get_stat,
     hellinger,
     jensenshannon,
     ks,
@@ -173,7 +172,8 @@ def test_jensenshannon_psi_hellinger_tvd_by_hand():
 def test_effects_of_identical_data_are_zero():
     rng = np.random.default_rng(6)
     x = rng.lognormal(0, 1, 3000)
-    effects = all_effects(*pair(x, x))
+    [verdict], _ = assess({"x": pair(x, x)[0]}, {"x": pair(x, x)[1]})
+    effects = verdict.effects
     assert set(effects) == {"wasserstein", "jensenshannon", "psi", "hellinger", "tvd"}
     assert all(v == pytest.approx(0.0, abs=1e-9) for v in effects.values())
 
@@ -187,16 +187,14 @@ def test_numeric_coarse_binning_counts_values_beyond_the_training_range():
 
 
 def test_registry_descriptors_state_direction_types_and_binning():
-    assert STATS["ks"].role == "test"
-    assert not STATS["ks"].higher_means_drift
-    assert STATS["wasserstein"].role == "effect"
-    assert STATS["wasserstein"].higher_means_drift
-    assert "decile" in STATS["psi"].binning
-    assert get_stat("chi2", "test", "categorical").name == "chi2"
+    assert REGISTRY.get("ks", Role.TEST).direction is Direction.LOWER
+    assert REGISTRY.get("wasserstein", Role.EFFECT).direction is Direction.HIGHER
+    assert "decile" in REGISTRY.get("psi", Role.EFFECT).binning
+    assert REGISTRY.get("chi2", Role.TEST, "categorical").name == "chi2"
     with pytest.raises(ConfigurationError, match="does not accept categorical"):
-        get_stat("ks", "test", "categorical")
+        REGISTRY.get("ks", Role.TEST, "categorical")
     with pytest.raises(ConfigurationError, match="unknown effect"):
-        get_stat("ks", "effect", "numeric")
+        REGISTRY.get("ks", Role.EFFECT, "numeric")
 
 
 # ------------------------------------------------------------------------------------------------- correction
@@ -227,7 +225,8 @@ def test_bonferroni_and_benjamini_hochberg_by_hand():
     ],
 )
 def test_status_needs_significance_and_uses_the_effect(p, effect, expected):
-    assert status_for(p, 0.05, effect, 0.1) == expected
+    test = TestScore("ks", 0.0, Direction.LOWER, 0.05, p_value=p)
+    assert status_for(test, Score("wasserstein", effect, Direction.HIGHER, 0.1)) == expected
 
 
 def test_config_is_checked_and_per_feature_overrides_apply():

@@ -15,10 +15,14 @@ from typing import Any
 
 import pandas as pd
 
-from driftline.applications import ModelMonitoringApplicationResult, ResultKindApp, ResultStatusApp
+from driftline.applications import (
+    ModelMonitoringApplicationResult,
+    ResultKindApp,
+    ResultStatusApp,
+    result_name_for,
+)
 from driftline.applications.evidently import EvidentlyModelMonitoringApplicationBase
 from driftline.errors import ApplicationError
-from driftline.stats.drift import result_name_for
 
 P_VALUE_METHODS = re.compile(r"p[_ -]?value|test|chi|ks|z-|fisher|anderson|cramer|mann|epps|t-test", re.IGNORECASE)
 

@@ -29,9 +29,9 @@ from driftline.applications import (
     MonitoringApplicationContext,
     ResultKindApp,
     ResultStatusApp,
+    result_name_for,
 )
 from driftline.errors import ConfigurationError
-from driftline.stats.drift import result_name_for
 from driftline.stats.reference import (
     CategoricalReference,
     CategoricalWindow,
