@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from driftline.errors import InvalidRequestError
 from driftline.schemas import AppResult, ResultKind, ResultStatus
@@ -197,7 +198,7 @@ class Calibrator:
         if self.method == "isotonic":
             return np.interp(scores, np.asarray(self.x), np.asarray(self.y))
         if self.method == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-(self.a * _logit(scores) + self.b)))
+            return expit(self.a * _logit(scores) + self.b)
         return np.asarray(scores, dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
@@ -228,6 +229,22 @@ def _logit(scores: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _platt(z: np.ndarray, outcome: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """Maximum-likelihood ``(a, b)`` of ``P(y = 1) = sigmoid(a z + b)`` by Newton's method (Platt's own fit; two
+    parameters do not need a general optimiser). A tiny ridge keeps separable data finite."""
+    design = np.column_stack([z, np.ones_like(z)])
+    theta = np.array([1.0, 0.0])
+    for _ in range(iterations):
+        p = expit(design @ theta)
+        gradient = design.T @ (outcome - p) - 1e-6 * theta
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        theta += step
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(theta[0]), float(theta[1])
+
+
 def fit_calibrator(scores: np.ndarray, outcome: np.ndarray, method: str) -> Calibrator:
     """A calibrator of ``scores`` (probabilities) for the binary ``outcome``."""
     if method == "isotonic":
@@ -236,12 +253,8 @@ def fit_calibrator(scores: np.ndarray, outcome: np.ndarray, method: str) -> Cali
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, outcome)
         return Calibrator("isotonic", x=tuple(map(float, iso.X_thresholds_)), y=tuple(map(float, iso.y_thresholds_)))
     if method == "sigmoid":
-        from sklearn.linear_model import LogisticRegression
-
-        if np.unique(outcome).size < 2:
-            return Calibrator("none")
-        lr = LogisticRegression(C=1e4, max_iter=1000).fit(_logit(scores)[:, None], outcome)
-        return Calibrator("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+        a, b = _platt(_logit(scores), outcome)
+        return Calibrator("sigmoid", a=a, b=b)
     if method == "none":
         return Calibrator("none")
     raise InvalidRequestError(f"calibration {method!r}; expected 'auto' or one of {list(CALIBRATIONS)}")
@@ -293,6 +306,8 @@ def _score_matrix(scores: Any, n_classes: int, what: str) -> np.ndarray:
             f"{what}: scores of shape {array.shape}; expected one probability per class ({n_classes} columns), "
             "or for a binary model one column, the positive class's"
         )
+    if array.shape[0] == 0:
+        raise InvalidRequestError(f"{what}: no rows; expected at least one row of scores")
     if not np.isfinite(array).all():
         raise InvalidRequestError(f"{what}: scores hold NaN or infinite values; expected probabilities")
     if array.min() < -PROBABILITY_SLACK or array.max() > 1 + PROBABILITY_SLACK:
@@ -379,9 +394,18 @@ def _positive_index(classes: tuple[Any, ...], pos_label: Any) -> int:
 
 
 def _average_ranks(scores: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(scores, method="average", axis=0)
+    """1-based ranks, ties sharing their average (the Mann-Whitney convention), per column of a matrix."""
+    if scores.ndim == 2:
+        return np.column_stack([_average_ranks(scores[:, k]) for k in range(scores.shape[1])])
+    order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], ordered.size]
+    ranks = np.empty(scores.size)
+    ranks[order] = ((starts + ends + 1) / 2)[group]
+    return ranks
 
 
 def _auc_from_ranks(ranks: np.ndarray, positives: np.ndarray) -> np.ndarray:
@@ -482,8 +506,6 @@ def _cbpe_inputs(
     reference: CBPEReference, scores: Any, predicted: Any | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     raw = _score_matrix(scores, len(reference.classes), "window")
-    if raw.shape[0] == 0:
-        raise InvalidRequestError("the window has no rows; expected at least one")
     if predicted is None:
         pred = _model_rule(raw, reference.positive)
     else:

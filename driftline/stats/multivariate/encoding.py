@@ -206,7 +206,7 @@ def _category_codes(series: pd.Series, column: CategoricalColumn) -> tuple[np.nd
     """Slot per row (``len(categories)`` = other), missing rows sent to the mode; counts of missing and unseen."""
     absent_mask = series.isna().to_numpy()
     text = series if pd.api.types.is_string_dtype(series.dtype) else series.astype(str)
-    codes = pd.Categorical(text, categories=list(column.categories)).codes.astype(np.intp)
+    codes = pd.Index(column.categories).get_indexer(text).astype(np.intp)
     other_slot = len(column.categories)
     unseen_mask = (codes < 0) & ~absent_mask
     codes[codes < 0] = other_slot
@@ -264,7 +264,7 @@ def fit_encoder(
                 known = [str(c) for c in counts.index], counts.to_numpy(dtype=np.float64)
             ordered = [c for _, c in sorted(zip(-known[1], known[0], strict=True), key=lambda t: t[0])]
             categories = tuple(ordered[:max_categories])
-            codes = pd.Categorical(text, categories=list(categories)).codes
+            codes = pd.Index(categories).get_indexer(text)
             shares = np.bincount(np.where(codes < 0, len(categories), codes), minlength=len(categories) + 1)
             proportions = shares / shares.sum()
             mode = str(text.mode().iloc[0])
