@@ -20,6 +20,7 @@ time for a 100k x 25 window. Figures, never pass/fail.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,9 @@ def rate(k: int, n: int) -> str:
 
 
 def nannyml(folder: Path) -> dict | None:
+    if os.environ.get("DRIFTLINE_BENCH_SKIP_NANNYML") == "1":
+        print("note: NannyML skipped (DRIFTLINE_BENCH_SKIP_NANNYML=1)")
+        return None
     built = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "_nannyml_env.py")], capture_output=True, text=True, check=False
     )

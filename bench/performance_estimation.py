@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,9 @@ class World:
 
 
 def run_nannyml(folder: Path) -> dict | None:
+    if os.environ.get("DRIFTLINE_BENCH_SKIP_NANNYML") == "1":
+        print("note: NannyML skipped (DRIFTLINE_BENCH_SKIP_NANNYML=1)")
+        return None
     built = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "_nannyml_env.py")], capture_output=True, text=True, check=False
     )
