@@ -8,7 +8,9 @@ import re
 import pandas as pd
 import pytest
 
+from driftline.local.demo import train_model
 from tests.e2e.conftest import DRIFTLINE
+from tests.unit.test_histogram_mlrun_parity import mlrun_numbers
 
 
 @pytest.mark.e2e
@@ -57,7 +59,14 @@ def test_make_demo_runs_against_make_local_from_another_shell(local_up, tmp_path
         "sepal_width",
         "petal_length",
         "petal_width",
+        "label",  # the predictions against the training labels, as MLRun's profile includes the label column
     }
+    # MLRun's numbers, computed with MLRun's formulas on the rows the stream stored for each window
+    train_set = train_model(tmp_path / "train")[1]
+    for window in general.itertuples():
+        rows = events[(events["timestamp"] >= window.start_infer_time) & (events["timestamp"] < window.end_infer_time)]
+        expected = mlrun_numbers(train_set, rows.drop(columns=["timestamp"]))["general_drift"]
+        assert window.result_value == pytest.approx(expected, abs=1e-9)
     assert set(results["application_name"]) == {"histogram-data-drift", "myapp"}
 
     report = (out / "report.html").read_text()
