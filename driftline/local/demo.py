@@ -243,15 +243,20 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         results.assign(result_extra_data=results["result_extra_data"].map(json.dumps)).to_parquet(
             results_path, index=False
         )
-        from driftline.local.report import write_report
+        from driftline.report import ReportInput, write_report
 
         write_report(
             out / "report.html",
-            title=f"driftline demo: {project_name} / {MODEL_NAME}",
-            summary=summary,
-            events=events_df,
-            results=results,
-            label_columns=list(model.label_names),
+            ReportInput(
+                title=f"driftline demo: {project_name} / {MODEL_NAME}",
+                summary=summary,
+                results=results,
+                metrics=project.get_metrics(endpoint.endpoint_id),
+                events=events_df,
+                feature_names=list(model.feature_names),
+                label_names=list(model.label_names),
+                profile={**model.feature_stats, **model.label_stats},
+            ),
         )
         iam = admin.status().get("iam", {})
         _say("\nAWS calls per function, as IAM on the local stack allowed them (each function runs as its own role)")
