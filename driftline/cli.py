@@ -40,6 +40,7 @@ examples:
   driftline apps set iris --file my_app.py --class MyApp --kwarg threshold=0.3 --deploy
   driftline endpoints list iris
   driftline results iris RandomForestClassifier --since 1h
+  driftline report iris --model RandomForestClassifier --start 2h -o report.html
 
 The CLI finds the installation like the SDK: DRIFTLINE_* variables, else a running `driftline local up`,
 else real AWS with the default credentials. Exit codes: 0 ok, 1 an AWS call failed, 2 a driftline error or
@@ -622,6 +623,20 @@ def cmd_results(args: argparse.Namespace) -> Output:
     return Output(records, table(rows, columns, empty="(no results in that range)"))
 
 
+def cmd_report(args: argparse.Namespace) -> Output:
+    from driftline import clock
+
+    now = clock.now()
+    start = parse_when(args.start, now) if args.start else None
+    end = parse_when(args.end, now) if args.end else None
+    project = _project(args.project)
+    try:
+        path = project.report(args.output, model=args.model, endpoint=args.endpoint, start=start, end=end)
+    except OSError as exc:
+        raise InvalidRequestError(f"could not write the report to {args.output!r}: {exc}") from exc
+    return Output({"report": str(path)}, f"report written to {path}")
+
+
 # ------------------------------------------------------------------------------------------------ parser
 
 
@@ -806,6 +821,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="ISO time or a duration back from now")
     p.add_argument("--metrics", action="store_true", help="metrics instead of results")
     p.add_argument("--latest", action="store_true", help="only the newest window's value of each result")
+
+    p = sub(
+        groups,
+        "report",
+        "an offline HTML report of an endpoint over a time range: results over time, drifted features' windows "
+        "against the reference",
+        cmd_report,
+    )
+    p.add_argument("project")
+    p.add_argument("--model", help="the endpoint serving this model (its name)")
+    p.add_argument("--endpoint", help="the endpoint by name, function/model or id (instead of --model)")
+    p.add_argument("--start", help="ISO time or a duration back from now (default: the endpoint's first request)")
+    p.add_argument("--end", help="ISO time or a duration back from now (default: now)")
+    p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
     parser.epilog = "commands:\n" + command_summary(parser) + "\n\n" + EPILOG
     return parser
 

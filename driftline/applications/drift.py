@@ -51,16 +51,31 @@ class HistogramWindow:
     missing: int
 
 
+def reference_profile(context: MonitoringApplicationContext) -> dict[str, Any]:
+    """MLRun's ``feature_stats`` as MLRun's ``infer_from_df`` builds it from the training set: the features
+    (the model's feature order first, then the rest of the profile) and then the label columns, whose window
+    values are the model's predictions (the stream stores them under the label names). driftline keeps the
+    labels' profile apart (``ModelRecord.label_stats``), so it is added back here; a label column that is also
+    a feature's name is not counted twice."""
+    profile = context.feature_stats
+    merged = {f: profile[f] for f in context.feature_names if f in profile}
+    merged.update((f, stats) for f, stats in profile.items() if f not in merged)
+    label_stats = (context.model.label_stats if context.model is not None else None) or {}
+    labels = [name for name in context.label_names if name in label_stats] or list(label_stats)
+    merged.update((name, label_stats[name]) for name in labels if name not in merged)
+    return merged
+
+
 def histogram_windows(context: MonitoringApplicationContext) -> tuple[dict[str, HistogramWindow], dict[str, str]]:
-    """Every feature with a reference histogram and values in the window (the model's feature order first, then
-    the rest of the profile), and the skipped features with why. Values that are not numbers count as missing."""
+    """Every column of the reference profile (:func:`reference_profile`: features, then labels) with a reference
+    histogram and values in the window, and the skipped columns with why. Values that are not numbers count as
+    missing."""
     df = context.sample_df
-    names = [f for f in context.feature_names if f in context.feature_stats]
-    names += [f for f in context.feature_stats if f not in names]
+    profile = reference_profile(context)
     windows: dict[str, HistogramWindow] = {}
     skipped: dict[str, str] = {}
-    for feature in names:
-        reference = padded_reference(context.feature_stats[feature] or {}, feature)
+    for feature in profile:
+        reference = padded_reference(profile[feature] or {}, feature)
         if reference is None:
             skipped[feature] = "no reference histogram (not numeric, or empty in the training set)"
             continue

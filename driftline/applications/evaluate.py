@@ -321,6 +321,15 @@ class Evaluation:
     windows: list[AppOutputs] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # rows per window
     rows_outside: int = 0  # rows in no complete window (the controller would analyse them later)
+    model: ModelRecord | None = field(default=None, repr=False)  # the reference the app was judged against
+    sample: Sample | None = field(default=None, repr=False)  # the rows, for the report's distributions
+
+    def report(self, path: str | Path, title: str | None = None) -> Path:
+        """Write the offline HTML report of this evaluation (results over time, the drifted features' windows
+        against the reference); see :mod:`driftline.report`."""
+        from driftline.report import evaluation_report
+
+        return evaluation_report(self, path, title=title)
 
     def __iter__(self) -> Iterator[AppOutputs]:
         return iter(self.windows)
@@ -454,7 +463,7 @@ def evaluate(
     model.feature_names, model.label_names = features, labels
     out_dir = Path(artifact_dir) if artifact_dir is not None else None
     log = logger or get_logger("driftline-evaluate")
-    evaluation = Evaluation(application_name=name)
+    evaluation = Evaluation(application_name=name, model=model, sample=rows)
     for window_start, window_end in windows:
         context = OfflineContext(
             sample=rows,
@@ -528,8 +537,14 @@ def evaluate_main(argv: Sequence[str] | None = None, out: Callable[[str], None] 
             ground_truth=read_table(args.ground_truth) if args.ground_truth else None,
             artifact_dir=args.artifacts,
         )
+        if args.report:
+            written = evaluation.report(args.report)
+            print(f"report written to {written}", file=sys.stderr)
     except DriftlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: could not write the report: {exc}", file=sys.stderr)
         return 2
     if args.json:
         out(json.dumps(evaluation.to_dict(), indent=2, default=str))

@@ -24,5 +24,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--kwargs", default="{}", help="application kwargs as a JSON object")
     parser.add_argument("--ground-truth", help="labels (parquet/CSV) keyed by request_id for model_performance")
     parser.add_argument("--artifacts", help="folder for reports the app writes")
+    parser.add_argument(
+        "--report", metavar="PATH", help="also write an offline HTML report (results over time, drifted features)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser

@@ -90,11 +90,25 @@ def train_model(out: Path) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
     return model_file, train_set, features
 
 
-def _invoke_many(serving: Any, rows: list[list[float]], rng: np.random.Generator, pause: bool) -> None:
-    for row in rows:
+PAUSES = (0.01, 0.04)  # seconds between two requests, drawn per request
+
+
+def window_inputs(features: pd.DataFrame) -> tuple[list[list[float]], list[list[float]], np.ndarray, np.ndarray]:
+    """The demo's two windows of inputs (150 constant rows ``[0.5, 0.5, 0.5, 0.5]``, then 150 rows sampled from
+    iris) and the pauses after each request of each window: all drawn here, so a test rebuilds the windows
+    the demo sends (with or without pauses)."""
+    rng = np.random.default_rng(SEED)
+    constant = [[0.5] * features.shape[1]] * REQUESTS_PER_PHASE
+    first_pauses = rng.choice(PAUSES, size=REQUESTS_PER_PHASE)
+    sampled = features.to_numpy()[rng.integers(0, len(features), REQUESTS_PER_PHASE)].tolist()
+    return constant, sampled, first_pauses, rng.choice(PAUSES, size=REQUESTS_PER_PHASE)
+
+
+def _invoke_many(serving: Any, rows: list[list[float]], pauses: np.ndarray | None) -> None:
+    for index, row in enumerate(rows):
         serving.invoke(f"v2/models/{MODEL_NAME}/infer", json.dumps({"inputs": [row]}))
-        if pause:
-            time.sleep(float(rng.choice([0.01, 0.04])))
+        if pauses is not None:
+            time.sleep(float(pauses[index]))
 
 
 def _wait_for_results(project: Any, endpoint_id: str, windows: int, timeout: float = 90.0) -> pd.DataFrame:
@@ -137,7 +151,6 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
     from driftline.sdk.discovery import read_local_state
 
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(SEED)
     with ExitStack() as stack:
         settings = settings or read_local_state()
         if settings is None:
@@ -155,6 +168,7 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
 
         _say("\n1. Train a RandomForestClassifier on iris and log it with its training set")
         model_file, train_set, features = train_model(out)
+        constant, sampled, first_pauses, second_pauses = window_inputs(features)
         project = driftline.get_or_create_project(project_name, settings=settings)
         model = project.log_model(
             MODEL_NAME, model_file=str(model_file), training_set=train_set, label_column="label", framework="sklearn"
@@ -172,7 +186,7 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         serving_fn.set_tracking()
         project.deploy_function(serving_fn)
         serving = project.get_function("serving")
-        _invoke_many(serving, [[0.5, 0.5, 0.5, 0.5]] * REQUESTS_PER_PHASE, rng, pause)
+        _invoke_many(serving, constant, first_pauses if pause else None)
         admin.drain()
         endpoint = project.get_model_endpoint(MODEL_NAME)
         _say(
@@ -186,8 +200,7 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         )
         project.deploy_function(my_app)
         admin.advance_clock(BASE_PERIOD_MINUTES * 60)  # the next window starts
-        sample = features.to_numpy()[rng.integers(0, len(features), REQUESTS_PER_PHASE)].tolist()
-        _invoke_many(serving, sample, rng, pause)
+        _invoke_many(serving, sampled, second_pauses if pause else None)
         admin.drain()
 
         _say("\n5. Let the windows close: fast-forward the clock; the schedule fires the controller")
@@ -230,15 +243,20 @@ def run_demo(out: Path, settings: Settings | None = None, pause: bool = True) ->
         results.assign(result_extra_data=results["result_extra_data"].map(json.dumps)).to_parquet(
             results_path, index=False
         )
-        from driftline.local.report import write_report
+        from driftline.report import ReportInput, write_report
 
         write_report(
             out / "report.html",
-            title=f"driftline demo: {project_name} / {MODEL_NAME}",
-            summary=summary,
-            events=events_df,
-            results=results,
-            label_columns=list(model.label_names),
+            ReportInput(
+                title=f"driftline demo: {project_name} / {MODEL_NAME}",
+                summary=summary,
+                results=results,
+                metrics=project.get_metrics(endpoint.endpoint_id),
+                events=events_df,
+                feature_names=list(model.feature_names),
+                label_names=list(model.label_names),
+                profile={**model.feature_stats, **model.label_stats},
+            ),
         )
         iam = admin.status().get("iam", {})
         _say("\nAWS calls per function, as IAM on the local stack allowed them (each function runs as its own role)")

@@ -725,6 +725,25 @@ class Project:
         )
         return frame(rows, METRIC_COLUMNS)
 
+    def report(
+        self,
+        path: str | Path = "report.html",
+        *,
+        model: str | None = None,
+        endpoint: str | ModelEndpoint | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+    ) -> Path:
+        """Write an offline HTML report of one model endpoint (``endpoint`` by name or id, else the one serving
+        ``model``) over ``[start, end)`` (default: from its first request to now): traffic, every application's
+        results and metrics over time, and for each drifted feature the window's distribution against the
+        reference. Returns the file's path. See :mod:`driftline.report`."""
+        from driftline.report import endpoint_report
+
+        if isinstance(endpoint, ModelEndpoint):
+            endpoint = endpoint.endpoint_id
+        return endpoint_report(self, path, model=model, endpoint=endpoint, start=start, end=end)
+
     def get_latest_results(self, endpoint: str | ModelEndpoint) -> pd.DataFrame:
         """The newest window's value of every result of the endpoint (the drift status MLRun's overview shows)."""
         from driftline.aws.results import Results

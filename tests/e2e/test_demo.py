@@ -8,7 +8,10 @@ import re
 import pandas as pd
 import pytest
 
+from driftline.local.demo import train_model
 from tests.e2e.conftest import DRIFTLINE
+from tests.report_html import integer_ticks, read_report
+from tests.unit.test_histogram_mlrun_parity import mlrun_numbers
 
 
 @pytest.mark.e2e
@@ -57,15 +60,76 @@ def test_make_demo_runs_against_make_local_from_another_shell(local_up, tmp_path
         "sepal_width",
         "petal_length",
         "petal_width",
+        "label",  # the predictions against the training labels, as MLRun's profile includes the label column
     }
+    # MLRun's numbers, computed with MLRun's formulas on the rows the stream stored for each window
+    train_set = train_model(tmp_path / "train")[1]
+    for window in general.itertuples():
+        rows = events[(events["timestamp"] >= window.start_infer_time) & (events["timestamp"] < window.end_infer_time)]
+        expected = mlrun_numbers(train_set, rows.drop(columns=["timestamp"]))["general_drift"]
+        assert window.result_value == pytest.approx(expected, abs=1e-9)
     assert set(results["application_name"]) == {"histogram-data-drift", "myapp"}
 
+    # the report of the endpoint over the demo's time range, as a user asks for it from the CLI
+    first = general["start_infer_time"].min()
+    last = general["end_infer_time"].max()
+    done = local_up.run(
+        DRIFTLINE,
+        "report",
+        "iris-monitoring",
+        "--model",
+        "RandomForestClassifier",
+        "--start",
+        first.isoformat(),
+        "--end",
+        last.isoformat(),
+        "-o",
+        str(tmp_path / "range.html"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"report written to {tmp_path / 'range.html'}" in done.stdout
+    read = read_report((tmp_path / "range.html").read_text())
+    assert read.scripts == 0
+    assert read.urls == []
+    predictions = read.chart("Predictions over time: label")
+    assert (predictions.x_title, predictions.y_title) == ("time (UTC)", "label (predicted class)")
+    assert integer_ticks(predictions.y_ticks), predictions.y_ticks
+    assert read.chart("Latency over time").y_title == "latency (ms)"
+    drift = read.chart("histogram-data-drift / general_drift")
+    assert (drift.x_title, drift.y_title) == ("window end (UTC)", "general_drift (no unit)")
+    assert drift.points == 2
+    latency = read.chart("myapp / latency_p95")
+    assert latency.y_title == "latency_p95 (ms)"  # the demo app says its unit in extra_data
+    for column in ("sepal_length", "sepal_width", "petal_length", "petal_width", "label"):
+        chart = next(c for c in read.charts if c.container == f"feature-{column}")  # drifted in the first window
+        assert chart.x_title.startswith(f"{column} (reference bins")
+        assert chart.bars >= 2
+    label = next(c for c in read.charts if c.container == "feature-label")
+    assert integer_ticks(label.x_ticks), label.x_ticks
+    # a range before any traffic: a report that says so, not an error
+    done = local_up.run(
+        DRIFTLINE,
+        "report",
+        "iris-monitoring",
+        "--model",
+        "RandomForestClassifier",
+        "--start",
+        "2020-01-01T00:00:00Z",
+        "--end",
+        "2020-01-02T00:00:00Z",
+        "-o",
+        str(tmp_path / "empty.html"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No results in this range." in (tmp_path / "empty.html").read_text()
+
     report = (out / "report.html").read_text()
-    assert "Drift per feature per window" in report
-    # opens with no network: plotly.js is embedded, nothing is fetched
-    assert "<script src=" not in report
-    assert "<link " not in report
-    assert "plotly" in report.lower()
+    # opens with no network: inline SVG, no script, no external resource
+    assert "<script" not in report
+    assert "http://" not in report
+    assert "https://" not in report
+    assert "id='feature-petal_width'" in report  # a drifted feature's window against its reference
+    assert "histogram-data-drift / general_drift" in report
 
 
 @pytest.mark.e2e

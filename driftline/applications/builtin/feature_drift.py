@@ -115,10 +115,9 @@ class FeatureDriftApplication(DriftApplicationBase):
 
     @staticmethod
     def _general(ctx: MonitoringApplicationContext) -> list[ModelMonitoringApplicationResult]:
-        """MLRun's ``general_drift`` (averaged over the profile's numeric features, in its order)."""
+        """MLRun's ``general_drift`` (averaged over the profile's numeric columns, labels included, in its order)."""
         windows, _ = histogram_windows(ctx)
-        per_feature = distances(windows, GENERAL_INPUTS)
-        ordered = [per_feature[f] for f in ctx.feature_stats if f in per_feature]
+        ordered = list(distances(windows, GENERAL_INPUTS).values())
         if not ordered:
             return []
         general = general_drift({name: float(np.mean([d[name] for d in ordered])) for name in GENERAL_INPUTS})

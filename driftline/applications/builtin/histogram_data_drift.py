@@ -1,10 +1,13 @@
 """The built-in histogram data drift app: MLRun's numbers exactly, plus one result per feature.
 
-Per numeric feature with a reference histogram: the window's distribution on the padded reference bins (p)
-against the reference (q) -> TVD, Hellinger, KLD. Metrics ``tvd_mean, hellinger_mean, kld_mean`` are plain
-means over those features; ``general_drift = mean(tvd_mean, hellinger_mean)`` as in MLRun. MLRun stops there,
-so one feature replaced by another distribution is averaged away among twenty; here every feature also gets
-its own ``<feature>_drift`` result (``mean(tvd, hellinger)`` of that feature, same thresholds).
+Per numeric column of the reference profile with a reference histogram: the window's distribution on the padded
+reference bins (p) against the reference (q) -> TVD, Hellinger, KLD. As in MLRun, the profile is the whole
+training set's (MLRun's ``infer_from_df`` profiles the label column too), so the label columns are among them:
+the window's predictions against the training labels. Metrics ``tvd_mean, hellinger_mean, kld_mean`` are plain
+means over those columns; ``general_drift = mean(tvd_mean, hellinger_mean)`` as in MLRun. MLRun stops there,
+so one feature replaced by another distribution is averaged away among twenty; here every column also gets
+its own ``<column>_drift`` result (``mean(tvd, hellinger)`` of that column, same thresholds; ``extra_data``
+says whether it is a ``feature`` or a ``label``).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class HistogramDataDriftApplication(DriftApplicationBase):
         means = {name: float(np.mean([d[name] for d in evaluated.values()])) for name in self.DISTANCES}
         general = general_drift(means)
 
+        labels = set(ctx.label_names) - set(ctx.feature_names)
         taken = {GENERAL_DRIFT}
         per_feature: list[ModelMonitoringApplicationResult] = []
         for feature, d in evaluated.items():
@@ -83,6 +87,7 @@ class HistogramDataDriftApplication(DriftApplicationBase):
                     status=self.status_for(value),
                     extra_data={
                         "feature": feature,
+                        "role": "label" if feature in labels else "feature",
                         **d,
                         "method": METHOD,
                         "threshold": self.thresholds,
@@ -103,7 +108,7 @@ class HistogramDataDriftApplication(DriftApplicationBase):
             extra_data={
                 "method": METHOD,
                 "threshold": self.thresholds,
-                "features_evaluated": len(evaluated),
+                "features_evaluated": len(evaluated),  # labels included, as in MLRun's means
                 "drifted_features": by_status[ResultStatusApp.detected],
                 "suspected_features": by_status[ResultStatusApp.potential_detection],
                 "skipped_features": skipped,
