@@ -24,11 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -216,6 +219,7 @@ def mlrun_formula(profile: dict, df: pd.DataFrame) -> dict:
     tvds, hels, klds = [], [], []
     for name in numeric.columns:
         ref = padded_reference(profile[name], name)
+        assert ref is not None, f"{name}: a numeric feature's profile has a histogram"
         values = numeric[name].to_numpy()
         counts, _ = np.histogram(values, bins=ref.edges)
         p = counts / max(values.size, 1)
@@ -233,8 +237,8 @@ def mlrun_formula(profile: dict, df: pd.DataFrame) -> dict:
     return {"general_drift": general, "status": status}
 
 
-def timed(func, *args, repeats: int = 5) -> tuple[float, object]:
-    times, out = [], None
+def timed(func: Callable[..., T], *args: Any, repeats: int = 5) -> tuple[float, T]:
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
         out = func(*args)

@@ -25,11 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -119,8 +122,8 @@ def nannyml(folder: Path) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def best(func, repeats: int = 5) -> tuple[float, object]:
-    times, out = [], None
+def best(func: Callable[[], T], repeats: int = 5) -> tuple[float, T]:
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
         out = func()
