@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from driftline import layout
 from driftline.config import Credentials, Settings
 from driftline.deploy.access import Resource, Statement, render_policy
 
@@ -117,7 +118,7 @@ class LocalArns:
         if kind == "role":
             return self.scheduler_role_arn
         if kind == "parameters":
-            return self._arn("ssm", "parameter/driftline/*")
+            return self._arn("ssm", f"parameter{layout.PARAMETER_ROOT}*")
         if kind == "api":
             return self._arn("execute-api", f"{self.api_id}/*/*/*")
         return self.log_group_arn or self._arn("logs", "log-group:/aws/lambda/*")
