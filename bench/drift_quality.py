@@ -11,7 +11,7 @@ lognormal, uniform, exponential, Poisson) and 5 categorical ones (2 to 25 levels
 3. wall time for the 100k x 25 window against the stored reference, and ratios to the peers (same run);
 4. a 10-million-row window read from parquet in chunks: time and peak memory (a fresh process).
 
-Evidently runs in its own environment (``bench/.venv-peers``, built by ``bench/_peers_env.py``: evidently needs
+Evidently runs in its own environment (``bench/.venv-peers``, built by ``bench/_side_env.py``: evidently needs
 pandas < 3); when it cannot be built the Evidently columns are skipped with a note. Figures, never pass/fail.
 """
 
@@ -35,6 +35,7 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._side_env import run_in  # noqa: E402
 from driftline.schemas import ResultStatus  # noqa: E402
 from driftline.stats.distances import hellinger, kld, tvd  # noqa: E402
 from driftline.stats.drift import assess  # noqa: E402
@@ -247,21 +248,7 @@ def timed(func: Callable[..., T], *args: Any, repeats: int = 5) -> tuple[float, 
 
 
 def run_peers(folder: Path) -> dict | None:
-    built = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "_peers_env.py")], capture_output=True, text=True, check=False
-    )
-    if built.returncode != 0:
-        note = (built.stderr.strip().splitlines() or ["unknown reason"])[-1]
-        print(f"note: Evidently skipped: its environment (bench/.venv-peers) could not be built: {note}")
-        return None
-    python = built.stdout.strip().splitlines()[-1]
-    done = subprocess.run(
-        [python, str(ROOT / "bench" / "_peers_run.py"), str(folder), "3"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        print(f"note: Evidently run failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in("peers", "_peers_run.py", str(folder), "3")
 
 
 STATUS = {
