@@ -22,6 +22,18 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12  # the Python of the container images' bas
 ARCHITECTURE = lambda_.Architecture.X86_64
 
 
+def function_log_group(scope: Construct, function_name: str, retention: logs.RetentionDays) -> logs.LogGroup:
+    """The log group Lambda writes the function's logs to (``/aws/lambda/{name}``), made by the stack with its
+    retention, so that no role needs ``logs:CreateLogGroup``."""
+    return logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/lambda/{function_name}",
+        retention=retention,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
 class _CommonProps(TypedDict, total=False):
     """The properties a zip function and an image function share, typed as both constructors take them."""
 
@@ -70,13 +82,7 @@ class DriftlineFunction(Construct):
         super().__init__(scope, construct_id)
         self.definition = definition
         self.function_name = function_name
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.log_group = function_log_group(self, function_name, log_retention)
         self.role = iam.Role(
             self,
             "Role",
