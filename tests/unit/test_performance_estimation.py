@@ -4,15 +4,14 @@ come from the model-performance app's own functions (one metric code for both)."
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.applications.builtin import model_performance
 from driftline.errors import InvalidRequestError
 from driftline.schemas import ResultKind, ResultStatus
 from driftline.stats.performance_estimation import (
@@ -28,18 +27,11 @@ from driftline.stats.performance_estimation import (
     with_realized,
 )
 
-APPS = Path(__file__).resolve().parents[2] / "apps"
-
 
 @pytest.fixture(scope="module")
 def perf() -> ModuleType:
-    """``apps/model_performance.py`` (apps are loaded by path, as the runner does)."""
-    spec = importlib.util.spec_from_file_location("model_performance_for_tests", APPS / "model_performance.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The built-in model-performance app's module (its metric functions are the realized metrics)."""
+    return model_performance
 
 
 def realized(perf: ModuleType, truth: np.ndarray, predicted: np.ndarray, scores: np.ndarray) -> dict[str, float]:
