@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 help:
 	@echo "make demo   - set up, then replay the seed's monitoring flow end to end on a local AWS emulation"
 	@echo "make test   - set up, then run the test suite"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - the static half of make test: ruff (lint, complexity, format), mypy, bandit"
 	@echo "make bench  - the benchmarks in bench/ (figures, not pass/fail)"
 	@echo "make local  - start the local stack in the foreground (driftline local up)"
 	@echo "make images - build the three images with buildah and start each handler inside (not part of test)"
@@ -36,10 +36,11 @@ demo: $(STAMP)
 rehearsal:
 	$(PYTHON) -m infra.images prepare
 
+# The gate: lint (ruff's rules, the C90 complexity limit included), formatting, types over everything that runs
+# (pyproject.toml's [tool.mypy] files; .mypy_cache makes a repeated run take seconds), bandit, then the suite.
 test:
 	@$(MAKE) --no-print-directory -j3 $(STAMP) $(NODE_STAMP) rehearsal
-	$(BIN)/ruff check .
-	$(BIN)/bandit -q -c .bandit.yaml -b .bandit-baseline.json -r driftline lambdas apps infra
+	@$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Not part of `make test`: builds the three images with buildah from the contexts cdk deploy builds, on the stand-in
@@ -55,6 +56,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/bandit -q -c .bandit.yaml -b .bandit-baseline.json -r driftline lambdas apps infra
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -11,7 +11,7 @@ lognormal, uniform, exponential, Poisson) and 5 categorical ones (2 to 25 levels
 3. wall time for the 100k x 25 window against the stored reference, and ratios to the peers (same run);
 4. a 10-million-row window read from parquet in chunks: time and peak memory (a fresh process).
 
-Evidently runs in its own environment (``bench/.venv-peers``, built by ``bench/_peers_env.py``: evidently needs
+Evidently runs in its own environment (``bench/.venv-peers``, built by ``bench/_side_env.py``: evidently needs
 pandas < 3); when it cannot be built the Evidently columns are skipped with a note. Figures, never pass/fail.
 """
 
@@ -24,14 +24,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._side_env import run_in  # noqa: E402
 from driftline.schemas import ResultStatus  # noqa: E402
 from driftline.stats.distances import hellinger, kld, tvd  # noqa: E402
 from driftline.stats.drift import assess  # noqa: E402
@@ -216,6 +220,7 @@ def mlrun_formula(profile: dict, df: pd.DataFrame) -> dict:
     tvds, hels, klds = [], [], []
     for name in numeric.columns:
         ref = padded_reference(profile[name], name)
+        assert ref is not None, f"{name}: a numeric feature's profile has a histogram"
         values = numeric[name].to_numpy()
         counts, _ = np.histogram(values, bins=ref.edges)
         p = counts / max(values.size, 1)
@@ -233,8 +238,8 @@ def mlrun_formula(profile: dict, df: pd.DataFrame) -> dict:
     return {"general_drift": general, "status": status}
 
 
-def timed(func, *args, repeats: int = 5) -> tuple[float, object]:
-    times, out = [], None
+def timed(func: Callable[..., T], *args: Any, repeats: int = 5) -> tuple[float, T]:
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
         out = func(*args)
@@ -243,21 +248,7 @@ def timed(func, *args, repeats: int = 5) -> tuple[float, object]:
 
 
 def run_peers(folder: Path) -> dict | None:
-    built = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "_peers_env.py")], capture_output=True, text=True, check=False
-    )
-    if built.returncode != 0:
-        note = (built.stderr.strip().splitlines() or ["unknown reason"])[-1]
-        print(f"note: Evidently skipped: its environment (bench/.venv-peers) could not be built: {note}")
-        return None
-    python = built.stdout.strip().splitlines()[-1]
-    done = subprocess.run(
-        [python, str(ROOT / "bench" / "_peers_run.py"), str(folder), "3"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        print(f"note: Evidently run failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in("peers", "_peers_run.py", str(folder), "3")
 
 
 STATUS = {

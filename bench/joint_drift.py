@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._side_env import run_in  # noqa: E402
 from driftline.schemas import ResultStatus  # noqa: E402
 from driftline.stats.drift import assess  # noqa: E402
 from driftline.stats.multivariate import (  # noqa: E402
@@ -99,28 +102,11 @@ def nannyml(folder: Path) -> dict | None:
     if os.environ.get("DRIFTLINE_BENCH_SKIP_NANNYML") == "1":
         print("note: NannyML skipped (DRIFTLINE_BENCH_SKIP_NANNYML=1)")
         return None
-    built = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "_nannyml_env.py")], capture_output=True, text=True, check=False
-    )
-    if built.returncode != 0:
-        note = (built.stderr.strip().splitlines() or ["unknown reason"])[-1]
-        print(f"note: NannyML skipped: its environment (bench/.venv-nannyml) could not be built: {note}")
-        return None
-    python = built.stdout.strip().splitlines()[-1]
-    done = subprocess.run(
-        [python, str(ROOT / "bench" / "_nannyml_run.py"), "joint", str(folder), str(ROWS)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        print(f"note: NannyML run failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in("nannyml", "_nannyml_run.py", "joint", str(folder), str(ROWS))
 
 
-def best(func, repeats: int = 5) -> tuple[float, object]:
-    times, out = [], None
+def best(func: Callable[[], T], repeats: int = 5) -> tuple[float, T]:
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
         out = func()

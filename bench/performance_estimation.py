@@ -5,7 +5,7 @@ Data (fixed seeds): 8 numeric features; the true P(y | x) is logistic with an in
 (3 classes); the model is scikit-learn's HistGradientBoosting trained on 20k rows; the reference (labelled, for
 calibration) is 20k other rows; 50 windows of 2,000 rows each move the inputs' means (covariate shift, P(y | x)
 unchanged). Regression: y = linear + noise whose spread grows with |x0|; windows shift x0. Realized metrics come
-from ``apps/model_performance.py`` (loaded by path, as the runner loads it).
+from the built-in model-performance app (``driftline.applications.builtin.model_performance``).
 
 Prints, per metric: mean |estimate - realized| over the 50 windows (target for accuracy: <= 0.02), the empirical
 coverage of the 95 % band with its Clopper-Pearson interval, and time per window; then NannyML's figures on the
@@ -14,10 +14,8 @@ same windows (its band is +-3 sampling errors; its +-1.96 sampling errors is sho
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._side_env import run_in  # noqa: E402
+from driftline.applications.builtin import model_performance as app  # noqa: E402
 from driftline.stats.performance_estimation import (  # noqa: E402
     estimate_classification,
     estimate_regression,
@@ -43,15 +43,6 @@ WINDOWS = 50
 ROWS = 2_000
 TRAIN = 20_000
 REFERENCE = 20_000
-
-
-def load_app() -> object:
-    spec = importlib.util.spec_from_file_location("model_performance_bench", ROOT / "apps" / "model_performance.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def clopper_pearson(k: int, n: int) -> tuple[float, float]:
@@ -101,24 +92,7 @@ def run_nannyml(folder: Path) -> dict | None:
     if os.environ.get("DRIFTLINE_BENCH_SKIP_NANNYML") == "1":
         print("note: NannyML skipped (DRIFTLINE_BENCH_SKIP_NANNYML=1)")
         return None
-    built = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "_nannyml_env.py")], capture_output=True, text=True, check=False
-    )
-    if built.returncode != 0:
-        note = (built.stderr.strip().splitlines() or ["unknown reason"])[-1]
-        print(f"note: NannyML skipped: its environment (bench/.venv-nannyml) could not be built: {note}")
-        return None
-    python = built.stdout.strip().splitlines()[-1]
-    done = subprocess.run(
-        [python, str(ROOT / "bench" / "_nannyml_run.py"), "estimation", str(folder), str(ROWS)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        print(f"note: NannyML run failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in("nannyml", "_nannyml_run.py", "estimation", str(folder), str(ROWS))
 
 
 def summarise(label: str, rows: list[dict], metrics: tuple[str, ...], seconds: float) -> None:
@@ -138,7 +112,6 @@ def summarise(label: str, rows: list[dict], metrics: tuple[str, ...], seconds: f
 def main() -> int:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    app = load_app()
     rng = np.random.default_rng(SEED)
     world = World(rng)
 
@@ -156,8 +129,10 @@ def main() -> int:
         start = time.perf_counter()
         estimate = estimate_classification(cbpe, scores, predicted, seed=i)
         spent += time.perf_counter() - start
-        truth = app.classification_metrics(y, predicted)
-        truth["roc_auc"] = app.roc_auc(y == 1, scores)
+        truth: dict[str, float | None] = {
+            **app.classification_metrics(y, predicted),
+            "roc_auc": app.roc_auc(y == 1, scores),
+        }
         rows.append(with_realized(estimate, truth).metrics)
         windows.append((scores, predicted, y, truth))
     print(
@@ -254,7 +229,7 @@ def main() -> int:
     )
     for name in ("mae", "rmse"):
         chunks = peers["dle"][name]
-        realized = [r[name].realized for r in rows_r]
+        realized = [r[name].realized for r in rows_r if r[name].realized is not None]
         ours = [r[name].value for r in rows_r]
         errors = [abs(c["value"] - r) for c, r in zip(chunks, realized, strict=True)]
         wide = [

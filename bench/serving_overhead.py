@@ -95,7 +95,7 @@ def build_serving_handler() -> Any:
     store = ModelStore(ServingIdentity(project="bench"), MemoryRegistry(), MemoryArtifacts(), loader=pickle.loads)
     service = ServingService(settings, store, Tracker(None, settings.stream_name, put=fake_put))  # type: ignore[arg-type]
     deps = handler.Deps(settings=settings, clients=None, service=service)
-    handler.deps = lambda: deps
+    vars(handler)["deps"] = lambda: deps  # the handler builds its Deps once per container; the bench's instead
     return handler
 
 
@@ -104,7 +104,7 @@ def build_bare_resolver() -> Any:
 
     @app.post("/v2/models/<name>/infer")
     def infer(name: str) -> Response:
-        body = json.loads(app.current_event.body)
+        body = json.loads(app.current_event.body or "{}")
         answer = {"model_name": name, "outputs": [{"name": "predict", "data": [0] * len(body["inputs"])}]}
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(answer))
 

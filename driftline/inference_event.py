@@ -337,3 +337,4 @@ ROW_COLUMNS: tuple[RowColumn, ...] = (
     RowColumn("effective_sample_count", "int64", "effective_sample_count", "request", "the rows its request had"),
 )
 ROW_COLUMN_NAMES = tuple(column.name for column in ROW_COLUMNS)
+TIMESTAMP_COLUMN = next(column.name for column in ROW_COLUMNS if column.source == "when")  # the rows' time

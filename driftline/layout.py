@@ -24,6 +24,9 @@ DEFAULT_PROJECT = "default"  # the project whose schedule a stack creates (cdk.j
 # ---------------------------------------------------------------------------------------------------- S3 prefixes
 ARTIFACTS_PREFIX = "artifacts/"  # model files, app sources, app reports
 EVENTS_PREFIX = "events/"  # the inference dataset (parquet, Hive partitions endpoint_id/date/hour)
+# The Hive partition columns of the inference dataset, in path order: reading the folder as a dataset brings them
+# back as columns, so no feature or label may take one of these names.
+EVENT_PARTITIONS = ("endpoint_id", "date", "hour")
 GROUND_TRUTH_PREFIX = "ground-truth/"  # labels, partitioned by endpoint and arrival day
 RECENT_REQUESTS_PREFIX = "state/recent-requests/"  # the stream's per-shard memory of stored requests
 
@@ -33,6 +36,9 @@ NONCURRENT_VERSION_DAYS = 30  # overwritten versions: redelivered batches, repla
 # overwritten version are of no use after a day.
 RECENT_REQUESTS_RETENTION_DAYS = 1
 ABORT_MULTIPART_DAYS = 7
+
+# ------------------------------------------------------------------------------------------------------------ SSM
+PARAMETER_ROOT = "/driftline/"  # every stack's parameters live under {PARAMETER_ROOT}{stack}/ (Names)
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,7 @@ class Names:
 
     @property
     def parameter_prefix(self) -> str:
-        return f"/driftline/{self.stack}"
+        return f"{PARAMETER_ROOT}{self.stack}"
 
     @property
     def settings_parameter(self) -> str:

@@ -57,6 +57,15 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 
+# The knobs with an allowed range (inclusive), by the service's limits.
+_RANGES = {
+    "kinesis_retention_hours": (24, 8760),
+    "stream_batch_size": (1, 10_000),
+    "stream_batching_window_seconds": (0, 300),
+    "timestream_memory_retention_hours": (1, 8766),
+    "timestream_magnetic_retention_days": (1, 73000),
+}
+
 
 @dataclass(frozen=True)
 class AppFunctionConfig:
@@ -109,6 +118,26 @@ class StackConfig:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_names()
+        validate_base_period(self.base_period)
+        self._check_api()
+        if self.kinesis_shards < 0:
+            raise ConfigurationError(
+                f"kinesis_shards must be 0 (on-demand) or a positive number, got {self.kinesis_shards}"
+            )
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigurationError(f"{name} must be {low}..{high}, got {value}")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ConfigurationError(
+                f"log_retention_days {self.log_retention_days}: expected one of {LOG_RETENTION_DAYS}"
+            )
+        if self.events_retention_days < 1 or self.noncurrent_version_days < 1:
+            raise ConfigurationError("events_retention_days and noncurrent_version_days must be at least 1")
+        self._check_apps_and_subscriptions()
+
+    def _check_names(self) -> None:
         if not STACK_NAME_PATTERN.match(self.stack_name):
             raise ConfigurationError(
                 f"stack_name {self.stack_name!r}: expected lowercase letters, digits and '-', starting with a "
@@ -118,35 +147,16 @@ class StackConfig:
             raise ConfigurationError(
                 f"project {self.project!r}: expected lowercase letters, digits, '-' or '_' (at most 41 characters)"
             )
-        validate_base_period(self.base_period)
+
+    def _check_api(self) -> None:
         if self.api_auth not in API_AUTH_MODES:
             raise ConfigurationError(f"api_auth {self.api_auth!r}: expected one of {', '.join(API_AUTH_MODES)}")
         if self.api_auth == "jwt" and (not self.jwt_issuer or not self.jwt_audience):
             raise ConfigurationError("api_auth 'jwt' needs jwt_issuer (an https:// URL) and jwt_audience (a list)")
         if self.api_auth == "jwt" and not self.jwt_issuer.startswith("https://"):
             raise ConfigurationError(f"jwt_issuer {self.jwt_issuer!r}: expected an https:// URL")
-        if self.kinesis_shards < 0:
-            raise ConfigurationError(
-                f"kinesis_shards must be 0 (on-demand) or a positive number, got {self.kinesis_shards}"
-            )
-        if not 24 <= self.kinesis_retention_hours <= 8760:
-            raise ConfigurationError(f"kinesis_retention_hours must be 24..8760, got {self.kinesis_retention_hours}")
-        if not 1 <= self.stream_batch_size <= 10_000:
-            raise ConfigurationError(f"stream_batch_size must be 1..10000, got {self.stream_batch_size}")
-        if not 0 <= self.stream_batching_window_seconds <= 300:
-            raise ConfigurationError(
-                f"stream_batching_window_seconds must be 0..300, got {self.stream_batching_window_seconds}"
-            )
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ConfigurationError(
-                f"log_retention_days {self.log_retention_days}: expected one of {LOG_RETENTION_DAYS}"
-            )
-        if not 1 <= self.timestream_memory_retention_hours <= 8766:
-            raise ConfigurationError("timestream_memory_retention_hours must be 1..8766")
-        if not 1 <= self.timestream_magnetic_retention_days <= 73000:
-            raise ConfigurationError("timestream_magnetic_retention_days must be 1..73000")
-        if self.events_retention_days < 1 or self.noncurrent_version_days < 1:
-            raise ConfigurationError("events_retention_days and noncurrent_version_days must be at least 1")
+
+    def _check_apps_and_subscriptions(self) -> None:
         for subscription in self.alert_subscriptions:
             if subscription.protocol not in SUBSCRIPTION_PROTOCOLS:
                 raise ConfigurationError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, CfnElement, Validations
 from constructs import IConstruct
 
 from driftline.layout import (
@@ -19,6 +19,7 @@ from driftline.layout import (
     PROJECT_INDEX,
     RECENT_REQUESTS_PREFIX,
 )
+from infra.components.cfn import default_child
 
 if TYPE_CHECKING:
     from infra.stack import DriftlineStack
@@ -59,9 +60,9 @@ def _policy(function_construct: IConstruct) -> IConstruct:
 
 def acknowledge_findings(stack: DriftlineStack) -> None:
     """Attach every acknowledgement (called once by the stack, after all components exist)."""
-    storage_arn = f"<{stack.get_logical_id(stack.storage.bucket.node.default_child)}.Arn>"  # type: ignore[arg-type]
+    storage_arn = f"<{stack.get_logical_id(default_child(stack.storage.bucket, CfnElement))}.Arn>"
     endpoints = stack.storage.tables["endpoints"]
-    endpoints_arn = f"<{stack.get_logical_id(endpoints.node.default_child)}.Arn>"  # type: ignore[arg-type]
+    endpoints_arn = f"<{stack.get_logical_id(default_child(endpoints, CfnElement))}.Arn>"
     names = stack.config.names
     arn_prefix = "arn:<AWS::Partition>:{service}:<AWS::Region>:<AWS::AccountId>:"
 
@@ -118,7 +119,7 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
         f"IAM5[Resource::{arn_prefix.format(service='scheduler')}schedule/{names.schedule_group}/*]",
         "enable/disable_model_monitoring manage one schedule per project, all in the schedule group of this stack",
     )
-    api_logical_id = stack.get_logical_id(stack.api.api.node.default_child)  # type: ignore[arg-type]
+    api_logical_id = stack.get_logical_id(default_child(stack.api.api, CfnElement))
     acknowledge(
         sdk,
         f"IAM5[Resource::{arn_prefix.format(service='execute-api')}<{api_logical_id}>/*/*/*]",

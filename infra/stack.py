@@ -149,7 +149,7 @@ class DriftlineStack(Stack):
                 "TimestreamPreflight",
                 function_name=names.function("preflight"),
                 log_retention=retention,
-                timestream_in_region=self.storage.timestream_enabled,
+                timestream_in_region=self.storage.timestream_in_region,
             )
             # Nothing durable is created before the check passes (see infra/components/preflight.py).
             for component in (self.storage, self.messaging, self.events, self.schedule):

@@ -19,13 +19,13 @@ import boto3
 import pandas as pd
 import pyarrow as pa
 
+from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.config import Credentials, Settings
 from driftline.errors import InvalidRequestError
+from driftline.inference_event import TIMESTAMP_COLUMN
 
-EVENTS_PREFIX = "events"
-PARTITION_COLUMNS = ("endpoint_id", "date", "hour")
-TIMESTAMP = "timestamp"
+TIMESTAMP = TIMESTAMP_COLUMN
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")  # no '/', no shell wildcards: the id becomes part of a path
 _local = threading.local()
 
@@ -106,7 +106,7 @@ def read_window(clients: Clients, endpoint_id: str, start: datetime, end: dateti
     if start >= end:
         raise InvalidRequestError(f"window: start {start.isoformat()} must be before end {end.isoformat()}")
     settings = clients.settings
-    root = f"s3://{settings.bucket}/{EVENTS_PREFIX}/"
+    root = f"s3://{settings.bucket}/{layout.EVENTS_PREFIX}"
     hours = window_hours(start, end)
     wanted = set(hours)
     dates = {d for d, _ in hours}
@@ -132,7 +132,7 @@ def read_window(clients: Clients, endpoint_id: str, start: datetime, end: dateti
         )
     except wr.exceptions.NoFilesFound:
         return pd.DataFrame()
-    df = _to_datetime64(df.drop(columns=[c for c in PARTITION_COLUMNS if c in df.columns]))
+    df = _to_datetime64(df.drop(columns=[c for c in layout.EVENT_PARTITIONS if c in df.columns]))
     if TIMESTAMP not in df.columns:
         raise InvalidRequestError(f"events dataset under {prefix}: expected a {TIMESTAMP!r} column")
     stamps = df[TIMESTAMP]

@@ -35,6 +35,7 @@ from driftline.applications.evaluate_cli import build_parser
 from driftline.applications.loader import AppRef, load_class
 from driftline.controller.windows import complete_windows
 from driftline.errors import ApplicationError, DriftlineError, InvalidRequestError
+from driftline.inference_event import ROW_COLUMN_NAMES, TIMESTAMP_COLUMN
 from driftline.observability import get_logger
 from driftline.records import EndpointRecord, ModelRecord
 from driftline.schemas import AppOutputs, to_iso
@@ -46,9 +47,9 @@ from driftline.stats.reference import (
     window_sketches,
 )
 
-TIMESTAMP = "timestamp"
+TIMESTAMP = TIMESTAMP_COLUMN
 DEFAULT_CHUNK_ROWS = 262_144
-EVENT_COLUMNS = ("timestamp", "request_id", "row_index", "latency", "model_version", "effective_sample_count")
+EVENT_COLUMNS = ROW_COLUMN_NAMES  # the stream's columns beside the features and labels
 OFFLINE_ID = "offline"
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from driftline import layout
 from driftline.applications.base import ModelMonitoringApplicationBase
 from driftline.applications.context import MonitoringApplicationContext
 from driftline.errors import ApplicationError
@@ -52,7 +53,8 @@ def _artifacts() -> Any:
 def artifact_key(context: MonitoringApplicationContext, artifact_name: str, unique_per_endpoint: bool = True) -> str:
     stamp = context.start_infer_time.strftime("%Y%m%dT%H%M%SZ")
     where = f"{context.endpoint_id}/" if unique_per_endpoint else ""
-    return f"artifacts/{context.project_name}/monitoring/{context.application_name}/{where}{artifact_name}-{stamp}.html"
+    prefix = f"{layout.ARTIFACTS_PREFIX}{context.project_name}/monitoring/{context.application_name}/"
+    return f"{prefix}{where}{artifact_name}-{stamp}.html"
 
 
 def report_html(evidently_object: Any) -> bytes:

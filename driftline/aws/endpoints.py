@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 META = "meta"
 BUCKET_PREFIX = "minute#"
 BUCKET_TTL_SECONDS = 3 * 86_400  # the controller back-fills at most one day; keep three
-TTL_ATTRIBUTE = layout.TABLES["endpoints"].ttl
+TTL_ATTRIBUTE = layout.ENDPOINTS_TTL  # the minute buckets' expiry (epoch seconds), the table's TTL attribute
 PROJECT_INDEX = layout.PROJECT_INDEX.name
 
 

@@ -33,7 +33,7 @@ from driftline.errors import StorageError
 from driftline.schemas import AppOutputs, parse_time
 
 if TYPE_CHECKING:
-    from types_boto3_timestream_write.type_defs import RecordTypeDef
+    from types_boto3_timestream_write.type_defs import MeasureValueTypeDef, RecordTypeDef
 
 RESULTS_TABLE = layout.TIMESTREAM_RESULTS
 METRICS_TABLE = layout.TIMESTREAM_METRICS
@@ -67,28 +67,42 @@ def _common(outputs: AppOutputs) -> tuple[str, str]:
     return str(_micros(end)), str(_millis(start))
 
 
+def _record(
+    outputs: AppOutputs, kind: str, name: str, measures: list[MeasureValueTypeDef], time: str, start_ms: str
+) -> RecordTypeDef:
+    """One multi-measure record of a window: ``kind`` is "result" or "metric" (its name dimension is
+    ``{kind}_name``), the window's start a measure of its own."""
+    return {
+        "Dimensions": [
+            {"Name": "endpoint_id", "Value": outputs.endpoint_id, "DimensionValueType": "VARCHAR"},
+            {"Name": "application_name", "Value": outputs.application_name, "DimensionValueType": "VARCHAR"},
+            {"Name": f"{kind}_name", "Value": name, "DimensionValueType": "VARCHAR"},
+        ],
+        "MeasureName": kind,
+        "MeasureValueType": "MULTI",
+        "MeasureValues": [*measures, {"Name": "start_infer_time", "Value": start_ms, "Type": "TIMESTAMP"}],
+        "Time": time,
+        "TimeUnit": "MICROSECONDS",
+    }
+
+
 def result_records(outputs: AppOutputs) -> list[RecordTypeDef]:
     """One multi-measure ``app_results`` record per result."""
     time, start_ms = _common(outputs)
     return [
-        {
-            "Dimensions": [
-                {"Name": "endpoint_id", "Value": outputs.endpoint_id, "DimensionValueType": "VARCHAR"},
-                {"Name": "application_name", "Value": outputs.application_name, "DimensionValueType": "VARCHAR"},
-                {"Name": "result_name", "Value": result.name, "DimensionValueType": "VARCHAR"},
-            ],
-            "MeasureName": "result",
-            "MeasureValueType": "MULTI",
-            "MeasureValues": [
+        _record(
+            outputs,
+            "result",
+            result.name,
+            [
                 {"Name": "result_value", "Value": repr(float(result.value)), "Type": "DOUBLE"},
                 {"Name": "result_status", "Value": str(int(result.status)), "Type": "BIGINT"},
                 {"Name": "result_kind", "Value": str(int(result.kind)), "Type": "BIGINT"},
                 {"Name": "result_extra_data", "Value": _extra(result.extra_data), "Type": "VARCHAR"},
-                {"Name": "start_infer_time", "Value": start_ms, "Type": "TIMESTAMP"},
             ],
-            "Time": time,
-            "TimeUnit": "MICROSECONDS",
-        }
+            time,
+            start_ms,
+        )
         for result in outputs.results
     ]
 
@@ -97,21 +111,14 @@ def metric_records(outputs: AppOutputs) -> list[RecordTypeDef]:
     """One multi-measure ``metrics`` record per metric."""
     time, start_ms = _common(outputs)
     return [
-        {
-            "Dimensions": [
-                {"Name": "endpoint_id", "Value": outputs.endpoint_id, "DimensionValueType": "VARCHAR"},
-                {"Name": "application_name", "Value": outputs.application_name, "DimensionValueType": "VARCHAR"},
-                {"Name": "metric_name", "Value": metric.name, "DimensionValueType": "VARCHAR"},
-            ],
-            "MeasureName": "metric",
-            "MeasureValueType": "MULTI",
-            "MeasureValues": [
-                {"Name": "metric_value", "Value": repr(float(metric.value)), "Type": "DOUBLE"},
-                {"Name": "start_infer_time", "Value": start_ms, "Type": "TIMESTAMP"},
-            ],
-            "Time": time,
-            "TimeUnit": "MICROSECONDS",
-        }
+        _record(
+            outputs,
+            "metric",
+            metric.name,
+            [{"Name": "metric_value", "Value": repr(float(metric.value)), "Type": "DOUBLE"}],
+            time,
+            start_ms,
+        )
         for metric in outputs.metrics
     ]
 

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from driftline import layout
 from driftline.config import Credentials, Settings
 from driftline.deploy.access import Resource, Statement, render_policy
 
@@ -70,18 +71,30 @@ class LocalArns:
         return f"arn:{PARTITION}:{service}:{self.settings.region if region else ''}:{self.account}:{resource}"
 
     def __call__(self, resource: Resource) -> str:
-        s = self.settings
         kind = resource.kind
         if kind == "any":
             return ANY_RESOURCE
+        if kind in {"bucket", "objects", "table", "timestream-table"}:
+            return self._storage(resource)
+        if kind in {"stream", "queue", "topic", "topic-key", "bus"}:
+            return self._messaging(resource)
+        if kind in {"function", "schedules", "role", "parameters", "api", "log-group"}:
+            return self._compute(resource)
+        raise ValueError(f"no local ARN for resource kind {kind!r}")
+
+    def _storage(self, resource: Resource) -> str:
+        s, kind = self.settings, resource.kind
         if kind == "bucket":
             return f"arn:{PARTITION}:s3:::{s.bucket}"
         if kind == "objects":
             return f"arn:{PARTITION}:s3:::{s.bucket}/{resource.name}*"
         if kind == "table":
-            name = s.table(resource.name)
-            arn = self._arn("dynamodb", f"table/{name}")
+            arn = self._arn("dynamodb", f"table/{s.table(resource.name)}")
             return f"{arn}/index/{resource.index}" if resource.index else arn
+        return self._arn("timestream", f"database/{s.timestream_database}/table/{resource.name}")
+
+    def _messaging(self, resource: Resource) -> str:
+        s, kind = self.settings, resource.kind
         if kind == "stream":
             return self._arn("kinesis", f"stream/{s.stream_name}")
         if kind == "queue":
@@ -91,26 +104,24 @@ class LocalArns:
             return s.alerts_topic_arn
         if kind == "topic-key":
             return self.topic_key_arn or self._arn("kms", "key/none")
-        if kind == "bus":
-            return self._arn("events", f"event-bus/{s.event_bus_name}")
+        return self._arn("events", f"event-bus/{s.event_bus_name}")
+
+    def _compute(self, resource: Resource) -> str:
+        s, kind = self.settings, resource.kind
         if kind == "function":
             names = {"controller": s.controller_function, "writer": s.writer_function, "app": s.app_function}
             if resource.name.endswith("-*"):
                 return self._arn("lambda", f"function:{names[resource.name[:-2]]}-*")
             return self._arn("lambda", f"function:{names[resource.name]}")
-        if kind == "timestream-table":
-            return self._arn("timestream", f"database/{s.timestream_database}/table/{resource.name}")
         if kind == "schedules":
             return self._arn("scheduler", f"schedule/{s.schedule_group}/*")
         if kind == "role":
             return self.scheduler_role_arn
         if kind == "parameters":
-            return self._arn("ssm", "parameter/driftline/*")
+            return self._arn("ssm", f"parameter{layout.PARAMETER_ROOT}*")
         if kind == "api":
             return self._arn("execute-api", f"{self.api_id}/*/*/*")
-        if kind == "log-group":
-            return self.log_group_arn or self._arn("logs", "log-group:/aws/lambda/*")
-        raise ValueError(f"no local ARN for resource kind {kind!r}")
+        return self.log_group_arn or self._arn("logs", "log-group:/aws/lambda/*")
 
 
 def policy_document(statements: Sequence[Statement], arns: LocalArns) -> dict[str, Any]:

@@ -11,25 +11,15 @@ import re
 from typing import Any
 
 from driftline.errors import InvalidRequestError
+from driftline.inference_event import ROW_COLUMN_NAMES
+from driftline.layout import EVENT_PARTITIONS
 from driftline.schemas import APP_NAME_PATTERN, validate_app_name
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 # The event parquet columns the stream writes beside the features and labels, plus the Hive partition columns
 # that come back when the folder is read as a dataset: a feature or label with one of these names would collide.
-RESERVED_COLUMNS = frozenset(
-    {
-        "timestamp",
-        "request_id",
-        "row_index",
-        "latency",
-        "model_version",
-        "effective_sample_count",
-        "endpoint_id",
-        "date",
-        "hour",
-    }
-)
+RESERVED_COLUMNS = frozenset((*ROW_COLUMN_NAMES, *EVENT_PARTITIONS))
 
 
 def validate_project_name(name: Any) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 from driftline import clock
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import to_value
-from driftline.aws.endpoints import BUCKET_TTL_SECONDS, META, Endpoints, minute_key
+from driftline.aws.endpoints import BUCKET_TTL_SECONDS, META, TTL_ATTRIBUTE, Endpoints, minute_key
 from driftline.errors import ConflictError, StorageError
 from driftline.schemas import to_iso
 from driftline.stream.decode.batch import DecodedBatch
@@ -260,10 +260,13 @@ def build_updates(
             {
                 "Key": {"endpoint_id": to_value(endpoint_id), "sk": to_value(minute_key(minute))},
                 "UpdateExpression": "ADD #requests :r, #predictions :p, #errors :e, #latency_sum_us :l,"
-                " #latency_count :c SET #expires_at = :ttl",
+                " #latency_count :c SET #ttl = :ttl",
                 "ExpressionAttributeNames": {
-                    f"#{name}": name
-                    for name in ("requests", "predictions", "errors", "latency_sum_us", "latency_count", "expires_at")
+                    **{
+                        f"#{name}": name
+                        for name in ("requests", "predictions", "errors", "latency_sum_us", "latency_count")
+                    },
+                    "#ttl": TTL_ATTRIBUTE,
                 },
                 "ExpressionAttributeValues": {
                     ":r": to_value(bucket.requests),

@@ -8,8 +8,9 @@ test checks that what the constructs add is exactly what the table says they add
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
@@ -20,6 +21,8 @@ from driftline.deploy.access import Resource, Statement, render_resources
 from driftline.layout import Names
 from infra.components.messaging import Messaging
 from infra.components.storage import Storage
+
+T = TypeVar("T")
 
 
 def function_arn(scope: Construct, function_name: str) -> str:
@@ -43,58 +46,88 @@ class StackArns:
     parameters: list[str] = field(default_factory=list)
     api_arn: str | None = None
 
-    def _need(self, value: object, what: str) -> object:
-        if value is None:
-            raise ValueError(f"the {what} is not made yet: make it before the roles that name it")
-        return value
-
     def __call__(self, resource: Resource) -> str | list[str]:
-        kind, name = resource.kind, resource.name
-        if kind == "any":
+        if resource.kind == "any":
             return "*"
-        if kind in {"bucket", "objects", "table", "timestream-table"}:
-            storage: Storage = self._need(self.storage, "storage")  # type: ignore[assignment]
-            if kind == "bucket":
-                return storage.bucket.bucket_arn
-            if kind == "objects":
-                return storage.object_arn(name)
-            if kind == "table":
-                arn = storage.tables[name].table_arn
-                return f"{arn}/index/{resource.index}" if resource.index else arn
-            return storage.timestream_tables[name].attr_arn
-        if kind == "stream":
-            stream: kinesis.IStream = self._need(self.stream, "event stream")  # type: ignore[assignment]
-            return stream.stream_arn
-        if kind in {"queue", "topic", "topic-key", "bus"}:
-            messaging: Messaging = self._need(self.messaging, "messaging")  # type: ignore[assignment]
-            if kind == "queue":
-                return messaging.queues[name].queue_arn
-            if kind == "topic":
-                return messaging.topic.topic_arn
-            if kind == "topic-key":
-                return messaging.topic_key.key_arn
-            return messaging.bus.event_bus_arn
-        if kind == "function":
-            names = self.names
-            by_role = {
-                "controller": names.function("controller"),
-                "writer": names.function("writer"),
-                "app": names.app_function(),
-                "app-*": f"{names.app_function_prefix}-*",
-            }
-            return function_arn(self.scope, by_role[name])
-        if kind == "schedules":
-            return Stack.of(self.scope).format_arn(
-                service="scheduler", resource="schedule", resource_name=f"{self.names.schedule_group}/*"
+        render = self._RENDERERS.get(resource.kind)
+        if render is None:
+            raise ValueError(
+                f"resource kind {resource.kind!r} has no ARN in the stack (a log group is the function's own)"
             )
-        if kind == "role":
-            role: iam.IRole = self._need(self.scheduler_role, "scheduler role")  # type: ignore[assignment]
-            return role.role_arn
-        if kind == "parameters":
-            return list(self._need(self.parameters or None, "settings parameters"))  # type: ignore[arg-type]
-        if kind == "api":
-            return str(self._need(self.api_arn, "inference API"))
-        raise ValueError(f"resource kind {kind!r} has no ARN in the stack (a log group is the function's own)")
+        return render(self, resource)
+
+    def _storage(self, resource: Resource) -> str:
+        storage = _need(self.storage, "storage")
+        kind, name = resource.kind, resource.name
+        if kind == "bucket":
+            return storage.bucket.bucket_arn
+        if kind == "objects":
+            return storage.object_arn(name)
+        if kind == "table":
+            arn = storage.tables[name].table_arn
+            return f"{arn}/index/{resource.index}" if resource.index else arn
+        return storage.timestream_tables[name].attr_arn
+
+    def _stream(self, resource: Resource) -> str:
+        return _need(self.stream, "event stream").stream_arn
+
+    def _messaging(self, resource: Resource) -> str:
+        messaging = _need(self.messaging, "messaging")
+        kind, name = resource.kind, resource.name
+        if kind == "queue":
+            return messaging.queues[name].queue_arn
+        if kind == "topic":
+            return messaging.topic.topic_arn
+        if kind == "topic-key":
+            return messaging.topic_key.key_arn
+        return messaging.bus.event_bus_arn
+
+    def _function(self, resource: Resource) -> str:
+        names = self.names
+        by_role = {
+            "controller": names.function("controller"),
+            "writer": names.function("writer"),
+            "app": names.app_function(),
+            "app-*": f"{names.app_function_prefix}-*",
+        }
+        return function_arn(self.scope, by_role[resource.name])
+
+    def _schedules(self, resource: Resource) -> str:
+        return Stack.of(self.scope).format_arn(
+            service="scheduler", resource="schedule", resource_name=f"{self.names.schedule_group}/*"
+        )
+
+    def _role(self, resource: Resource) -> str:
+        return _need(self.scheduler_role, "scheduler role").role_arn
+
+    def _parameters(self, resource: Resource) -> list[str]:
+        return list(_need(self.parameters or None, "settings parameters"))
+
+    def _api(self, resource: Resource) -> str:
+        return _need(self.api_arn, "inference API")
+
+    _RENDERERS: ClassVar[dict[str, Callable[[StackArns, Resource], str | list[str]]]] = {
+        "bucket": _storage,
+        "objects": _storage,
+        "table": _storage,
+        "timestream-table": _storage,
+        "stream": _stream,
+        "queue": _messaging,
+        "topic": _messaging,
+        "topic-key": _messaging,
+        "bus": _messaging,
+        "function": _function,
+        "schedules": _schedules,
+        "role": _role,
+        "parameters": _parameters,
+        "api": _api,
+    }
+
+
+def _need(value: T | None, what: str) -> T:
+    if value is None:
+        raise ValueError(f"the {what} is not made yet: make it before the roles that name it")
+    return value
 
 
 def policy_statements(

@@ -17,6 +17,7 @@ from constructs import Construct
 from driftline.deploy.functions import FUNCTIONS
 from infra.components.access import StackArns
 from infra.components.assets import Packager
+from infra.components.cfn import default_child
 from infra.components.function import DriftlineFunction
 from infra.config import StackConfig
 
@@ -92,7 +93,7 @@ class InferenceApi(Construct):
             auto_deploy=True,
             throttle=apigw.ThrottleSettings(rate_limit=config.api_throttle_rate, burst_limit=config.api_throttle_burst),
         )
-        cfn_stage: apigw.CfnStage = self.stage.node.default_child  # type: ignore[assignment]
+        cfn_stage = default_child(self.stage, apigw.CfnStage)
         cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
             destination_arn=self.access_logs.log_group_arn, format=ACCESS_LOG_FORMAT
         )

@@ -5,6 +5,7 @@ variables, and the same architecture and runtime."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypedDict
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -19,6 +20,36 @@ from infra.components.access import StackArns, granted, policy_statements
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12  # the Python of the container images' base (public.ecr.aws/lambda/python:3.12)
 ARCHITECTURE = lambda_.Architecture.X86_64
+
+
+def function_log_group(scope: Construct, function_name: str, retention: logs.RetentionDays) -> logs.LogGroup:
+    """The log group Lambda writes the function's logs to (``/aws/lambda/{name}``), made by the stack with its
+    retention, so that no role needs ``logs:CreateLogGroup``."""
+    return logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/lambda/{function_name}",
+        retention=retention,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
+class _CommonProps(TypedDict, total=False):
+    """The properties a zip function and an image function share, typed as both constructors take them."""
+
+    function_name: str
+    description: str
+    role: iam.IRole
+    environment: Mapping[str, str]
+    memory_size: int
+    timeout: Duration
+    architecture: lambda_.Architecture
+    tracing: lambda_.Tracing
+    log_group: logs.ILogGroup
+    reserved_concurrent_executions: int | None
+    retry_attempts: int
+    max_event_age: Duration
+    on_failure: lambda_.IDestination
 
 
 class DriftlineFunction(Construct):
@@ -51,13 +82,7 @@ class DriftlineFunction(Construct):
         super().__init__(scope, construct_id)
         self.definition = definition
         self.function_name = function_name
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.log_group = function_log_group(self, function_name, log_retention)
         self.role = iam.Role(
             self,
             "Role",
@@ -68,7 +93,7 @@ class DriftlineFunction(Construct):
         granted(self.role, policy_statements(definition.statements, arns, log_group_arn=self.log_group.log_group_arn))
         if definition.async_failures and async_failures is None:
             raise ValueError(f"the {definition.key} function is invoked asynchronously: give it its failure queue")
-        common = {
+        common: _CommonProps = {
             "function_name": function_name,
             "description": description or definition.description,
             "role": self.role,
@@ -81,11 +106,9 @@ class DriftlineFunction(Construct):
             "reserved_concurrent_executions": reserved_concurrency,
         }
         if async_failures is not None:
-            common |= {
-                "retry_attempts": 2,
-                "max_event_age": Duration.hours(6),
-                "on_failure": destinations.SqsDestination(async_failures),
-            }
+            common["retry_attempts"] = 2
+            common["max_event_age"] = Duration.hours(6)
+            common["on_failure"] = destinations.SqsDestination(async_failures)
         if isinstance(code, lambda_.DockerImageCode):
             self.function: lambda_.Function = lambda_.DockerImageFunction(self, "Function", code=code, **common)
         else:

@@ -19,6 +19,7 @@ from driftline.aws.schedules import SCHEDULE_SOURCE
 from driftline.deploy.functions import FUNCTIONS, PRINCIPALS, WRITER_TIMESTREAM
 from infra.components.access import StackArns, function_arn, granted, policy_statements
 from infra.components.assets import Packager
+from infra.components.cfn import default_child
 from infra.components.function import DriftlineFunction
 from infra.components.messaging import Messaging
 from infra.components.storage import Storage
@@ -113,7 +114,7 @@ class Monitoring(Construct):
                 roles=[self.writer.role],
                 statements=policy_statements(WRITER_TIMESTREAM, arns),
             )
-            cfn_policy: iam.CfnPolicy = self.writer_timestream.node.default_child  # type: ignore[assignment]
+            cfn_policy = default_child(self.writer_timestream, iam.CfnPolicy)
             cfn_policy.cfn_options.condition = storage.timestream_condition
 
         app_code = packager.image_code("app")

@@ -13,13 +13,13 @@ and CloudFormation refuses a DependsOn on a resource its condition may leave out
 
 from __future__ import annotations
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.components.function import RUNTIME
+from infra.components.function import RUNTIME, function_log_group
 
 FLAG_HINT = (
     'Deploy with the context flag timestream=false (cdk deploy -c timestream=false, or "timestream": false in '
@@ -64,13 +64,7 @@ class TimestreamPreflight(Construct):
         timestream_in_region: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        log_group = function_log_group(self, function_name, log_retention)
         self.role = iam.Role(
             self,
             "Role",

@@ -120,7 +120,7 @@ class Storage(Construct):
             database.apply_removal_policy(removal)
             self.timestream_database = database
             for name in layout.TIMESTREAM_TABLES:
-                table = timestream.CfnTable(
+                ts_table = timestream.CfnTable(
                     self,
                     f"Timestream{name.title().replace('_', '')}",
                     database_name=names.timestream_database,
@@ -132,10 +132,10 @@ class Storage(Construct):
                     # windows older than the memory store (a backfill, a late retry) must still be accepted
                     magnetic_store_write_properties={"EnableMagneticStoreWrites": True},
                 )
-                table.node.add_dependency(database)
-                table.cfn_options.condition = self.timestream_condition
-                table.apply_removal_policy(removal)
-                self.timestream_tables[name] = table
+                ts_table.node.add_dependency(database)
+                ts_table.cfn_options.condition = self.timestream_condition
+                ts_table.apply_removal_policy(removal)
+                self.timestream_tables[name] = ts_table
 
     @property
     def timestream_enabled(self) -> bool | str:
@@ -143,6 +143,13 @@ class Storage(Construct):
         where the template creates the tables (a CloudFormation ``Fn::If`` on :attr:`timestream_condition`)."""
         if self.timestream_condition is None:
             return False
+        return self.timestream_in_region
+
+    @property
+    def timestream_in_region(self) -> str:
+        """ "true" in the regions where the template creates the Timestream tables, else "false" (a token)."""
+        if self.timestream_condition is None:
+            raise ValueError("Timestream is switched off in this stack's configuration")
         return Fn.condition_if(self.timestream_condition.logical_id, "true", "false").to_string()
 
     def timestream_table_arns(self) -> list[str]:

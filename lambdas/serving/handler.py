@@ -81,13 +81,13 @@ def model_ready(name: str) -> Response:
 @app.post("/v2/models/<name>/infer")
 def infer(name: str) -> Response:
     event = app.current_event
-    return _json(deps().service.infer(name, None, event.body, event.is_base64_encoded))
+    return _json(deps().service.infer(name, None, event.body, bool(event.is_base64_encoded)))
 
 
 @app.post("/v2/models/<name>/ground-truth")
 def ground_truth(name: str) -> Response:
     event = app.current_event
-    return _json(deps().service.ground_truth(name, event.body, event.is_base64_encoded))
+    return _json(deps().service.ground_truth(name, event.body, bool(event.is_base64_encoded)))
 
 
 @app.get("/v2/models/<name>/versions/<version>")
@@ -103,7 +103,7 @@ def version_ready(name: str, version: str) -> Response:
 @app.post("/v2/models/<name>/versions/<version>/infer")
 def version_infer(name: str, version: str) -> Response:
     event = app.current_event
-    return _json(deps().service.infer(name, version, event.body, event.is_base64_encoded))
+    return _json(deps().service.infer(name, version, event.body, bool(event.is_base64_encoded)))
 
 
 @app.not_found

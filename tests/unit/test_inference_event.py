@@ -107,8 +107,8 @@ def test_row_columns_come_from_event_fields():
 
 
 def test_the_other_lists_of_row_columns_are_the_same_columns():
-    # driftline.sdk.names and driftline.applications.evaluate keep their own copies of these names (a feature
-    # must not take one; an app must not read one as a feature): held equal here until they import them
+    # driftline.sdk.names (a feature must not take one) and driftline.applications.evaluate (an app must not read
+    # one as a feature) derive theirs from ROW_COLUMN_NAMES and the layout's partitions
     from driftline.applications.evaluate import EVENT_COLUMNS
     from driftline.sdk.names import RESERVED_COLUMNS
 

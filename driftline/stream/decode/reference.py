@@ -28,6 +28,7 @@ from driftline.stream.decode.envelope import KinesisRecord, PoisonRecord, check_
 from driftline.stream.decode.tables import (
     EVENT_SCHEMA,
     FIXED_COLUMNS,
+    HOUR_US,
     POSITION,
     TABLE_FIELDS,
     GroupKey,
@@ -37,7 +38,6 @@ from driftline.stream.decode.tables import (
 
 # The endpoint id becomes an S3 partition (endpoint_id=<id>/) and a DynamoDB key: keep it path-safe.
 ENDPOINT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-_HOUR_US = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -216,7 +216,7 @@ def _fixed_columns(requests: list[tuple[Any, ...]], counts: list[int], own: list
 
 def _hour_us(when: datetime) -> int:
     micros = (when - _EPOCH) // _MICROSECOND
-    return micros - micros % _HOUR_US
+    return micros - micros % HOUR_US
 
 
 def reference_parts(

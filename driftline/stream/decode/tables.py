@@ -34,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from driftline import layout
 from driftline.inference_event import EVENT_FIELDS, ROW_COLUMNS
 
 _TIMESTAMP = re.compile(r"^timestamp\[(\w+), (.+)\]$")
@@ -51,11 +52,12 @@ def arrow_type(name: str) -> pa.DataType:
 
 FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = tuple((c.name, arrow_type(c.arrow)) for c in ROW_COLUMNS)
 FIXED_NAMES = tuple(name for name, _ in FIXED_COLUMNS)
-PARTITION_COLUMNS = ("endpoint_id", "date", "hour")
+PARTITION_COLUMNS = layout.EVENT_PARTITIONS
 POSITION = "_position"  # the record's place in the batch; internal, dropped before writing
 RESERVED = frozenset((*FIXED_NAMES, *PARTITION_COLUMNS, POSITION))
 DEFAULT_LABEL = "prediction"
 GroupKey = tuple[str, int, str]  # endpoint_id, hour start (µs since epoch), shard_id
+HOUR_US = 3_600_000_000  # a group's hour: its events' times in µs since the epoch, floored to a multiple of this
 
 
 # ---------------------------------------------------------------------------------------------------- names

@@ -30,6 +30,7 @@ from driftline.stream.decode.reference import ENDPOINT_ID_PATTERN
 from driftline.stream.decode.tables import (
     EVENT_SCHEMA,
     FIXED_NAMES,
+    HOUR_US,
     POSITION,
     TABLE_FIELDS,
     arrow_type,
@@ -57,7 +58,6 @@ _NUMBERS = (pa.int64(), pa.float64(), pa.null())
 _MIN_SPLIT = 8  # below this a failing slice goes to the reference path as it is
 _MAX_KEY_GROUPS = 32
 _MIN_BLOCK = 1 << 20
-_HOUR_US = 3_600_000_000
 _INT32_LIMIT = 2**31
 
 _STARTS_OBJECT = operator.methodcaller("startswith", b'{"')
@@ -507,7 +507,7 @@ def _events_table(accepted: _Accepted, source: FastInput, shards: pa.Array) -> p
 
 def _emit_parts(accepted: _Accepted, shards: pa.Array, one_shard: bool, source: FastInput, result: FastResult) -> None:
     micros = accepted.field("when").view(pa.int64()).to_numpy()
-    hours = micros - micros % _HOUR_US
+    hours = micros - micros % HOUR_US
     event_code, n_codes = _part_codes(accepted, hours, shards, one_shard)
     layout = _row_layout(accepted, event_code, n_codes)
     rows = _stored_rows(accepted, layout)
@@ -525,7 +525,7 @@ def _emit_parts(accepted: _Accepted, shards: pa.Array, one_shard: bool, source: 
 
 def _part_codes(accepted: _Accepted, hours: np.ndarray, shards: pa.Array, one_shard: bool) -> tuple[np.ndarray, int]:
     """Each record's part, numbered in order of first appearance (-1: no rows to store), and how many."""
-    hour_index = (hours - hours.min()) // _HOUR_US
+    hour_index = (hours - hours.min()) // HOUR_US
     if accepted.everything:
         combined = accepted.checked.endpoint_codes.indices.to_numpy().astype(np.int64)
     else:
