@@ -586,6 +586,20 @@ def _realized(reference: CBPEReference, raw: np.ndarray, pred: np.ndarray, truth
     return out
 
 
+def realized_classification(
+    reference: CBPEReference, scores: Any, truth: Any, predicted: Any | None = None
+) -> dict[str, float]:
+    """The realized accuracy, F1 and ROC AUC of rows whose true classes are known, with exactly the definitions
+    the estimate and its band use (so estimate, band and realized value are comparable). ``truth``: the true
+    labels (values among ``reference.classes``); ``scores``/``predicted`` as for :func:`estimate_classification`.
+    A metric that cannot be computed (ROC AUC with one class present) is left out."""
+    raw, _, pred = _cbpe_inputs(reference, scores, predicted)
+    labels = _indices(truth, reference.classes, "true labels")
+    if labels.size != raw.shape[0]:
+        raise InvalidRequestError(f"{labels.size} true labels for {raw.shape[0]} rows of scores")
+    return {name: value for name, value in _realized(reference, raw, pred, labels).items() if math.isfinite(value)}
+
+
 def fit_cbpe(
     scores: Any,
     labels: Any,
