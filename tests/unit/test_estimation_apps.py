@@ -379,3 +379,18 @@ def test_log_model_fits_cbpe_for_a_classifier_and_dle_for_a_regressor(reference,
 def test_score_column_classes_take_the_labels_type():
     assert model_artefacts.classes_of_columns(["proba_0", "proba_1"], pd.Series([0, 1])) == [0, 1]
     assert model_artefacts.classes_of_columns(["proba_cat", "proba_dog"], pd.Series(["cat"])) == ["cat", "dog"]
+
+
+def test_live_results_are_logged_on_the_line_the_cloudwatch_widgets_read(reference):
+    from driftline.applications.builtin.multivariate_drift import LOG_MESSAGE
+
+    store: dict[str, bytes] = {}
+    model = stored_model(model_artefacts.fit_feature_artefacts(reference, seed=0), store)
+    log = Recorder()
+    [result] = MultivariateDriftApplication(methods=["pca"]).do_tracking(
+        live_context(model, pair(np.random.default_rng(12), 800, -0.8), store, log)
+    )
+    [(message, extra)] = log.records
+    assert message == LOG_MESSAGE
+    assert (extra["result_name"], extra["value"]) == ("pca_reconstruction_error", result.value)
+    assert extra["band_upper"] == result.extra_data["band_upper"]
