@@ -5,7 +5,7 @@ Data (fixed seeds): 8 numeric features; the true P(y | x) is logistic with an in
 (3 classes); the model is scikit-learn's HistGradientBoosting trained on 20k rows; the reference (labelled, for
 calibration) is 20k other rows; 50 windows of 2,000 rows each move the inputs' means (covariate shift, P(y | x)
 unchanged). Regression: y = linear + noise whose spread grows with |x0|; windows shift x0. Realized metrics come
-from ``apps/model_performance.py`` (loaded by path, as the runner loads it).
+from the built-in ``model_performance`` app (``driftline/applications/builtin/model_performance.py``).
 
 Prints, per metric: mean |estimate - realized| over the 50 windows (target for accuracy: <= 0.02), the empirical
 coverage of the 95 % band with its Clopper-Pearson interval, and time per window; then NannyML's figures on the
@@ -14,7 +14,6 @@ same windows (its band is +-3 sampling errors; its +-1.96 sampling errors is sho
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -46,11 +45,9 @@ REFERENCE = 20_000
 
 
 def load_app() -> object:
-    spec = importlib.util.spec_from_file_location("model_performance_bench", ROOT / "apps" / "model_performance.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The model-performance app's module: its realized metrics are what the benchmark compares with."""
+    import driftline.applications.builtin.model_performance as module
+
     return module
 
 

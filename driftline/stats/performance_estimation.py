@@ -21,10 +21,15 @@ probabilities, each draw's metrics are computed exactly as the realized ones wou
 matrices by one ``bincount``, AUC from the scores' fixed ranks by one matrix product), and the band is the central
 ``coverage`` interval of the draws around the point estimate. This is
 the Poisson-binomial spread of the correctness probabilities, for every metric at once (for accuracy it matches the
-closed form ``sqrt(sum c (1 - c)) / n``). The calibrator's own error does not shrink with the window, so the band
-is widened on both sides by the reference's cross-fitted gap (estimate minus realized on the reference rows, each
-row calibrated by a calibrator that never saw it; stored as ``reference_gap``). ``bench/performance_estimation.py``
-measures the coverage.
+closed form ``sqrt(sum c (1 - c)) / n``). The calibration is itself an estimate from a finite reference: its
+uncertainty is the spread of the window's point estimate over ``bootstrap`` calibrators (default 30) refitted on
+resamples of the reference rows (the chosen method; isotonic where none was chosen, to measure how far the identity
+may be off), combined with the draws' spread in quadrature (``calibration_sd`` in ``details``). The calibrator's
+average error does not shrink with the window either, so the band is then widened on both sides by the reference's
+cross-fitted gap (estimate minus realized on the reference rows, each row calibrated by a calibrator that never
+saw it; stored as ``reference_gap``). What no reference can show is a model whose calibration changes in regions
+the shift moves into (P(y | score) changing under covariate shift): ``bench/performance_estimation.py`` measures
+the coverage that leaves.
 
 **DLE** (direct loss estimation). A loss model predicts, from the features and the model's prediction, each row's
 absolute error and squared error (two gradient-boosted tree ensembles of scikit-learn's
@@ -52,7 +57,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, ndtri
 
 from driftline.errors import InvalidRequestError
 from driftline.schemas import AppResult, ResultKind, ResultStatus
@@ -66,6 +71,7 @@ DEFAULT_DRAWS = 400
 MIN_DRAWS = 100
 DRAW_BUDGET = 10_000_000  # rows x draws
 DEFAULT_FOLDS = 5
+DEFAULT_BOOTSTRAP = 30  # calibrators refitted on resamples of the reference: the calibration's own uncertainty
 MIN_REFERENCE_ROWS = 100
 MAX_LOSS_FIT_ROWS = 50_000
 PROBABILITY_SLACK = 1e-6  # scores a float32 softmax rounds just past 0 or 1 are still probabilities
@@ -332,6 +338,8 @@ class CBPEReference:
     reference_metrics: dict[str, float]
     reference_gap: dict[str, float]
     rows: int
+    # calibrator sets refitted on bootstrap resamples of the reference (one calibrator per scored class each)
+    bootstrap: tuple[tuple[Calibrator, ...], ...] = ()
 
     @property
     def binary(self) -> bool:
@@ -358,6 +366,7 @@ class CBPEReference:
             "reference_metrics": self.reference_metrics,
             "reference_gap": self.reference_gap,
             "rows": self.rows,
+            "bootstrap": [[c.to_dict() for c in calibrators] for calibrators in self.bootstrap],
         }
 
     @classmethod
@@ -370,6 +379,9 @@ class CBPEReference:
             expected = 1 if len(classes) == 2 else len(classes)
             if len(calibrators) != expected:
                 raise ValueError(f"{len(calibrators)} calibrators for {len(classes)} classes; expected {expected}")
+            bootstrap = tuple(tuple(Calibrator.from_dict(c) for c in entry) for entry in data.get("bootstrap", ()))
+            if any(len(entry) != expected for entry in bootstrap):
+                raise ValueError(f"a bootstrap calibrator set without {expected} calibrators")
             return cls(
                 classes=classes,
                 positive=int(data["positive"]),
@@ -377,6 +389,7 @@ class CBPEReference:
                 reference_metrics={k: float(v) for k, v in data["reference_metrics"].items()},
                 reference_gap={k: float(v) for k, v in data["reference_gap"].items()},
                 rows=int(data["rows"]),
+                bootstrap=bootstrap,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidRequestError(f"cbpe reference: malformed artefact ({exc})") from exc
@@ -515,6 +528,24 @@ def _cbpe_inputs(
     return raw, reference.probabilities(raw), pred
 
 
+def _calibration_spread(reference: CBPEReference, raw: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Per metric, the standard deviation of the window's point estimate over the bootstrap calibrators: how much
+    the estimate depends on which reference rows the calibration happened to see (0 without a bootstrap)."""
+    if not reference.bootstrap:
+        return {}
+    points = [
+        _point_estimates(reference, raw, replace(reference, calibrators=c, bootstrap=()).probabilities(raw), pred)
+        for c in reference.bootstrap
+    ]
+    out = {}
+    for name in points[0]:
+        values = np.asarray([p[name] for p in points], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size > 1:
+            out[name] = float(values.std(ddof=1))
+    return out
+
+
 def estimate_classification(
     reference: CBPEReference,
     scores: Any,
@@ -538,15 +569,20 @@ def estimate_classification(
     sampled = _draw_metrics(reference, raw, p, pred, draws, _rng(seed))
     tolerances = _tolerances(tolerance)
     tail = (1.0 - coverage) / 2
+    calibration_sd = _calibration_spread(reference, raw, pred)
+    z = float(ndtri(1.0 - tail))
     metrics: dict[str, MetricEstimate] = {}
     for name, value in points.items():
         values = sampled[name][np.isfinite(sampled[name])]
         if not math.isfinite(value) or values.size == 0:
             continue  # e.g. ROC AUC of a window whose rows all belong to one class
-        # the band is the draws' spread around the point estimate (their own centre carries Monte Carlo noise)
+        # the band is the draws' spread around the point estimate (their own centre carries Monte Carlo noise),
+        # combined in quadrature with the calibration's own spread, then widened by the reference's gap
         low, high = np.quantile(values - values.mean(), [tail, 1 - tail])
+        spread = z * calibration_sd.get(name, 0.0)
+        low, high = -math.hypot(float(low), spread), math.hypot(float(high), spread)
         bias = abs(reference.reference_gap.get(name, 0.0))
-        lower, upper = value + float(low) - bias, value + float(high) + bias
+        lower, upper = value + low - bias, value + high + bias
         ref = reference.reference_metrics.get(name)
         metrics[name] = MetricEstimate(
             name, value, lower, upper, ref, _status(name, lower, upper, ref, tolerances[name])
@@ -558,7 +594,14 @@ def estimate_classification(
         metrics=metrics,
         tolerance=tolerances,
         details={
-            "band_method": f"{draws} label draws from the calibrated probabilities (Poisson-binomial)",
+            "band_method": f"{draws} label draws from the calibrated probabilities (Poisson-binomial)"
+            + (
+                f", combined with the spread over {len(reference.bootstrap)} calibrators refitted on resamples of "
+                "the reference"
+                if reference.bootstrap
+                else ""
+            ),
+            "calibration_sd": calibration_sd,
             "calibration": [c.method for c in reference.calibrators],
             "f1_average": "binary (positive class)" if reference.binary else "macro",
             "reference_gap": reference.reference_gap,
@@ -609,6 +652,7 @@ def fit_cbpe(
     pos_label: Any = None,
     calibration: str = "auto",
     folds: int = DEFAULT_FOLDS,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int | np.random.Generator | None = None,
 ) -> CBPEReference:
     """Calibrate the model's reference scores against the reference labels (what ``log_model`` stores).
@@ -665,6 +709,23 @@ def fit_cbpe(
     model_pred = _model_rule(raw, positive) if predicted is None else _indices(predicted, found, "predicted labels")
     if model_pred.size != truth.size:
         raise InvalidRequestError(f"{model_pred.size} predicted labels for {truth.size} labels")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise InvalidRequestError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
+    # the calibration's uncertainty: the chosen method refitted on resamples of the reference rows; where no
+    # calibration was chosen (the scores looked calibrated), isotonic refits measure how far the identity may be off
+    resampled: list[tuple[Calibrator, ...]] = []
+    for _ in range(bootstrap):
+        rows = rng.integers(0, truth.size, truth.size)
+        resampled.append(
+            tuple(
+                fit_calibrator(
+                    raw[rows, k],
+                    (truth[rows] == k).astype(np.float64),
+                    "isotonic" if chosen.method == "none" else chosen.method,
+                )
+                for k, chosen in zip(scored, calibrators, strict=True)
+            )
+        )
     reference = CBPEReference(
         classes=found,
         positive=positive,
@@ -672,6 +733,7 @@ def fit_cbpe(
         reference_metrics={},
         reference_gap={},
         rows=int(truth.size),
+        bootstrap=tuple(resampled),
     )
     realized = _realized(reference, raw, model_pred, truth)
     # what CBPE would have said about the reference itself with calibrators that never saw each row

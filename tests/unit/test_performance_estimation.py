@@ -4,9 +4,7 @@ come from the model-performance app's own functions (one metric code for both)."
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -28,17 +26,12 @@ from driftline.stats.performance_estimation import (
     with_realized,
 )
 
-APPS = Path(__file__).resolve().parents[2] / "apps"
-
 
 @pytest.fixture(scope="module")
 def perf() -> ModuleType:
-    """``apps/model_performance.py`` (apps are loaded by path, as the runner does)."""
-    spec = importlib.util.spec_from_file_location("model_performance_for_tests", APPS / "model_performance.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The built-in model-performance app's module: its realized metrics are what estimates are compared with."""
+    import driftline.applications.builtin.model_performance as module
+
     return module
 
 
@@ -285,3 +278,26 @@ def test_dle_round_trip_and_checks(dle):
         fit_dle(frame, prediction, np.full(200, np.nan))
     with pytest.raises(InvalidRequestError, match="malformed"):
         DLEReference.from_dict({**dle.to_dict(), "v": 7})
+
+
+def test_the_band_carries_the_calibrations_own_uncertainty_from_bootstrap_refits():
+    rng = np.random.default_rng(21)
+    scores = rng.uniform(0.02, 0.98, size=3000)
+    labels = (rng.uniform(size=3000) < scores).astype(int)
+    with_boot = fit_cbpe(scores, labels, calibration="isotonic", bootstrap=20, seed=0)
+    without = fit_cbpe(scores, labels, calibration="isotonic", bootstrap=0, seed=0)
+    assert len(with_boot.bootstrap) == 20
+    assert all(len(entry) == 1 and entry[0].method == "isotonic" for entry in with_boot.bootstrap)
+    again = CBPEReference.from_dict(json.loads(json.dumps(with_boot.to_dict())))
+    assert again.bootstrap == with_boot.bootstrap
+    window = rng.uniform(0.02, 0.98, size=1000)
+    wide = estimate_classification(with_boot, window, seed=1)
+    narrow = estimate_classification(without, window, seed=1)
+    for name in ("accuracy", "f1", "roc_auc"):
+        assert wide.details["calibration_sd"][name] > 0
+        assert wide[name].value == pytest.approx(narrow[name].value)
+        assert wide[name].upper - wide[name].lower > narrow[name].upper - narrow[name].lower
+    assert narrow.details["calibration_sd"] == {}
+    # calibration "none" is bootstrapped with isotonic refits: how far the identity may be off
+    plain = fit_cbpe(scores, labels, calibration="none", bootstrap=5, seed=0)
+    assert {entry[0].method for entry in plain.bootstrap} == {"isotonic"}
