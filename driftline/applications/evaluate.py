@@ -461,8 +461,11 @@ def evaluate(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     artifact_dir: str | Path | None = None,
     logger: Any = None,
+    artefact_reader: Callable[[str], bytes] | None = None,
 ) -> Evaluation:
-    """Run ``app`` on ``sample`` against ``reference`` offline; see the module docstring."""
+    """Run ``app`` on ``sample`` against ``reference`` offline; see the module docstring. ``artefact_reader``
+    (an S3 key -> bytes function) reads the monitoring artefacts a logged model's record points at, when
+    ``reference`` is that record."""
     instance = resolve_app(app, application_kwargs)
     name = application_name or _default_name(app, instance)
     rows = Sample(sample, timestamp_column, chunk_rows)
@@ -524,6 +527,7 @@ def evaluate(
             model=model,
             logger=log,
             application_kwargs=dict(application_kwargs or {}),
+            artefact_reader=artefact_reader,
         )
         count = rows.row_count(*context._bounds(window_start, window_end))
         results, metrics = normalise_outputs(instance.do_tracking(context), name) if count else ([], [])

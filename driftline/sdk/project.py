@@ -684,11 +684,15 @@ class Project:
 
     def evaluate(self, app: Any, sample: Any, reference: Any = None, *, model: str | None = None, **kwargs: Any) -> Any:
         """Run a monitoring application offline on a DataFrame or parquet (no stack needed). Without an explicit
-        ``reference``, the named logged ``model``'s reference statistics are used."""
+        ``reference``, the named logged ``model``'s reference statistics are used, and the artefacts log_model
+        stored for it (joint drift, performance estimation) are read from the project's bucket."""
         from driftline.applications.evaluate import evaluate
 
         if reference is None and model is not None:
             reference = self.get_model(model)
+            from driftline.aws.artifacts import Artifacts
+
+            kwargs.setdefault("artefact_reader", Artifacts(self._clients).get)
         return evaluate(app, sample, reference, **kwargs)
 
     def get_results(

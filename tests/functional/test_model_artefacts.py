@@ -52,6 +52,15 @@ def test_log_model_stores_the_artefacts_beside_the_model_file(aws, clients, tmp_
     assert cbpe.reference_metrics["accuracy"] == pytest.approx(expected)
     # the registry keeps the references, and reads them back as they were
     assert project.get_model("clf").monitoring_artefacts == entries
+    # offline against the logged model: the stored artefacts, not a refit (the record holds no training rows)
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=800)
+    flipped = pd.DataFrame({"a": z, "b": -0.8 * z + 0.6 * rng.normal(size=800), "c": rng.normal(size=800)})
+    evaluation = project.evaluate("multivariate_drift", flipped, model="clf", application_kwargs={"methods": ["pca"]})
+    [result] = evaluation.windows[0].results
+    assert (result.name, int(result.status)) == ("pca_reconstruction_error", 2)
+    stored = model_artefacts.from_bytes("reconstruction", artifacts.get(entries["reconstruction"]["key"]))
+    assert result.extra_data["reference_value"] == pytest.approx(stored.error_mean)
 
 
 def test_a_model_file_that_does_not_load_costs_only_the_estimation_artefacts(aws, tmp_path, training):
