@@ -72,6 +72,7 @@ MIN_DRAWS = 100
 DRAW_BUDGET = 10_000_000  # rows x draws
 DEFAULT_FOLDS = 5
 DEFAULT_BOOTSTRAP = 30  # calibrators refitted on resamples of the reference: the calibration's own uncertainty
+SPREAD_ROWS = 20_000  # rows of a large window the calibration spread is measured on
 MIN_REFERENCE_ROWS = 100
 MAX_LOSS_FIT_ROWS = 50_000
 PROBABILITY_SLACK = 1e-6  # scores a float32 softmax rounds just past 0 or 1 are still probabilities
@@ -429,9 +430,11 @@ def _auc_from_ranks(ranks: np.ndarray, positives: np.ndarray) -> np.ndarray:
         return (ranks @ positives - n1 * (n1 + 1) / 2) / (n1 * n0)
 
 
-def _expected_auc(scores: np.ndarray, p: np.ndarray) -> float:
-    """ROC AUC from expected TPR/FPR at every distinct score (NannyML's construction), trapezoids between."""
-    order = np.argsort(-scores, kind="stable")
+def _expected_auc(scores: np.ndarray, p: np.ndarray, order: np.ndarray | None = None) -> float:
+    """ROC AUC from expected TPR/FPR at every distinct score (NannyML's construction), trapezoids between.
+    ``order``: ``argsort(-scores)`` when already known (it depends on the scores only)."""
+    if order is None:
+        order = np.argsort(-scores, kind="stable")
     s, q = scores[order], p[order]
     last = np.r_[s[1:] != s[:-1], True]  # the end of each group of tied scores
     tp = np.cumsum(q)[last]
@@ -449,7 +452,14 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0)
 
 
-def _point_estimates(reference: CBPEReference, raw: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+def _point_estimates(
+    reference: CBPEReference,
+    raw: np.ndarray,
+    p: np.ndarray,
+    pred: np.ndarray,
+    orders: Mapping[int, np.ndarray] | None = None,
+) -> dict[str, float]:
+    orders = orders or {}
     n, c = p.shape
     rows = np.arange(n)
     onehot = np.zeros_like(p)
@@ -461,12 +471,12 @@ def _point_estimates(reference: CBPEReference, raw: np.ndarray, p: np.ndarray, p
     if reference.binary:
         k = reference.positive
         out["f1"] = float(_f1(tp[k : k + 1], fp[k : k + 1], fn[k : k + 1])[0])
-        out["roc_auc"] = _expected_auc(raw[:, k], p[:, k])
+        out["roc_auc"] = _expected_auc(raw[:, k], p[:, k], orders.get(k))
     else:
         # as the realized macro mean: the classes the window predicts or is expected to hold
         present = (onehot.sum(axis=0) > 0) | (p.sum(axis=0) >= 0.5)
         out["f1"] = float(_f1(tp, fp, fn)[present].mean())
-        out["roc_auc"] = float(np.nanmean([_expected_auc(raw[:, k], p[:, k]) for k in range(c)]))
+        out["roc_auc"] = float(np.nanmean([_expected_auc(raw[:, k], p[:, k], orders.get(k)) for k in range(c)]))
     return out
 
 
@@ -533,8 +543,15 @@ def _calibration_spread(reference: CBPEReference, raw: np.ndarray, pred: np.ndar
     the estimate depends on which reference rows the calibration happened to see (0 without a bootstrap)."""
     if not reference.bootstrap:
         return {}
+    if raw.shape[0] > SPREAD_ROWS:  # a calibration error does not average out with rows: a sample measures it
+        rows = np.sort(np.random.default_rng(0).choice(raw.shape[0], SPREAD_ROWS, replace=False))
+        raw, pred = raw[rows], pred[rows]
+    columns = [reference.positive] if reference.binary else range(raw.shape[1])
+    orders = {k: np.argsort(-raw[:, k], kind="stable") for k in columns}  # the scores' order: sorted once
     points = [
-        _point_estimates(reference, raw, replace(reference, calibrators=c, bootstrap=()).probabilities(raw), pred)
+        _point_estimates(
+            reference, raw, replace(reference, calibrators=c, bootstrap=()).probabilities(raw), pred, orders
+        )
         for c in reference.bootstrap
     ]
     out = {}
