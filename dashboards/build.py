@@ -26,6 +26,8 @@ if str(HERE.parent) not in sys.path:  # `python dashboards/build.py` from a chec
 
 from driftline.deploy.functions import METRICS_NAMESPACE, SERVICES  # noqa: E402
 from driftline.layout import TIMESTREAM_METRICS, TIMESTREAM_RESULTS, Names  # noqa: E402
+from driftline.stats.multivariate.classifier import METHOD as CLASSIFIER_AUC  # noqa: E402
+from driftline.stats.multivariate.reconstruction import METHOD as PCA_ERROR  # noqa: E402
 
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24
@@ -373,6 +375,46 @@ def overview() -> dict[str, Any]:
     )
 
 
+def extra_number(path: str) -> str:
+    """A number of a result's ``extra_data`` (Timestream stores it as JSON text)."""
+    return f"CAST(json_extract_scalar(result_extra_data, '$.{path}') AS DOUBLE)"
+
+
+def series_union(parts: list[tuple[str, str, str]]) -> str:
+    """Long-format rows (time, series, value) of several (label, value expression, condition) parts of the
+    endpoint's results: one Timestream query, one series per label."""
+    selects = [
+        f"SELECT time, {label} AS series, {value} AS value FROM {RESULTS} "
+        f"WHERE $__timeFilter AND {ENDPOINT_FILTER} AND {condition}"
+        for label, value, condition in parts
+    ]
+    return " UNION ALL ".join(selects) + " ORDER BY time"
+
+
+JOINT_DRIFT = series_union(
+    [
+        ("'PCA reconstruction error'", "result_value", f"result_name = '{PCA_ERROR}'"),
+        ("'PCA band (upper)'", extra_number("band_upper"), f"result_name = '{PCA_ERROR}'"),
+        ("'domain classifier AUC'", "result_value", f"result_name = '{CLASSIFIER_AUC}'"),
+        ("'AUC band (upper)'", extra_number("band_upper"), f"result_name = '{CLASSIFIER_AUC}'"),
+    ]
+)
+ESTIMATED = "result_name LIKE 'estimated\\_%' ESCAPE '\\'"
+METRIC_LABEL = "replace(result_name, 'estimated_', '')"
+ESTIMATED_VS_REALIZED = series_union(
+    [
+        (f"{METRIC_LABEL} || ' estimated'", "result_value", ESTIMATED),
+        (f"{METRIC_LABEL} || ' band lower'", extra_number("band_lower"), ESTIMATED),
+        (f"{METRIC_LABEL} || ' band upper'", extra_number("band_upper"), ESTIMATED),
+        (
+            f"{METRIC_LABEL} || ' realized'",
+            extra_number("realized"),
+            f"{ESTIMATED} AND json_extract_scalar(result_extra_data, '$.realized') IS NOT NULL",
+        ),
+    ]
+)
+
+
 def details() -> dict[str, Any]:
     panels = [
         Panel(
@@ -462,6 +504,58 @@ def details() -> dict[str, Any]:
             ],
             width=24,
             thresholds=DRIFT_THRESHOLDS,
+        ),
+        Panel(
+            "Joint drift over time",
+            "timeseries",
+            [timestream(JOINT_DRIFT, time_series=True)],
+            width=12,
+            description=(
+                "The multivariate drift app: the window's mean PCA reconstruction error and the domain classifier's "
+                "AUC, each with the upper edge of the band a no-drift window stays in (false-alarm rate 1 %)."
+            ),
+        ),
+        Panel(
+            "Joint drift: what changed (newest window)",
+            "table",
+            [
+                timestream(
+                    f"""
+                    SELECT result_name, value, status,
+                           json_extract_scalar(extra, '$.contributions[0].feature') AS first,
+                           json_extract_scalar(extra, '$.contributions[1].feature') AS second,
+                           json_extract_scalar(extra, '$.contributions[2].feature') AS third
+                    FROM (
+                        SELECT result_name, max_by(result_value, time) AS value, max_by(result_status, time) AS status,
+                               max_by(result_extra_data, time) AS extra
+                        FROM {RESULTS}
+                        WHERE $__timeFilter AND {ENDPOINT_FILTER} AND result_name IN ('{PCA_ERROR}', '{CLASSIFIER_AUC}')
+                        GROUP BY result_name
+                    )
+                    """
+                )
+            ],
+            width=12,
+            description="The features contributing most to each joint-drift result (residual growth; AUC lost).",
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "status"},
+                    "properties": [
+                        {"id": "mappings", "value": STATUS_MAPPINGS},
+                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                    ],
+                }
+            ],
+        ),
+        Panel(
+            "Estimated vs realized performance",
+            "timeseries",
+            [timestream(ESTIMATED_VS_REALIZED, time_series=True)],
+            width=24,
+            description=(
+                "The performance estimation app: CBPE (classifiers) or DLE (regressors) per window with its band "
+                "(95 %), and the realized value once ground truth for the window's rows has arrived."
+            ),
         ),
     ]
     return dashboard(

@@ -56,17 +56,21 @@ class ModelRecord:
     training_rows: int = 0
     tags: list[str] = field(default_factory=list)
     created: str = ""
+    # what log_model fitted for the joint-drift and performance-estimation apps: {kind: {key, sha256, bytes}} of
+    # each S3 artefact, and {"skipped": {kind: why}} (driftline/stats/model_artefacts.py)
+    monitoring_artefacts: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["feature_stats"] = json.dumps(self.feature_stats)
         data["label_stats"] = json.dumps(self.label_stats)
+        data["monitoring_artefacts"] = json.dumps(self.monitoring_artefacts)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelRecord:
         values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for key in ("feature_stats", "label_stats"):
+        for key in ("feature_stats", "label_stats", "monitoring_artefacts"):
             raw = values.get(key)
             values[key] = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
         values["version"] = str(values["version"])

@@ -40,6 +40,7 @@ class MonitoringApplicationContext:
         sample_df_loader: Callable[[], pd.DataFrame],
         logger: Any,
         application_kwargs: dict[str, Any] | None = None,
+        artefact_reader: Callable[[str], bytes] | None = None,
     ) -> None:
         if start_infer_time.tzinfo is None or end_infer_time.tzinfo is None:
             raise ValueError("start_infer_time and end_infer_time must be timezone-aware")
@@ -57,6 +58,33 @@ class MonitoringApplicationContext:
         self.logger = logger
         self.application_kwargs: dict[str, Any] = dict(application_kwargs or {})
         self._load_sample_df = sample_df_loader
+        self._read_artefact = artefact_reader
+
+    def model_artefact(self, kind: str) -> Any:
+        """What ``log_model`` fitted for the model (``reconstruction``, ``classifier``, ``cbpe``, ``dle``: see
+        :mod:`driftline.stats.model_artefacts`), loaded once per process; None when there is none
+        (:meth:`model_artefact_note` says why)."""
+        entries = self.model.monitoring_artefacts if self.model else {}
+        entry = entries.get(kind)
+        if not isinstance(entry, dict) or "key" not in entry or self._read_artefact is None:
+            return None
+        from driftline.stats.model_artefacts import load_cached
+
+        return load_cached(kind, entry, self._read_artefact)
+
+    def model_artefact_note(self, kind: str) -> str:
+        """Why :meth:`model_artefact` has nothing for ``kind``."""
+        if self.model is None:
+            return "the endpoint's model is no longer registered"
+        skipped = (self.model.monitoring_artefacts or {}).get("skipped") or {}
+        if kind in skipped:
+            return f"log_model did not fit it: {skipped[kind]}"
+        if not self.model.monitoring_artefacts:
+            return (
+                "the model was logged without monitoring artefacts; log it again with training_set=... (and "
+                "label_column=... for performance estimation)"
+            )
+        return f"the model version has no {kind} artefact"
 
     @cached_property
     def sample_df(self) -> pd.DataFrame:

@@ -274,10 +274,43 @@ def reference_model(
 # ------------------------------------------------------------------------------------------------- context
 
 
+class OfflineArtefacts:
+    """The joint-drift and estimation artefacts ``log_model`` would store, fitted once per evaluation from the
+    reference DataFrame (features, the true label column, and the model's reference scores as ``proba_<class>``
+    columns or its predictions in ``prediction_column``), on the first window that asks."""
+
+    def __init__(
+        self,
+        reference: pd.DataFrame | None,
+        feature_names: Sequence[str],
+        label_names: Sequence[str],
+        prediction_column: str | None = None,
+    ) -> None:
+        self.reference = reference
+        self.feature_names = list(feature_names)
+        self.label = label_names[0] if label_names else None
+        self.prediction_column = prediction_column
+        self._fitted: Any = None
+
+    def fitted(self) -> Any:
+        from driftline.stats.model_artefacts import KINDS, Fitted, fit_from_reference_frame
+
+        if self._fitted is None:
+            if self.reference is None:
+                reason = "evaluate was given no reference DataFrame to fit it on"
+                self._fitted = Fitted(skipped=dict.fromkeys(KINDS, reason))
+            else:
+                self._fitted = fit_from_reference_frame(
+                    self.reference, self.feature_names, self.label, prediction_column=self.prediction_column
+                )
+        return self._fitted
+
+
 class OfflineContext(MonitoringApplicationContext):
     """The monitoring context of one offline window. Beyond MLRun's attributes: ``ground_truth`` (labels given
     to :func:`evaluate`), ``reference_df`` (the training rows, when given as a DataFrame), ``artifact_dir`` (where
-    apps may write reports) and :meth:`window_sketches`."""
+    apps may write reports) and :meth:`window_sketches`. :meth:`model_artefact` fits from the reference
+    DataFrame (:class:`OfflineArtefacts`)."""
 
     offline = True
 
@@ -288,6 +321,7 @@ class OfflineContext(MonitoringApplicationContext):
         ground_truth: pd.DataFrame | None = None,
         reference_df: pd.DataFrame | None = None,
         artifact_dir: Path | None = None,
+        artefacts: OfflineArtefacts | None = None,
         **kwargs: Any,
     ) -> None:
         start, end = kwargs["start_infer_time"], kwargs["end_infer_time"]
@@ -300,6 +334,18 @@ class OfflineContext(MonitoringApplicationContext):
         self.ground_truth = ground_truth
         self.reference_df = reference_df
         self.artifact_dir = artifact_dir
+        self._artefacts = artefacts
+
+    def model_artefact(self, kind: str) -> Any:
+        if self._artefacts is None:
+            return super().model_artefact(kind)
+        return self._artefacts.fitted().get(kind)
+
+    def model_artefact_note(self, kind: str) -> str:
+        if self._artefacts is None:
+            return super().model_artefact_note(kind)
+        reason = self._artefacts.fitted().skipped.get(kind)
+        return f"not fitted on the reference: {reason}" if reason else f"no {kind} artefact"
 
     def _bounds(self, start: datetime, end: datetime) -> tuple[datetime | None, datetime | None]:
         return (start, end) if self._bounded else (None, None)
@@ -425,12 +471,17 @@ def evaluate(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     artifact_dir: str | Path | None = None,
     logger: Any = None,
+    artefact_reader: Callable[[str], bytes] | None = None,
 ) -> Evaluation:
-    """Run ``app`` on ``sample`` against ``reference`` offline; see the module docstring."""
+    """Run ``app`` on ``sample`` against ``reference`` offline; see the module docstring. ``artefact_reader``
+    (an S3 key -> bytes function) reads the monitoring artefacts a logged model's record points at, when
+    ``reference`` is that record."""
     instance = resolve_app(app, application_kwargs)
     name = application_name or _default_name(app, instance)
     rows = Sample(sample, timestamp_column, chunk_rows)
     labels = list(label_names) if label_names else []
+    if isinstance(reference, str | Path) and Path(reference).suffix.lower() != ".json":
+        reference = read_table(reference)  # a training set on disk: its rows also fit the monitoring artefacts
     model = reference_model(reference, feature_names, labels, rows.columns)
     if not labels:
         labels = list(model.label_names)
@@ -465,12 +516,19 @@ def evaluate(
     out_dir = Path(artifact_dir) if artifact_dir is not None else None
     log = logger or get_logger("driftline-evaluate")
     evaluation = Evaluation(application_name=name, model=model, sample=rows)
+    reference_df = reference if isinstance(reference, pd.DataFrame) else None
+    artefacts = (
+        OfflineArtefacts(reference_df, features, labels, getattr(instance, "reference_prediction_column", None))
+        if reference_df is not None or not model.monitoring_artefacts
+        else None
+    )
     for window_start, window_end in windows:
         context = OfflineContext(
             sample=rows,
             ground_truth=ground_truth,
-            reference_df=reference if isinstance(reference, pd.DataFrame) else None,
+            reference_df=reference_df,
             artifact_dir=out_dir,
+            artefacts=artefacts,
             application_name=name,
             project_name=OFFLINE_ID,
             start_infer_time=window_start,
@@ -479,6 +537,7 @@ def evaluate(
             model=model,
             logger=log,
             application_kwargs=dict(application_kwargs or {}),
+            artefact_reader=artefact_reader,
         )
         count = rows.row_count(*context._bounds(window_start, window_end))
         results, metrics = normalise_outputs(instance.do_tracking(context), name) if count else ([], [])

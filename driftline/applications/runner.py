@@ -97,6 +97,7 @@ def run_application(window: WindowRequest, clients: Clients, log: Any = None) ->
         sample_df_loader=lambda: read_window(clients, endpoint.endpoint_id, start, end),
         logger=log,
         application_kwargs=record.application_kwargs,
+        artefact_reader=Artifacts(clients).get,
     )
     empty = AppOutputs(
         project=window.project,

@@ -8,6 +8,7 @@ the next version.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,10 @@ from driftline.sdk.names import RESERVED_COLUMNS, validate_model_name
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from driftline.stats.model_artefacts import Fitted
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_LABEL = "prediction"
 VERSION_ATTEMPTS = 5
@@ -119,6 +124,42 @@ def check_column_names(feature_names: Sequence[str], label_names: Sequence[str])
         raise InvalidRequestError("feature names must not be empty strings")
 
 
+def fit_artefacts(
+    model_file: Path, features: pd.DataFrame, feature_stats: dict[str, Any], labels: pd.DataFrame | None
+) -> Fitted:
+    """The joint-drift and performance-estimation artefacts of a training set (see
+    :mod:`driftline.stats.model_artefacts`). The model file is loaded as serving loads it, to score the training
+    rows (``predict_proba`` of a classifier, ``predict`` of a regressor); a file that does not load only costs
+    the estimation artefacts, never the log_model."""
+    from driftline.stats.model_artefacts import fit_model_artefacts
+
+    model = None
+    if labels is not None:
+        try:
+            from driftline.serving.models import load_model_object
+
+            model = load_model_object(model_file.read_bytes())
+        except Exception:  # not a joblib/pickle file, or its framework is not installed here
+            logger.info("model file not loadable here: no performance-estimation artefacts", exc_info=True)
+    truth = labels.iloc[:, 0] if labels is not None else None
+    return fit_model_artefacts(features, feature_stats, truth, model)
+
+
+def store_artefacts(artifacts: Artifacts, project: str, key: str, version: str, fitted: Fitted) -> dict[str, Any]:
+    """Each fitted artefact to S3 beside the model file; what the model record keeps of them."""
+    from driftline.stats.model_artefacts import SKIPPED, artefact_file, describe, to_bytes
+
+    stored: dict[str, Any] = {}
+    for kind, obj in fitted.objects.items():
+        body = to_bytes(obj)
+        object_key = model_key(project, key, version, artefact_file(kind))
+        artifacts.put(object_key, body, "application/json")
+        stored[kind] = describe(object_key, body)
+    if fitted.skipped:
+        stored[SKIPPED] = dict(fitted.skipped)
+    return stored
+
+
 def log_model(
     clients: Clients,
     project: str,
@@ -131,6 +172,7 @@ def log_model(
     tag: str = LATEST,
     feature_columns: Sequence[str] | None = None,
     extra_data: Mapping[str, Any] | None = None,
+    monitoring_artefacts: bool = True,
 ) -> ModelRecord:
     validate_model_name(key)
     tags = (LATEST,) if validate_tag(tag) == LATEST else (LATEST, tag)
@@ -151,6 +193,7 @@ def log_model(
     feature_stats: dict[str, Any] = {}
     label_stats: dict[str, Any] = {}
     training_rows = 0
+    fitted = None
     if training_set is not None:
         # MLRun's feature_stats plus, per feature, the fine reference the drift tests need (issue 4): computed
         # once here so a window only bins its own rows
@@ -160,6 +203,8 @@ def log_model(
         feature_stats = compute_reference_profile(features)
         label_stats = compute_reference_profile(labels) if labels is not None else {}
         training_rows = len(features)
+        if monitoring_artefacts:
+            fitted = fit_artefacts(path, features, feature_stats, labels)
     else:
         if label_column is not None:
             raise InvalidRequestError(f"label_column {label_column!r} was given without a training_set")
@@ -189,6 +234,7 @@ def log_model(
             continue  # another log_model claimed this version (or left a file behind): take the next one
         if extra_body is not None:
             artifacts.put(model_key(project, key, version, "extra_data.json"), extra_body, "application/json")
+        stored = store_artefacts(artifacts, project, key, version, fitted) if fitted is not None else {}
         record = ModelRecord(
             project=project,
             name=key,
@@ -204,6 +250,7 @@ def log_model(
             training_rows=training_rows,
             tags=list(tags),
             created=to_iso(clock.now()),
+            monitoring_artefacts=stored,
         )
         try:
             registry.put_model(record, tags=tags)

@@ -156,6 +156,7 @@ class Project:
         tag: str = LATEST,
         feature_columns: Sequence[str] | None = None,
         extra_data: Mapping[str, Any] | None = None,
+        monitoring_artefacts: bool = True,
     ) -> ModelRecord:
         """Upload ``model_file`` as the next version of model ``key`` and store its reference profile.
 
@@ -164,6 +165,12 @@ class Project:
         drift applications compare traffic against). Without one the model is logged with a warning: drift
         applications will have nothing to compare against. ``latest`` (and ``tag``) move to the new version;
         its URI is ``store://models/{project}/{key}:{version}``.
+
+        With a training set, ``monitoring_artefacts`` (default on) also fits what the joint-drift and
+        performance-estimation apps need, stored beside the model file (``record.monitoring_artefacts``): the PCA
+        reference and the domain classifier's sample of the features; with ``label_column``, the model is loaded
+        and scores the training rows: CBPE's calibration (classifiers, ``predict_proba``) or DLE's loss models
+        (regressors). What could not be fitted is listed with why under ``monitoring_artefacts["skipped"]``.
         """
         from driftline.sdk.models import log_model
 
@@ -178,6 +185,7 @@ class Project:
             tag=tag,
             feature_columns=feature_columns,
             extra_data=extra_data,
+            monitoring_artefacts=monitoring_artefacts,
         )
 
     def get_model(self, key: str, tag: str = LATEST) -> ModelRecord:
@@ -676,11 +684,15 @@ class Project:
 
     def evaluate(self, app: Any, sample: Any, reference: Any = None, *, model: str | None = None, **kwargs: Any) -> Any:
         """Run a monitoring application offline on a DataFrame or parquet (no stack needed). Without an explicit
-        ``reference``, the named logged ``model``'s reference statistics are used."""
+        ``reference``, the named logged ``model``'s reference statistics are used, and the artefacts log_model
+        stored for it (joint drift, performance estimation) are read from the project's bucket."""
         from driftline.applications.evaluate import evaluate
 
         if reference is None and model is not None:
             reference = self.get_model(model)
+            from driftline.aws.artifacts import Artifacts
+
+            kwargs.setdefault("artefact_reader", Artifacts(self._clients).get)
         return evaluate(app, sample, reference, **kwargs)
 
     def get_results(

@@ -21,10 +21,15 @@ probabilities, each draw's metrics are computed exactly as the realized ones wou
 matrices by one ``bincount``, AUC from the scores' fixed ranks by one matrix product), and the band is the central
 ``coverage`` interval of the draws around the point estimate. This is
 the Poisson-binomial spread of the correctness probabilities, for every metric at once (for accuracy it matches the
-closed form ``sqrt(sum c (1 - c)) / n``). The calibrator's own error does not shrink with the window, so the band
-is widened on both sides by the reference's cross-fitted gap (estimate minus realized on the reference rows, each
-row calibrated by a calibrator that never saw it; stored as ``reference_gap``). ``bench/performance_estimation.py``
-measures the coverage.
+closed form ``sqrt(sum c (1 - c)) / n``). The calibration is itself an estimate from a finite reference: its
+uncertainty is the spread of the window's point estimate over ``bootstrap`` calibrators (default 30) refitted on
+resamples of the reference rows (the chosen method; isotonic where none was chosen, to measure how far the identity
+may be off), combined with the draws' spread in quadrature (``calibration_sd`` in ``details``). The calibrator's
+average error does not shrink with the window either, so the band is then widened on both sides by the reference's
+cross-fitted gap (estimate minus realized on the reference rows, each row calibrated by a calibrator that never
+saw it; stored as ``reference_gap``). What no reference can show is a model whose calibration changes in regions
+the shift moves into (P(y | score) changing under covariate shift): ``bench/performance_estimation.py`` measures
+the coverage that leaves.
 
 **DLE** (direct loss estimation). A loss model predicts, from the features and the model's prediction, each row's
 absolute error and squared error (two gradient-boosted tree ensembles of scikit-learn's
@@ -52,7 +57,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, ndtri
 
 from driftline.errors import InvalidRequestError
 from driftline.schemas import AppResult, ResultKind, ResultStatus
@@ -66,6 +71,8 @@ DEFAULT_DRAWS = 400
 MIN_DRAWS = 100
 DRAW_BUDGET = 10_000_000  # rows x draws
 DEFAULT_FOLDS = 5
+DEFAULT_BOOTSTRAP = 30  # calibrators refitted on resamples of the reference: the calibration's own uncertainty
+SPREAD_ROWS = 20_000  # rows of a large window the calibration spread is measured on
 MIN_REFERENCE_ROWS = 100
 MAX_LOSS_FIT_ROWS = 50_000
 PROBABILITY_SLACK = 1e-6  # scores a float32 softmax rounds just past 0 or 1 are still probabilities
@@ -332,6 +339,8 @@ class CBPEReference:
     reference_metrics: dict[str, float]
     reference_gap: dict[str, float]
     rows: int
+    # calibrator sets refitted on bootstrap resamples of the reference (one calibrator per scored class each)
+    bootstrap: tuple[tuple[Calibrator, ...], ...] = ()
 
     @property
     def binary(self) -> bool:
@@ -358,6 +367,7 @@ class CBPEReference:
             "reference_metrics": self.reference_metrics,
             "reference_gap": self.reference_gap,
             "rows": self.rows,
+            "bootstrap": [[c.to_dict() for c in calibrators] for calibrators in self.bootstrap],
         }
 
     @classmethod
@@ -370,6 +380,9 @@ class CBPEReference:
             expected = 1 if len(classes) == 2 else len(classes)
             if len(calibrators) != expected:
                 raise ValueError(f"{len(calibrators)} calibrators for {len(classes)} classes; expected {expected}")
+            bootstrap = tuple(tuple(Calibrator.from_dict(c) for c in entry) for entry in data.get("bootstrap", ()))
+            if any(len(entry) != expected for entry in bootstrap):
+                raise ValueError(f"a bootstrap calibrator set without {expected} calibrators")
             return cls(
                 classes=classes,
                 positive=int(data["positive"]),
@@ -377,6 +390,7 @@ class CBPEReference:
                 reference_metrics={k: float(v) for k, v in data["reference_metrics"].items()},
                 reference_gap={k: float(v) for k, v in data["reference_gap"].items()},
                 rows=int(data["rows"]),
+                bootstrap=bootstrap,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidRequestError(f"cbpe reference: malformed artefact ({exc})") from exc
@@ -416,9 +430,11 @@ def _auc_from_ranks(ranks: np.ndarray, positives: np.ndarray) -> np.ndarray:
         return (ranks @ positives - n1 * (n1 + 1) / 2) / (n1 * n0)
 
 
-def _expected_auc(scores: np.ndarray, p: np.ndarray) -> float:
-    """ROC AUC from expected TPR/FPR at every distinct score (NannyML's construction), trapezoids between."""
-    order = np.argsort(-scores, kind="stable")
+def _expected_auc(scores: np.ndarray, p: np.ndarray, order: np.ndarray | None = None) -> float:
+    """ROC AUC from expected TPR/FPR at every distinct score (NannyML's construction), trapezoids between.
+    ``order``: ``argsort(-scores)`` when already known (it depends on the scores only)."""
+    if order is None:
+        order = np.argsort(-scores, kind="stable")
     s, q = scores[order], p[order]
     last = np.r_[s[1:] != s[:-1], True]  # the end of each group of tied scores
     tp = np.cumsum(q)[last]
@@ -436,7 +452,14 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0)
 
 
-def _point_estimates(reference: CBPEReference, raw: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+def _point_estimates(
+    reference: CBPEReference,
+    raw: np.ndarray,
+    p: np.ndarray,
+    pred: np.ndarray,
+    orders: Mapping[int, np.ndarray] | None = None,
+) -> dict[str, float]:
+    orders = orders or {}
     n, c = p.shape
     rows = np.arange(n)
     onehot = np.zeros_like(p)
@@ -448,12 +471,12 @@ def _point_estimates(reference: CBPEReference, raw: np.ndarray, p: np.ndarray, p
     if reference.binary:
         k = reference.positive
         out["f1"] = float(_f1(tp[k : k + 1], fp[k : k + 1], fn[k : k + 1])[0])
-        out["roc_auc"] = _expected_auc(raw[:, k], p[:, k])
+        out["roc_auc"] = _expected_auc(raw[:, k], p[:, k], orders.get(k))
     else:
         # as the realized macro mean: the classes the window predicts or is expected to hold
         present = (onehot.sum(axis=0) > 0) | (p.sum(axis=0) >= 0.5)
         out["f1"] = float(_f1(tp, fp, fn)[present].mean())
-        out["roc_auc"] = float(np.nanmean([_expected_auc(raw[:, k], p[:, k]) for k in range(c)]))
+        out["roc_auc"] = float(np.nanmean([_expected_auc(raw[:, k], p[:, k], orders.get(k)) for k in range(c)]))
     return out
 
 
@@ -515,6 +538,31 @@ def _cbpe_inputs(
     return raw, reference.probabilities(raw), pred
 
 
+def _calibration_spread(reference: CBPEReference, raw: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Per metric, the standard deviation of the window's point estimate over the bootstrap calibrators: how much
+    the estimate depends on which reference rows the calibration happened to see (0 without a bootstrap)."""
+    if not reference.bootstrap:
+        return {}
+    if raw.shape[0] > SPREAD_ROWS:  # a calibration error does not average out with rows: a sample measures it
+        rows = np.sort(np.random.default_rng(0).choice(raw.shape[0], SPREAD_ROWS, replace=False))
+        raw, pred = raw[rows], pred[rows]
+    columns = [reference.positive] if reference.binary else range(raw.shape[1])
+    orders = {k: np.argsort(-raw[:, k], kind="stable") for k in columns}  # the scores' order: sorted once
+    points = [
+        _point_estimates(
+            reference, raw, replace(reference, calibrators=c, bootstrap=()).probabilities(raw), pred, orders
+        )
+        for c in reference.bootstrap
+    ]
+    out = {}
+    for name in points[0]:
+        values = np.asarray([p[name] for p in points], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size > 1:
+            out[name] = float(values.std(ddof=1))
+    return out
+
+
 def estimate_classification(
     reference: CBPEReference,
     scores: Any,
@@ -538,15 +586,20 @@ def estimate_classification(
     sampled = _draw_metrics(reference, raw, p, pred, draws, _rng(seed))
     tolerances = _tolerances(tolerance)
     tail = (1.0 - coverage) / 2
+    calibration_sd = _calibration_spread(reference, raw, pred)
+    z = float(ndtri(1.0 - tail))
     metrics: dict[str, MetricEstimate] = {}
     for name, value in points.items():
         values = sampled[name][np.isfinite(sampled[name])]
         if not math.isfinite(value) or values.size == 0:
             continue  # e.g. ROC AUC of a window whose rows all belong to one class
-        # the band is the draws' spread around the point estimate (their own centre carries Monte Carlo noise)
+        # the band is the draws' spread around the point estimate (their own centre carries Monte Carlo noise),
+        # combined in quadrature with the calibration's own spread, then widened by the reference's gap
         low, high = np.quantile(values - values.mean(), [tail, 1 - tail])
+        spread = z * calibration_sd.get(name, 0.0)
+        low, high = -math.hypot(float(low), spread), math.hypot(float(high), spread)
         bias = abs(reference.reference_gap.get(name, 0.0))
-        lower, upper = value + float(low) - bias, value + float(high) + bias
+        lower, upper = value + low - bias, value + high + bias
         ref = reference.reference_metrics.get(name)
         metrics[name] = MetricEstimate(
             name, value, lower, upper, ref, _status(name, lower, upper, ref, tolerances[name])
@@ -558,7 +611,14 @@ def estimate_classification(
         metrics=metrics,
         tolerance=tolerances,
         details={
-            "band_method": f"{draws} label draws from the calibrated probabilities (Poisson-binomial)",
+            "band_method": f"{draws} label draws from the calibrated probabilities (Poisson-binomial)"
+            + (
+                f", combined with the spread over {len(reference.bootstrap)} calibrators refitted on resamples of "
+                "the reference"
+                if reference.bootstrap
+                else ""
+            ),
+            "calibration_sd": calibration_sd,
             "calibration": [c.method for c in reference.calibrators],
             "f1_average": "binary (positive class)" if reference.binary else "macro",
             "reference_gap": reference.reference_gap,
@@ -586,6 +646,20 @@ def _realized(reference: CBPEReference, raw: np.ndarray, pred: np.ndarray, truth
     return out
 
 
+def realized_classification(
+    reference: CBPEReference, scores: Any, truth: Any, predicted: Any | None = None
+) -> dict[str, float]:
+    """The realized accuracy, F1 and ROC AUC of rows whose true classes are known, with exactly the definitions
+    the estimate and its band use (so estimate, band and realized value are comparable). ``truth``: the true
+    labels (values among ``reference.classes``); ``scores``/``predicted`` as for :func:`estimate_classification`.
+    A metric that cannot be computed (ROC AUC with one class present) is left out."""
+    raw, _, pred = _cbpe_inputs(reference, scores, predicted)
+    labels = _indices(truth, reference.classes, "true labels")
+    if labels.size != raw.shape[0]:
+        raise InvalidRequestError(f"{labels.size} true labels for {raw.shape[0]} rows of scores")
+    return {name: value for name, value in _realized(reference, raw, pred, labels).items() if math.isfinite(value)}
+
+
 def fit_cbpe(
     scores: Any,
     labels: Any,
@@ -595,6 +669,7 @@ def fit_cbpe(
     pos_label: Any = None,
     calibration: str = "auto",
     folds: int = DEFAULT_FOLDS,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int | np.random.Generator | None = None,
 ) -> CBPEReference:
     """Calibrate the model's reference scores against the reference labels (what ``log_model`` stores).
@@ -651,6 +726,23 @@ def fit_cbpe(
     model_pred = _model_rule(raw, positive) if predicted is None else _indices(predicted, found, "predicted labels")
     if model_pred.size != truth.size:
         raise InvalidRequestError(f"{model_pred.size} predicted labels for {truth.size} labels")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise InvalidRequestError(f"bootstrap must be a whole number >= 0, got {bootstrap!r}")
+    # the calibration's uncertainty: the chosen method refitted on resamples of the reference rows; where no
+    # calibration was chosen (the scores looked calibrated), isotonic refits measure how far the identity may be off
+    resampled: list[tuple[Calibrator, ...]] = []
+    for _ in range(bootstrap):
+        rows = rng.integers(0, truth.size, truth.size)
+        resampled.append(
+            tuple(
+                fit_calibrator(
+                    raw[rows, k],
+                    (truth[rows] == k).astype(np.float64),
+                    "isotonic" if chosen.method == "none" else chosen.method,
+                )
+                for k, chosen in zip(scored, calibrators, strict=True)
+            )
+        )
     reference = CBPEReference(
         classes=found,
         positive=positive,
@@ -658,6 +750,7 @@ def fit_cbpe(
         reference_metrics={},
         reference_gap={},
         rows=int(truth.size),
+        bootstrap=tuple(resampled),
     )
     realized = _realized(reference, raw, model_pred, truth)
     # what CBPE would have said about the reference itself with calibrators that never saw each row

@@ -40,6 +40,27 @@ DRIFT_STATUS_QUERY = (
     "| sort status desc, last_alert desc"
 )
 
+# Logs Insights over the app functions' logs: the multivariate-drift and performance-estimation apps log each
+# result on one structured line (driftline/applications/builtin/{multivariate_drift,performance_estimation}.py)
+JOINT_DRIFT_QUERY = (
+    'fields @timestamp, endpoint_id, value, band_upper\n| filter message = "joint drift result"'
+    ' and result_name = "pca_reconstruction_error"\n'
+    "| stats max(value / band_upper) as pca_error_over_band_edge by bin(1h)"
+)
+ESTIMATES_QUERY = (
+    "fields @timestamp, endpoint_id, metric, estimate, band_lower, band_upper, realized\n"
+    '| filter message = "performance estimate"\n'
+    "| stats latest(estimate) as estimated, latest(band_lower) as band_lower, latest(band_upper) as band_upper,"
+    " latest(realized) as realized, latest(status) as status by endpoint_id, metric\n"
+    "| sort endpoint_id, metric"
+)
+ACCURACY_QUERY = (
+    "fields @timestamp, estimate, band_lower, band_upper, realized\n"
+    '| filter message = "performance estimate" and metric = "accuracy"\n'
+    "| stats avg(estimate) as estimated, avg(band_lower) as band_lower, avg(band_upper) as band_upper,"
+    " avg(realized) as realized by bin(1h)"
+)
+
 
 def driftline_metric(service_key: str, name: str, statistic: str = "Sum") -> cloudwatch.Metric:
     return cloudwatch.Metric(
@@ -275,4 +296,31 @@ class Observability(Construct):
                 width=24,
                 height=8,
             )
+        )
+        app_logs = [f.log_group.log_group_name for f in app_functions.values()]
+        self.dashboard.add_widgets(
+            cloudwatch.LogQueryWidget(
+                title="Joint drift: PCA reconstruction error / upper band edge (max over endpoints; > 1 is outside)",
+                log_group_names=app_logs,
+                query_string=JOINT_DRIFT_QUERY,
+                view=cloudwatch.LogQueryVisualizationType.LINE,
+                width=8,
+                height=6,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="Estimated accuracy with its band, and realized once labelled (mean over endpoints)",
+                log_group_names=app_logs,
+                query_string=ACCURACY_QUERY,
+                view=cloudwatch.LogQueryVisualizationType.LINE,
+                width=8,
+                height=6,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="Estimated vs realized performance per endpoint (newest window)",
+                log_group_names=app_logs,
+                query_string=ESTIMATES_QUERY,
+                view=cloudwatch.LogQueryVisualizationType.TABLE,
+                width=8,
+                height=6,
+            ),
         )

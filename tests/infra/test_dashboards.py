@@ -123,3 +123,15 @@ def test_readme_explains_the_import():
     readme = (DASHBOARDS / "README.md").read_text()
     for needle in ("Amazon Managed Grafana", "Timestream", "CloudWatch", "build.py", "Import"):
         assert needle in readme, needle
+
+
+def test_details_charts_joint_drift_and_estimated_against_realized_performance():
+    board = json.loads((DASHBOARDS / "details.json").read_text())
+    queries = {p["title"]: " ".join(t.get("rawQuery", "") for t in p.get("targets", [])) for p in board["panels"]}
+    joint = queries["Joint drift over time"]
+    for needle in ("'pca_reconstruction_error'", "'domain_classifier_auc'", "$.band_upper"):
+        assert needle in joint, needle
+    estimated = queries["Estimated vs realized performance"]
+    for needle in ("estimated\\_%", "$.band_lower", "$.band_upper", "$.realized"):
+        assert needle in estimated, needle
+    assert "$.contributions[0].feature" in queries["Joint drift: what changed (newest window)"]

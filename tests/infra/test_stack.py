@@ -4,6 +4,7 @@ the alternative synth (every knob turned)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -393,6 +394,21 @@ def test_dashboard_shows_what_the_issue_lists(synth):
     assert json.dumps({"Ref": alert_log}) in body  # the status widget reads that log group
     (policy,) = synth.resources("AWS::Logs::ResourcePolicy").values()
     assert "events.amazonaws.com" in json.dumps(policy["Properties"]["PolicyDocument"])
+
+
+def test_dashboard_charts_joint_drift_and_estimated_performance_from_the_app_logs(synth):
+    """The two apps log each result on one structured line; the widgets read the app functions' log groups."""
+    from driftline.applications.builtin.multivariate_drift import LOG_MESSAGE as JOINT
+    from driftline.applications.builtin.performance_estimation import LOG_MESSAGE as ESTIMATE
+
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for message in (JOINT, ESTIMATE):
+        assert re.search(r"filter message = \W*" + message, body), message
+    for needle in ("Joint drift", "Estimated accuracy with its band", "latest(realized)"):
+        assert needle in body, needle
+    app_logs = _logical_id(synth, "AWS::Logs::LogGroup", LogGroupName="/aws/lambda/driftline-app")
+    assert json.dumps({"Ref": app_logs}) in body
 
 
 def test_dashboard_charts_serving_traffic_from_the_api_and_lambda_metrics(synth):

@@ -40,6 +40,8 @@ def test_builtins_are_the_modules_of_the_package_and_nothing_else():
         "feature_drift",
         "histogram_data_drift",
         "model_performance",
+        "multivariate_drift",
+        "performance_estimation",
     )
     assert "demo_app" not in builtin_names()  # a user example, not shipped with the app function
 

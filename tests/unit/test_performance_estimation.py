@@ -277,3 +277,26 @@ def test_dle_round_trip_and_checks(dle):
         fit_dle(frame, prediction, np.full(200, np.nan))
     with pytest.raises(InvalidRequestError, match="malformed"):
         DLEReference.from_dict({**dle.to_dict(), "v": 7})
+
+
+def test_the_band_carries_the_calibrations_own_uncertainty_from_bootstrap_refits():
+    rng = np.random.default_rng(21)
+    scores = rng.uniform(0.02, 0.98, size=3000)
+    labels = (rng.uniform(size=3000) < scores).astype(int)
+    with_boot = fit_cbpe(scores, labels, calibration="isotonic", bootstrap=20, seed=0)
+    without = fit_cbpe(scores, labels, calibration="isotonic", bootstrap=0, seed=0)
+    assert len(with_boot.bootstrap) == 20
+    assert all(len(entry) == 1 and entry[0].method == "isotonic" for entry in with_boot.bootstrap)
+    again = CBPEReference.from_dict(json.loads(json.dumps(with_boot.to_dict())))
+    assert again.bootstrap == with_boot.bootstrap
+    window = rng.uniform(0.02, 0.98, size=1000)
+    wide = estimate_classification(with_boot, window, seed=1)
+    narrow = estimate_classification(without, window, seed=1)
+    for name in ("accuracy", "f1", "roc_auc"):
+        assert wide.details["calibration_sd"][name] > 0
+        assert wide[name].value == pytest.approx(narrow[name].value)
+        assert wide[name].upper - wide[name].lower > narrow[name].upper - narrow[name].lower
+    assert narrow.details["calibration_sd"] == {}
+    # calibration "none" is bootstrapped with isotonic refits: how far the identity may be off
+    plain = fit_cbpe(scores, labels, calibration="none", bootstrap=5, seed=0)
+    assert {entry[0].method for entry in plain.bootstrap} == {"isotonic"}
