@@ -256,6 +256,16 @@ class Settings:
     # the stream recognises a request put twice on Kinesis (a retried put whose answer was lost) when the copy
     # comes within this many seconds of the newest request it stored; twice the serving timeout (29 s)
     duplicate_window_seconds: int = 60
+    # a request's event reaches Kinesis at most this long after the request started (the serving timeout plus
+    # the put's retries): the event objects' keys bound their rows' times with it, so a window reads only the
+    # objects that may hold its rows (driftline/aws/events_store.py)
+    max_event_delay_seconds: int = 60
+    # the most rows ``sample_df`` loads for one window (the built-in drift apps read any window in chunks
+    # instead); past it the app gets a clear error, not an out-of-memory kill
+    sample_df_max_rows: int = 2_000_000
+    # result and metric history items expire this many days after their window ended (DynamoDB TTL); 0 keeps
+    # them forever. The latest value of each result is kept regardless.
+    results_ttl_days: int = 90
     # mm-lag-detected when a pair's checkpoint is this far behind the endpoint's last request, beyond the one
     # window still filling (last_request - last_analyzed > base_period + this); 0 turns the lag alert off
     lag_alert_seconds: int = 3_600
