@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.config import CONTEXT, Source, parse_fields, validate_base_period
+from driftline.config import CONTEXT, Settings, Source, parse_fields, validate_base_period
 from driftline.deploy.functions import FUNCTIONS
 from driftline.errors import ConfigurationError
 from driftline.layout import (
@@ -28,6 +28,7 @@ from driftline.layout import (
 from driftline.schemas import validate_app_name
 
 API_AUTH_MODES = ("iam", "jwt", "none")
+BATCH_PROCESSING_SECONDS = 30  # what a batch's own processing may add before its rows are on S3
 STACK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 PROJECT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-_]{0,40}$")
 SUBSCRIPTION_PROTOCOLS = ("email", "https", "sqs", "lambda", "sms")
@@ -92,8 +93,11 @@ class StackConfig:
     api_throttle_burst: int = 200
     kinesis_shards: int = 0  # 0: on-demand capacity; N > 0: provisioned with N shards
     kinesis_retention_hours: int = 24
-    stream_batch_size: int = 500
-    stream_batching_window_seconds: int = 5
+    # Fewer, larger objects (docs/cost.md): a batch every 2 minutes per shard (up to Lambda's 6 MB payload),
+    # one parquet object per endpoint and batch, so a 10-minute window reads about 6 objects, and a tenth of
+    # the S3 PUTs and stream invocations of a 5 s window; live figures lag by up to the window.
+    stream_batch_size: int = 10_000
+    stream_batching_window_seconds: int = 120
     stream_retry_attempts: int = 10
     log_retention_days: int = 30
     events_retention_days: int = EVENTS_RETENTION_DAYS  # the inference parquet under events/ expires after this
@@ -136,6 +140,14 @@ class StackConfig:
         if not 0 <= self.stream_batching_window_seconds <= 300:
             raise ConfigurationError(
                 f"stream_batching_window_seconds must be 0..300, got {self.stream_batching_window_seconds}"
+            )
+        defaults = Settings()
+        latest = defaults.max_lateness_seconds - defaults.max_event_delay_seconds - BATCH_PROCESSING_SECONDS
+        if self.stream_batching_window_seconds > latest:
+            raise ConfigurationError(
+                f"stream_batching_window_seconds {self.stream_batching_window_seconds}: at most {latest}, or the "
+                f"controller (which closes a quiet window {defaults.max_lateness_seconds} s after its end) could "
+                "analyse a window before its last rows are written"
             )
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ConfigurationError(
