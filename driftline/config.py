@@ -270,6 +270,9 @@ class Settings:
     # result and metric history items expire this many days after their window ended (DynamoDB TTL); 0 keeps
     # them forever. The latest value of each result is kept regardless.
     results_ttl_days: int = 90
+    # the stream's RowsWritten also per endpoint (dimension endpoint_id): a custom metric per endpoint, $0.30 per
+    # endpoint-month (docs/cost.md); off by default, the endpoints table has the same counts per minute
+    per_endpoint_metrics: bool = False
     # mm-lag-detected when a pair's checkpoint is this far behind the endpoint's last request, beyond the one
     # window still filling (last_request - last_analyzed > base_period + this); 0 turns the lag alert off
     lag_alert_seconds: int = 3_600

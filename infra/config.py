@@ -28,6 +28,7 @@ from driftline.layout import (
 from driftline.schemas import validate_app_name
 
 API_AUTH_MODES = ("iam", "jwt", "none")
+API_ACCESS_LOGS = ("lean", "full", "off")
 BATCH_PROCESSING_SECONDS = 30  # what a batch's own processing may add before its rows are on S3
 STACK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 PROJECT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-_]{0,40}$")
@@ -91,7 +92,9 @@ class StackConfig:
     jwt_audience: tuple[str, ...] = ()
     api_throttle_rate: int = 100  # requests per second, steady state
     api_throttle_burst: int = 200
-    kinesis_shards: int = 0  # 0: on-demand capacity; N > 0: provisioned with N shards
+    # 1 provisioned shard by default: $10.95/month against on-demand's $28.80 stream-hours alone, up to 1,000
+    # records/s or 1 MB/s in; 0 switches to on-demand (break-even and reasoning in docs/cost.md)
+    kinesis_shards: int = 1  # 0: on-demand capacity; N > 0: provisioned with N shards
     kinesis_retention_hours: int = 24
     # Fewer, larger objects (docs/cost.md): a batch every 2 minutes per shard (up to Lambda's 6 MB payload),
     # one parquet object per endpoint and batch, so a 10-minute window reads about 6 objects, and a tenth of
@@ -100,6 +103,10 @@ class StackConfig:
     stream_batching_window_seconds: int = 120
     stream_retry_attempts: int = 10
     log_retention_days: int = 30
+    serving_tracing: bool = False  # X-Ray on the serving function ($5 per million traces); true to sample
+    api_access_logs: str = "lean"  # lean: request id, time, route, status, latency, errors; full: + caller; off
+    results_ttl_days: int = 90  # result/metric history expires after this (DynamoDB TTL); 0 keeps it forever
+    per_endpoint_metrics: bool = False  # RowsWritten per endpoint: a custom metric per endpoint ($0.30/month each)
     events_retention_days: int = EVENTS_RETENTION_DAYS  # the inference parquet under events/ expires after this
     noncurrent_version_days: int = NONCURRENT_VERSION_DAYS  # old object versions (redeliveries, replaced models)
     alert_emails: tuple[str, ...] = ()
@@ -149,6 +156,12 @@ class StackConfig:
                 f"controller (which closes a quiet window {defaults.max_lateness_seconds} s after its end) could "
                 "analyse a window before its last rows are written"
             )
+        if self.api_access_logs not in API_ACCESS_LOGS:
+            raise ConfigurationError(
+                f"api_access_logs {self.api_access_logs!r}: expected one of {', '.join(API_ACCESS_LOGS)}"
+            )
+        if self.results_ttl_days < 0:
+            raise ConfigurationError(f"results_ttl_days must be 0 (keep forever) or more, got {self.results_ttl_days}")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ConfigurationError(
                 f"log_retention_days {self.log_retention_days}: expected one of {LOG_RETENTION_DAYS}"

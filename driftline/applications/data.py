@@ -34,7 +34,7 @@ from driftline.errors import InvalidRequestError, WindowTooLargeError
 
 TIMESTAMP = "timestamp"
 PARTITION_COLUMNS = ("endpoint_id", "date", "hour")
-CACHE_BYTES = 256 * 1024 * 1024  # a window whose objects add up to more is fetched again for a second pass
+CACHE_BYTES = 64 * 1024 * 1024  # a window whose objects add up to more is fetched again for a second pass
 PARALLEL_GETS = 4  # objects in flight at once (each held whole while its row groups are read)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")  # no '/', no shell wildcards: the id becomes part of a path
 
@@ -101,15 +101,15 @@ class WindowSource:
             self._cache[key] = body
         return body
 
-    def _bodies(self) -> Iterator[tuple[str, bytes]]:
-        """Each object's bytes in key order, at most ``PARALLEL_GETS`` fetched ahead."""
+    def _bodies(self, ahead: int = PARALLEL_GETS) -> Iterator[tuple[str, bytes]]:
+        """Each object's bytes in key order, at most ``ahead`` fetched at once."""
         keys = [o.key for o in self.objects]
-        if len(keys) <= 1:
+        if len(keys) <= 1 or ahead <= 1:
             for key in keys:
                 yield key, self._fetch(key)
             return
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_GETS, len(keys))) as pool:
-            pending = deque(pool.submit(self._fetch, key) for key in keys[:PARALLEL_GETS])
+        with ThreadPoolExecutor(max_workers=min(ahead, len(keys))) as pool:
+            pending = deque(pool.submit(self._fetch, key) for key in keys[:ahead])
             following = len(pending)
             try:
                 for key in keys:
@@ -123,10 +123,10 @@ class WindowSource:
                     future.cancel()
 
     # ------------------------------------------------------------------------------------------- rows
-    def tables(self, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+    def tables(self, columns: Sequence[str] | None = None, ahead: int = PARALLEL_GETS) -> Iterator[pa.Table]:
         """The window's rows as arrow tables, one per row group of each object with rows in the window (only
         ``columns`` and the timestamp when given; a column an object lacks is left out of that table)."""
-        for key, body in self._bodies():
+        for key, body in self._bodies(ahead):
             parquet = pq.ParquetFile(pa.BufferReader(body))
             names = parquet.schema_arrow.names
             if TIMESTAMP not in names:
@@ -153,7 +153,7 @@ class WindowSource:
 
     def is_empty(self) -> bool:
         """True when no row falls in the window (stops at the first object that has one)."""
-        return next(self.tables([TIMESTAMP]), None) is None
+        return next(self.tables([TIMESTAMP], ahead=1), None) is None
 
     def frame(self) -> pd.DataFrame:
         """The whole window as one DataFrame, sorted by timestamp (stable). No objects: an empty DataFrame with
