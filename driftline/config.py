@@ -248,7 +248,10 @@ class Settings:
     # serves ``api_serves``
     serving_url_template: str | None = None
     flush_grace_seconds: int = 30  # MLRun: stop = last_request - 30 s
-    max_lateness_seconds: int = 120  # a window this far behind the clock is closed even with no new traffic
+    # a window this far behind the clock is closed even with no new traffic: at least the stream's batching
+    # window (120 s by default) plus the event delay below plus the batch's own processing, or a quiet window
+    # could close before its last rows are written (infra/config.py checks the batching window against it)
+    max_lateness_seconds: int = 180
     max_backfill_seconds: int = 86_400  # first run looks back at most one day
     # a window claimed but not confirmed sent for this long belongs to a run that died (the controller's timeout
     # is 5 minutes; Lambda's maximum is 15): the next run sends it
@@ -256,6 +259,20 @@ class Settings:
     # the stream recognises a request put twice on Kinesis (a retried put whose answer was lost) when the copy
     # comes within this many seconds of the newest request it stored; twice the serving timeout (29 s)
     duplicate_window_seconds: int = 60
+    # a request's event reaches Kinesis at most this long after the request started (the serving function puts
+    # it, retries included, inside the request's invocation, whose timeout is 29 s): the event objects' keys
+    # bound their rows' times with it, so a window reads only the objects that may hold its rows
+    # (driftline/aws/events_store.py)
+    max_event_delay_seconds: int = 30
+    # the most rows ``sample_df`` loads for one window (the built-in drift apps read any window in chunks
+    # instead); past it the app gets a clear error, not an out-of-memory kill
+    sample_df_max_rows: int = 2_000_000
+    # result and metric history items expire this many days after their window ended (DynamoDB TTL); 0 keeps
+    # them forever. The latest value of each result is kept regardless.
+    results_ttl_days: int = 90
+    # the stream's RowsWritten also per endpoint (dimension endpoint_id): a custom metric per endpoint, $0.30 per
+    # endpoint-month (docs/cost.md); off by default, the endpoints table has the same counts per minute
+    per_endpoint_metrics: bool = False
     # mm-lag-detected when a pair's checkpoint is this far behind the endpoint's last request, beyond the one
     # window still filling (last_request - last_analyzed > base_period + this); 0 turns the lag alert off
     lag_alert_seconds: int = 3_600

@@ -51,3 +51,8 @@ class StorageError(DriftlineError):
 
 class ApplicationError(DriftlineError):
     """A monitoring application is broken (cannot load, bad output)."""
+
+
+class WindowTooLargeError(ApplicationError):
+    """A window has more rows than ``sample_df`` loads (``settings.sample_df_max_rows``); the message says how to
+    read it in pieces instead."""

@@ -101,6 +101,9 @@ class TableLayout:
 
 PROJECT_INDEX = Index("by-project", partition_key="project", sort_key="endpoint_id")
 ENDPOINTS_TTL = "expires_at"
+# result and metric history items expire ``results_ttl_days`` after their window ended (epoch seconds; the
+# writer sets it, 0 days = no attribute); ``latest#`` items never expire
+RESULTS_TTL = "expires_at"
 TABLES: dict[str, TableLayout] = {
     t.role: t
     for t in (
@@ -114,7 +117,7 @@ TABLES: dict[str, TableLayout] = {
             description="endpoint records, live figures, minute buckets",
         ),
         TableLayout("checkpoints", "pk", "sk", description="the controller's checkpoints per (endpoint, app)"),
-        TableLayout("results", "pk", "sk", description="app results and metrics: latest and history"),
+        TableLayout("results", "pk", "sk", ttl=RESULTS_TTL, description="app results and metrics: latest and history"),
     )
 }
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.config import CONTEXT, Source, parse_fields, validate_base_period
+from driftline.config import CONTEXT, Settings, Source, parse_fields, validate_base_period
 from driftline.deploy.functions import FUNCTIONS
 from driftline.errors import ConfigurationError
 from driftline.layout import (
@@ -28,6 +28,8 @@ from driftline.layout import (
 from driftline.schemas import validate_app_name
 
 API_AUTH_MODES = ("iam", "jwt", "none")
+API_ACCESS_LOGS = ("lean", "full", "off")
+BATCH_PROCESSING_SECONDS = 30  # what a batch's own processing may add before its rows are on S3
 STACK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 PROJECT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-_]{0,40}$")
 SUBSCRIPTION_PROTOCOLS = ("email", "https", "sqs", "lambda", "sms")
@@ -99,12 +101,21 @@ class StackConfig:
     jwt_audience: tuple[str, ...] = ()
     api_throttle_rate: int = 100  # requests per second, steady state
     api_throttle_burst: int = 200
-    kinesis_shards: int = 0  # 0: on-demand capacity; N > 0: provisioned with N shards
+    # 1 provisioned shard by default: $10.95/month against on-demand's $28.80 stream-hours alone, up to 1,000
+    # records/s or 1 MB/s in; 0 switches to on-demand (break-even and reasoning in docs/cost.md)
+    kinesis_shards: int = 1  # 0: on-demand capacity; N > 0: provisioned with N shards
     kinesis_retention_hours: int = 24
-    stream_batch_size: int = 500
-    stream_batching_window_seconds: int = 5
+    # Fewer, larger objects (docs/cost.md): a batch every 2 minutes per shard (up to Lambda's 6 MB payload),
+    # one parquet object per endpoint and batch, so a 10-minute window reads about 6 objects, and a tenth of
+    # the S3 PUTs and stream invocations of a 5 s window; live figures lag by up to the window.
+    stream_batch_size: int = 10_000
+    stream_batching_window_seconds: int = 120
     stream_retry_attempts: int = 10
     log_retention_days: int = 30
+    serving_tracing: bool = False  # X-Ray on the serving function ($5 per million traces); true to sample
+    api_access_logs: str = "lean"  # lean: request id, time, route, status, latency, errors; full: + caller; off
+    results_ttl_days: int = 90  # result/metric history expires after this (DynamoDB TTL); 0 keeps it forever
+    per_endpoint_metrics: bool = False  # RowsWritten per endpoint: a custom metric per endpoint ($0.30/month each)
     events_retention_days: int = EVENTS_RETENTION_DAYS  # the inference parquet under events/ expires after this
     noncurrent_version_days: int = NONCURRENT_VERSION_DAYS  # old object versions (redeliveries, replaced models)
     alert_emails: tuple[str, ...] = ()
@@ -135,6 +146,7 @@ class StackConfig:
             )
         if self.events_retention_days < 1 or self.noncurrent_version_days < 1:
             raise ConfigurationError("events_retention_days and noncurrent_version_days must be at least 1")
+        self._check_stream_and_costs()
         self._check_apps_and_subscriptions()
 
     def _check_names(self) -> None:
@@ -155,6 +167,22 @@ class StackConfig:
             raise ConfigurationError("api_auth 'jwt' needs jwt_issuer (an https:// URL) and jwt_audience (a list)")
         if self.api_auth == "jwt" and not self.jwt_issuer.startswith("https://"):
             raise ConfigurationError(f"jwt_issuer {self.jwt_issuer!r}: expected an https:// URL")
+
+    def _check_stream_and_costs(self) -> None:
+        defaults = Settings()
+        latest = defaults.max_lateness_seconds - defaults.max_event_delay_seconds - BATCH_PROCESSING_SECONDS
+        if self.stream_batching_window_seconds > latest:
+            raise ConfigurationError(
+                f"stream_batching_window_seconds {self.stream_batching_window_seconds}: at most {latest}, or the "
+                f"controller (which closes a quiet window {defaults.max_lateness_seconds} s after its end) could "
+                "analyse a window before its last rows are written"
+            )
+        if self.api_access_logs not in API_ACCESS_LOGS:
+            raise ConfigurationError(
+                f"api_access_logs {self.api_access_logs!r}: expected one of {', '.join(API_ACCESS_LOGS)}"
+            )
+        if self.results_ttl_days < 0:
+            raise ConfigurationError(f"results_ttl_days must be 0 (keep forever) or more, got {self.results_ttl_days}")
 
     def _check_apps_and_subscriptions(self) -> None:
         for subscription in self.alert_subscriptions:

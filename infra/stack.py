@@ -179,6 +179,8 @@ class DriftlineStack(Stack):
             # the stream function's poison records go where its role may send: the stream-failures queue
             **{queue.settings_key: self.messaging.queues[role].queue_url for role, queue in layout.QUEUES.items()},
             "scheduler_role_arn": self.schedule.role.role_arn,
+            "results_ttl_days": self.config.results_ttl_days,
+            "per_endpoint_metrics": self.config.per_endpoint_metrics,
         }
 
 

@@ -1,67 +1,44 @@
 """Read one window's rows from the events parquet dataset on S3 (the app function's only data access).
 
-Layout (docs/architecture.md): ``s3://{bucket}/events/endpoint_id={id}/date={YYYY-MM-DD}/hour={HH}/*.parquet``.
-Only the hour partitions the window overlaps are read (listing is limited to the window's date when it has
-one). awswrangler makes its own S3 clients from the boto3 session it is given; the session here is one per
-thread whose S3 endpoint follows ``settings.endpoint_url`` (moto on loopback locally), so no process-wide
-``wr.config`` is changed.
+Layout (docs/architecture.md): ``s3://{bucket}/events/endpoint_id={id}/date={YYYY-MM-DD}/hour={HH}/
+{shardId}-{firstSequence}-{firstTime}.parquet``. A window is read from the objects whose rows may fall in it and
+from no other: one listing per hour partition the window touches, the time range of each object's rows from its
+key (:func:`driftline.aws.events_store.window_objects`), then one GET per selected object (no HEAD, no footer
+probe).
+
+:class:`WindowSource` is one window. The built-in drift apps never load it whole: they build their sketches
+object by object, row group by row group (:meth:`WindowSource.chunks`), so a window of any size fits in a
+bounded memory; ``sample_df`` (:meth:`WindowSource.frame`) loads the window as one DataFrame, up to
+``settings.sample_df_max_rows`` rows (past it: :class:`~driftline.errors.WindowTooLargeError`, saying what to
+do). Objects are fetched a few at a time in parallel (S3 latency, not CPU, is what a read waits for) and their
+bytes are kept for a second pass only while the window's objects add up to at most ``CACHE_BYTES``.
 """
 
 from __future__ import annotations
 
 import re
-import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import awswrangler as wr
-import boto3
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from driftline import layout
+from driftline.aws import events_store
 from driftline.aws.clients import Clients
-from driftline.config import Credentials, Settings
-from driftline.errors import InvalidRequestError
+from driftline.aws.events_store import EventObject
+from driftline.errors import InvalidRequestError, WindowTooLargeError
 from driftline.inference_event import TIMESTAMP_COLUMN
 
 TIMESTAMP = TIMESTAMP_COLUMN
+PARTITION_COLUMNS = layout.EVENT_PARTITIONS
+CACHE_BYTES = 64 * 1024 * 1024  # a window whose objects add up to more is fetched again for a second pass
+PARALLEL_GETS = 4  # objects in flight at once (each held whole while its row groups are read)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")  # no '/', no shell wildcards: the id becomes part of a path
-_local = threading.local()
-
-
-def _s3_endpoint_hook(endpoint_url: str) -> Any:
-    def set_endpoint(builtins: dict[str, Any], **_: Any) -> None:
-        builtins["SDK::Endpoint"] = endpoint_url
-
-    return set_endpoint
-
-
-def boto3_session(settings: Settings) -> boto3.session.Session:
-    """A boto3 session (one per thread: sessions are not thread-safe) with the settings' credentials (or the
-    environment's) whose S3 clients use ``settings.endpoint_url``.
-
-    awswrangler creates its clients from the session with no ``endpoint_url`` of its own unless
-    ``wr.config.s3_endpoint_url`` is set (process-wide); a ``before-endpoint-resolution.s3`` hook on this
-    session points exactly its clients at the configured endpoint instead."""
-    sessions: dict[tuple[str, str | None, Credentials | None], boto3.session.Session] = (
-        getattr(_local, "sessions", None) or {}
-    )
-    _local.sessions = sessions
-    region, endpoint_url, credentials = settings.region, settings.endpoint_url, settings.credentials
-    key = (region, endpoint_url, credentials)
-    session = sessions.get(key)
-    if session is None:
-        session = boto3.session.Session(
-            region_name=region,
-            aws_access_key_id=credentials.access_key_id if credentials else None,
-            aws_secret_access_key=credentials.secret_access_key if credentials else None,
-            aws_session_token=credentials.session_token if credentials else None,
-        )
-        if endpoint_url:
-            session.events.register("before-endpoint-resolution.s3", _s3_endpoint_hook(endpoint_url))
-        sessions[key] = session
-    return session
 
 
 def window_hours(start: datetime, end: datetime) -> list[tuple[str, str]]:
@@ -75,68 +52,141 @@ def window_hours(start: datetime, end: datetime) -> list[tuple[str, str]]:
     return out
 
 
-def _arrow_type_for_pandas(arrow_type: pa.DataType) -> Any:
-    # Zoned timestamps stay Arrow-backed through awswrangler (its mutability check reads ``Series.values``,
-    # which pandas 3.1 deprecates for zoned datetimes) and become datetime64 afterwards. Everything else gets
-    # the plain numpy/pandas dtypes pandas.read_parquet gives (awswrangler's default nullable dtypes make
-    # np.histogram and friends fail on a missing value).
-    if pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None:
-        return pd.ArrowDtype(arrow_type)
-    return None
-
-
-def _to_datetime64(df: pd.DataFrame) -> pd.DataFrame:
-    for column in df.columns:
-        dtype = df[column].dtype
-        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype):
-            arrow = dtype.pyarrow_dtype
-            df[column] = df[column].astype(pd.DatetimeTZDtype(unit=arrow.unit, tz=arrow.tz))
-    return df
-
-
-def read_window(clients: Clients, endpoint_id: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """The endpoint's rows with ``start <= timestamp < end``, sorted by timestamp, partition columns dropped.
-
-    No files in the window's hours: an empty DataFrame with no columns. Files but no rows in the window: an
-    empty DataFrame with the dataset's columns."""
+def _validate(endpoint_id: str, start: datetime, end: datetime) -> None:
     if not isinstance(endpoint_id, str) or not _SAFE_ID.match(endpoint_id):
         raise InvalidRequestError(f"endpoint id {endpoint_id!r}: expected letters, digits, '_', '-' or '.'")
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidRequestError("window: expected timezone-aware start and end times")
     if start >= end:
         raise InvalidRequestError(f"window: start {start.isoformat()} must be before end {end.isoformat()}")
-    settings = clients.settings
-    root = f"s3://{settings.bucket}/{layout.EVENTS_PREFIX}"
-    hours = window_hours(start, end)
-    wanted = set(hours)
-    dates = {d for d, _ in hours}
-    prefix = f"{root}endpoint_id={endpoint_id}/"
-    if len(dates) == 1:
-        prefix += f"date={next(iter(dates))}/"
 
-    def in_window(partitions: dict[str, str]) -> bool:
-        return (
-            partitions.get("endpoint_id") == endpoint_id and (partitions.get("date"), partitions.get("hour")) in wanted
-        )
 
-    try:
-        df = wr.s3.read_parquet(
-            path=prefix,
-            path_root=root,
-            dataset=True,
-            partition_filter=in_window,
-            path_suffix=".parquet",
-            use_threads=True,
-            boto3_session=boto3_session(settings),
-            pyarrow_additional_kwargs={"types_mapper": _arrow_type_for_pandas},
-        )
-    except wr.exceptions.NoFilesFound:
-        return pd.DataFrame()
-    df = _to_datetime64(df.drop(columns=[c for c in layout.EVENT_PARTITIONS if c in df.columns]))
-    if TIMESTAMP not in df.columns:
-        raise InvalidRequestError(f"events dataset under {prefix}: expected a {TIMESTAMP!r} column")
-    stamps = df[TIMESTAMP]
-    if getattr(stamps.dt, "tz", None) is None:  # written without a zone: the contract says UTC
-        stamps = stamps.dt.tz_localize(UTC)
-    df = df[(stamps >= pd.Timestamp(start)) & (stamps < pd.Timestamp(end))]
-    return df.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+class WindowSource:
+    """The rows of one endpoint with ``start <= timestamp < end``, read from the objects that may hold them."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        endpoint_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        cache_bytes: int = CACHE_BYTES,
+        max_rows: int | None = None,
+    ) -> None:
+        _validate(endpoint_id, start, end)
+        self.clients = clients
+        self.endpoint_id = endpoint_id
+        self.start = start.astimezone(UTC)
+        self.end = end.astimezone(UTC)
+        self.cache_bytes = cache_bytes
+        self.max_rows = clients.settings.sample_df_max_rows if max_rows is None else max_rows
+        self._objects: list[EventObject] | None = None
+        self._cache: dict[str, bytes] = {}
+        self.gets = 0  # objects fetched (a figure for logs and benchmarks)
+
+    # ------------------------------------------------------------------------------------------- objects
+    @property
+    def objects(self) -> list[EventObject]:
+        """The objects whose rows may fall in the window (listed once)."""
+        if self._objects is None:
+            self._objects = events_store.window_objects(self.clients, self.endpoint_id, self.start, self.end)
+        return self._objects
+
+    def _fetch(self, key: str) -> bytes:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        body = events_store.read_object(self.clients, key)
+        self.gets += 1
+        if sum(o.size for o in self.objects) <= self.cache_bytes:
+            self._cache[key] = body
+        return body
+
+    def _bodies(self, ahead: int = PARALLEL_GETS) -> Iterator[tuple[str, bytes]]:
+        """Each object's bytes in key order, at most ``ahead`` fetched at once."""
+        keys = [o.key for o in self.objects]
+        if len(keys) <= 1 or ahead <= 1:
+            for key in keys:
+                yield key, self._fetch(key)
+            return
+        with ThreadPoolExecutor(max_workers=min(ahead, len(keys))) as pool:
+            pending = deque(pool.submit(self._fetch, key) for key in keys[:ahead])
+            following = len(pending)
+            try:
+                for key in keys:
+                    body = pending.popleft().result()
+                    if following < len(keys):
+                        pending.append(pool.submit(self._fetch, keys[following]))
+                        following += 1
+                    yield key, body
+            finally:  # a reader that stops early (is_empty) does not wait for the objects it will not read
+                for future in pending:
+                    future.cancel()
+
+    # ------------------------------------------------------------------------------------------- rows
+    def tables(self, columns: Sequence[str] | None = None, ahead: int = PARALLEL_GETS) -> Iterator[pa.Table]:
+        """The window's rows as arrow tables, one per row group of each object with rows in the window (only
+        ``columns`` and the timestamp when given; a column an object lacks is left out of that table)."""
+        for key, body in self._bodies(ahead):
+            parquet = pq.ParquetFile(pa.BufferReader(body))
+            names = parquet.schema_arrow.names
+            if TIMESTAMP not in names:
+                raise InvalidRequestError(
+                    f"event object s3://{self.clients.settings.bucket}/{key}: expected a {TIMESTAMP!r} column"
+                )
+            wanted = None if columns is None else [TIMESTAMP, *(c for c in columns if c in names and c != TIMESTAMP)]
+            for index in range(parquet.num_row_groups):
+                table = parquet.read_row_group(index, columns=wanted)
+                stamps = table.column(TIMESTAMP)
+                if stamps.type.tz is None:  # written without a zone: the contract says UTC
+                    stamps = pc.assume_timezone(stamps, "UTC")
+                low = pa.scalar(self.start, type=stamps.type)
+                high = pa.scalar(self.end, type=stamps.type)
+                mask = pc.and_(pc.greater_equal(stamps, low), pc.less(stamps, high))
+                table = table.filter(mask)
+                if table.num_rows:
+                    yield table.drop_columns([c for c in PARTITION_COLUMNS if c in table.column_names])
+
+    def chunks(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The window's rows in pieces (one row group at a time), as DataFrames; unsorted."""
+        for table in self.tables(columns):
+            yield table.to_pandas()
+
+    def is_empty(self) -> bool:
+        """True when no row falls in the window (stops at the first object that has one)."""
+        return next(self.tables([TIMESTAMP], ahead=1), None) is None
+
+    def frame(self) -> pd.DataFrame:
+        """The whole window as one DataFrame, sorted by timestamp (stable). No objects: an empty DataFrame with
+        no columns; objects but no rows in the window: an empty DataFrame with their columns. More than
+        ``max_rows`` rows: :class:`WindowTooLargeError`."""
+        if not self.objects:
+            return pd.DataFrame()
+        parts: list[pa.Table] = []
+        rows = 0
+        schema: pa.Schema | None = None
+        for table in self.tables():
+            rows += table.num_rows
+            if rows > self.max_rows:
+                raise WindowTooLargeError(
+                    f"window {self.start.isoformat()} - {self.end.isoformat()} of endpoint {self.endpoint_id!r} "
+                    f"has more than {self.max_rows} rows, the most sample_df loads (settings.sample_df_max_rows); "
+                    "read it in pieces with monitoring_context.iter_chunks(columns) (what the built-in drift apps "
+                    "do), use a shorter base_period, or raise DRIFTLINE_SAMPLE_DF_MAX_ROWS with the app "
+                    "function's memory"
+                )
+            parts.append(table)
+        if not parts:
+            body = self._fetch(self.objects[0].key)
+            schema = pq.ParquetFile(pa.BufferReader(body)).schema_arrow
+            columns = [c for c in schema.names if c not in PARTITION_COLUMNS]
+            return pd.DataFrame(columns=columns)
+        combined = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        df = combined.to_pandas()
+        return df.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+
+
+def read_window(clients: Clients, endpoint_id: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The endpoint's rows with ``start <= timestamp < end``, sorted by timestamp (:meth:`WindowSource.frame`)."""
+    return WindowSource(clients, endpoint_id, start, end).frame()

@@ -69,31 +69,49 @@ def reference_profile(context: MonitoringApplicationContext) -> dict[str, Any]:
 def histogram_windows(context: MonitoringApplicationContext) -> tuple[dict[str, HistogramWindow], dict[str, str]]:
     """Every column of the reference profile (:func:`reference_profile`: features, then labels) with a reference
     histogram and values in the window, and the skipped columns with why. Values that are not numbers count as
-    missing."""
-    df = context.sample_df
+    missing. The counts are summed over the window's pieces (:meth:`MonitoringApplicationContext.iter_chunks`),
+    so the window is never loaded whole."""
     profile = reference_profile(context)
-    windows: dict[str, HistogramWindow] = {}
+    names = list(profile)
     skipped: dict[str, str] = {}
-    for feature in profile:
+    references = {}
+    for feature in names:
         reference = padded_reference(profile[feature] or {}, feature)
         if reference is None:
             skipped[feature] = "no reference histogram (not numeric, or empty in the training set)"
-            continue
-        if feature not in df.columns:
+        else:
+            references[feature] = reference
+    totals: dict[str, tuple[np.ndarray, int, int]] = {}  # feature -> counts, present, values
+    seen: set[str] = set()
+    for chunk in context.iter_chunks(list(references)):
+        for feature, reference in references.items():
+            if feature not in chunk.columns:
+                continue
+            seen.add(feature)
+            series = chunk[feature]
+            if column_kind(series) != NUMERIC:  # e.g. strings where numbers were expected: those count as missing
+                series = pd.to_numeric(series, errors="coerce")
+            values = numeric_values(series)
+            counts, present = window_counts(values, reference)
+            before = totals.get(feature)
+            totals[feature] = (
+                (counts, present, values.size)
+                if before is None
+                else (before[0] + counts, before[1] + present, before[2] + values.size)
+            )
+    windows: dict[str, HistogramWindow] = {}
+    for feature, reference in references.items():
+        if feature not in seen:
             skipped[feature] = "not in the window's columns"
             continue
-        series = df[feature]
-        if column_kind(series) != NUMERIC:  # e.g. strings where numbers were expected: those count as missing
-            series = pd.to_numeric(series, errors="coerce")
-        values = numeric_values(series)
-        counts, present = window_counts(values, reference)
+        counts, present, size = totals[feature]
         if not present:
             skipped[feature] = "no values in the window"
             continue
         windows[feature] = HistogramWindow(
-            p=counts / present, q=reference.probabilities, count=present, missing=int(values.size - present)
+            p=counts / present, q=reference.probabilities, count=present, missing=int(size - present)
         )
-    return windows, skipped
+    return windows, {f: skipped[f] for f in names if f in skipped}
 
 
 def distances(windows: Mapping[str, HistogramWindow], names: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -139,8 +157,8 @@ class DriftApplicationBase(ModelMonitoringApplicationBase):
     def window_sketches(
         context: MonitoringApplicationContext, references: Mapping[str, Reference]
     ) -> dict[str, Window]:
-        """Window sketches on the references' bins: from the context itself when it builds them in chunks
-        (offline evaluation of a large parquet window), else from ``sample_df``."""
+        """Window sketches on the references' bins, built in pieces and merged exactly by the context (a window
+        on S3 object by object, a large parquet window offline), else from ``sample_df``."""
         build = getattr(context, "window_sketches", None)
         if callable(build):
             return build(references)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from driftline.applications.base import ModelMonitoringApplicationBase, normalise_outputs
 from driftline.applications.context import MonitoringApplicationContext
-from driftline.applications.data import read_window
+from driftline.applications.data import WindowSource
 from driftline.applications.loader import AppRef, load_class
 from driftline.aws.artifacts import Artifacts
 from driftline.aws.clients import Clients
@@ -94,7 +94,7 @@ def run_application(window: WindowRequest, clients: Clients, log: Any = None) ->
         end_infer_time=end,
         model_endpoint=endpoint,
         model=_model_for(endpoint, registry, log),
-        sample_df_loader=lambda: read_window(clients, endpoint.endpoint_id, start, end),
+        rows=WindowSource(clients, endpoint.endpoint_id, start, end),
         logger=log,
         application_kwargs=record.application_kwargs,
         artefact_reader=Artifacts(clients).get,
@@ -106,7 +106,7 @@ def run_application(window: WindowRequest, clients: Clients, log: Any = None) ->
         start_infer_time=to_iso(start),
         end_infer_time=to_iso(end),
     )
-    if context.sample_df.empty:
+    if not context.has_rows():
         log.info("window has no rows: nothing to analyse", extra={"rows": 0})
         return empty
     results, metrics = normalise_outputs(app.do_tracking(context), record.name)

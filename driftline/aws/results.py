@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from driftline import layout
 from driftline.aws.clients import Clients
 from driftline.aws.dynamo import from_item, query_all, to_item, to_value
 from driftline.aws.failures import error_code, storage_errors
@@ -101,6 +102,7 @@ class Results:
     def __init__(self, clients: Clients) -> None:
         self._db = clients.dynamodb
         self._table = clients.settings.table("results")
+        self._ttl_days = clients.settings.results_ttl_days
 
     @property
     def table(self) -> str:
@@ -116,7 +118,11 @@ class Results:
         """Store history (once per window) and latest items; see :class:`StoredOutputs` for what comes back."""
         _check_unique(outputs)
         start = to_iso(parse_time(outputs.start_infer_time, "start_infer_time"))
-        end = to_iso(parse_time(outputs.end_infer_time, "end_infer_time"))
+        end_time = parse_time(outputs.end_infer_time, "end_infer_time")
+        end = to_iso(end_time)
+        ttl_days = self._ttl_days
+        # history expires ttl_days after the window's end (DynamoDB TTL, epoch seconds); latest items never do
+        expiry = {layout.RESULTS_TTL: int(end_time.timestamp()) + ttl_days * 86_400} if ttl_days > 0 else {}
         written_at = to_iso(now) if now is not None else None
         app = outputs.application_name
         results: list[AppResult] = []
@@ -131,7 +137,7 @@ class Results:
                     f"expected at most {MAX_EXTRA_DATA_BYTES} (a DynamoDB item holds 400 KB)"
                 )
         for result, item in zip(outputs.results, items, strict=True):
-            history = {"pk": outputs.endpoint_id, "sk": result_sk(app, result.name, start), **item}
+            history = {"pk": outputs.endpoint_id, "sk": result_sk(app, result.name, start), **item, **expiry}
             if result.status in ALERT_STATUSES:
                 history["alert_pending"] = True
             stored = self._put_once(history | {"written_at": written_at})
@@ -153,7 +159,13 @@ class Results:
         for metric in outputs.metrics:
             item = self._metric_item(outputs, metric, start, end)
             stored = self._put_once(
-                {"pk": outputs.endpoint_id, "sk": metric_sk(app, metric.name, start), **item, "written_at": written_at}
+                {
+                    "pk": outputs.endpoint_id,
+                    "sk": metric_sk(app, metric.name, start),
+                    **item,
+                    **expiry,
+                    "written_at": written_at,
+                }
             )
             if stored is None:
                 canonical_metric = metric

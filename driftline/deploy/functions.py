@@ -119,9 +119,11 @@ SERVING = FunctionDefinition(
     service="serving",
     memory_mb=1024,
     timeout_seconds=29,  # an HTTP API integration gives up after 30 s
+    # X-Ray per request is $5 per million traces, more than monitoring costs (docs/cost.md): off by default, the
+    # stack's serving_tracing switch turns it on (and statements_for adds its statement)
+    tracing=False,
     statements=(
         LOGS,
-        XRAY,
         allow(["s3:GetObject"], [objects(layout.ARTIFACTS_PREFIX)], why="model files"),
         allow(["dynamodb:GetItem", "dynamodb:Query"], [table("registry")], why="its function spec and models"),
         allow(["dynamodb:GetItem"], [table("endpoints")], why="the ground-truth route checks label names"),
@@ -303,11 +305,14 @@ FUNCTIONS: dict[str, FunctionDefinition] = {f.key: f for f in (SERVING, STREAM, 
 SERVICES = {key: definition.service for key, definition in FUNCTIONS.items()}
 
 
-def statements_for(key: str, *, timestream: bool) -> tuple[Statement, ...]:
-    """Every statement of the function ``key``'s role in an installation with or without Timestream."""
+def statements_for(key: str, *, timestream: bool, tracing: bool | None = None) -> tuple[Statement, ...]:
+    """Every statement of the function ``key``'s role in an installation with or without Timestream, traced
+    or not (``None``: as its definition says; the serving function's tracing is a stack switch)."""
     definition = FUNCTIONS[key]
     extra = WRITER_TIMESTREAM if key == "writer" and timestream else ()
-    return definition.statements + extra
+    statements = tuple(s for s in definition.statements if s.granted_by != "tracing")
+    traced = definition.tracing if tracing is None else tracing
+    return statements + ((XRAY,) if traced else ()) + extra
 
 
 # ------------------------------------------------------------------------------------------ other principals

@@ -140,7 +140,7 @@ def process_records(records: Sequence[KinesisRecord], clients: Clients) -> Batch
             )
         outcome.keys = write_groups(clients, batch.groups, dedup)
         outcome.rows_written = batch.rows
-        _count_rows(batch)
+        _count_rows(batch, clients.settings.per_endpoint_metrics)
         outcome.live = apply_live_figures(clients, batch)
         outcome.dead_lettered = _dead_letter(clients, batch.poison)
     except Exception:  # storage failures and anything unforeseen: retry the batch from its first record
@@ -190,10 +190,13 @@ def _dead_letter(clients: Clients, poison: Sequence[PoisonRecord]) -> int:
     return sent
 
 
-def _count_rows(batch: DecodedBatch) -> None:
-    """``RowsWritten`` twice: for the function (dimension ``service``, what the dashboard and alarms read) and
-    per endpoint (dimensions ``service``, ``endpoint_id``)."""
+def _count_rows(batch: DecodedBatch, per_endpoint_metrics: bool = False) -> None:
+    """``RowsWritten`` for the function (dimension ``service``, what the dashboard and alarms read) and, when
+    ``settings.per_endpoint_metrics`` asks for it, per endpoint (dimensions ``service``, ``endpoint_id``: one
+    custom metric per endpoint, billed per endpoint-month)."""
     metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=batch.rows)
+    if not per_endpoint_metrics:
+        return
     per_endpoint: dict[str, int] = {}
     for group in batch.groups:
         per_endpoint[group.endpoint_id] = per_endpoint.get(group.endpoint_id, 0) + group.rows

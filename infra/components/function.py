@@ -60,6 +60,8 @@ class DriftlineFunction(Construct):
     or a :class:`aws_lambda.DockerImageCode`; either way the handler string is the definition's.
     ``async_failures`` configures asynchronous invocations: Lambda's two retries, then the event and its error go
     to that queue (an on-failure destination, which records the error unlike a plain dead-letter queue).
+    ``tracing`` overrides the definition's (the serving function's is a stack switch); X-Ray's statement then
+    comes from the construct, as :func:`driftline.deploy.functions.statements_for` says.
     """
 
     def __init__(
@@ -78,8 +80,10 @@ class DriftlineFunction(Construct):
         timeout: Duration | None = None,
         async_failures: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
+        tracing: bool | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        traced = definition.tracing if tracing is None else tracing  # None: as the definition says
         self.definition = definition
         self.function_name = function_name
         self.log_group = function_log_group(self, function_name, log_retention)
@@ -101,7 +105,7 @@ class DriftlineFunction(Construct):
             "memory_size": memory_mb or definition.memory_mb,
             "timeout": timeout or Duration.seconds(definition.timeout_seconds),
             "architecture": ARCHITECTURE,
-            "tracing": lambda_.Tracing.ACTIVE if definition.tracing else lambda_.Tracing.DISABLED,
+            "tracing": lambda_.Tracing.ACTIVE if traced else lambda_.Tracing.DISABLED,
             "log_group": self.log_group,
             "reserved_concurrent_executions": reserved_concurrency,
         }

@@ -339,16 +339,28 @@ def test_a_batch_touching_more_minutes_than_a_transaction_holds_is_chunked(clien
     assert {b["requests"] for b in buckets} == {1}
 
 
-def test_metrics_are_published_as_emf(stream, lambda_context, capsys):
+def _emf(stream, lambda_context, capsys) -> dict:
     stream.handler(_batch([*_traffic(2), "@@@@"]), lambda_context)
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    values = {}
+    values: dict = {}
     for blob in blobs:
         for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
             values.setdefault(metric["Name"], []).append((*blob[metric["Name"]], blob.get("endpoint_id")))
+    return values
+
+
+def test_metrics_are_published_as_emf(stream, lambda_context, capsys):
+    values = _emf(stream, lambda_context, capsys)
     assert values["RecordsReceived"] == [(3.0, None)]
     assert values["PoisonRecords"] == [(1.0, None)]
     assert values["BatchFailures"] == [(0.0, None)]
+    # the function's total only: a series per endpoint is a custom metric per endpoint-month (docs/cost.md)
+    assert values["RowsWritten"] == [(3.0, None)]
+
+
+def test_rows_per_endpoint_when_switched_on(lambda_env, monkeypatch, lambda_context, capsys):
+    monkeypatch.setenv("DRIFTLINE_PER_ENDPOINT_METRICS", "true")
+    values = _emf(lambda_env("stream"), lambda_context, capsys)
     rows: dict[str | None, float] = {None: 3.0}  # the function's total, then one series per endpoint
     for event in _traffic(2):
         rows[event.endpoint_id] = rows.get(event.endpoint_id, 0) + len(event.inputs)

@@ -32,7 +32,11 @@ ALTERNATIVE_CONTEXT = {
     "api_auth": "jwt",
     "jwt_issuer": "https://issuer.example.com/",
     "jwt_audience": ["driftline"],
-    "kinesis_shards": 2,
+    "kinesis_shards": 0,  # on demand, the switch away from the provisioned default
+    "serving_tracing": True,
+    "api_access_logs": "full",
+    "results_ttl_days": 0,
+    "per_endpoint_metrics": True,
     "apps": [{"name": "my-drift", "memory_mb": 3008, "timeout_seconds": 600}],
     "alert_emails": ["ops@example.com"],
     "alert_subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/driftline"}],

@@ -81,7 +81,11 @@ def test_every_function_role_is_exactly_its_table_entry(any_synth):
         definition = FUNCTIONS["app" if key.startswith("app") else key]
         expected = _table_statements(
             any_synth,
-            statements_for(definition.key, timestream=timestream),
+            statements_for(
+                definition.key,
+                timestream=timestream,
+                tracing=any_synth.stack.config.serving_tracing if key == "serving" else None,
+            ),
             any_synth.stack.resolve(function.log_group.log_group_arn),
         )
         actual = _template_statements(any_synth, _logical_id(any_synth, function.role))

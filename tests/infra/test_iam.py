@@ -156,8 +156,7 @@ DLQ = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 TOPIC_KEY = {"kms:GenerateDataKey", "kms:Decrypt"}
 # What each function may do, and nothing more (docs/architecture.md: who reads and writes what).
 EXPECTED_ACTIONS = {
-    "driftline-serving": LOGS
-    | XRAY
+    "driftline-serving": LOGS  # no X-Ray: serving_tracing is off by default
     | {"s3:GetObject", "dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecord", "kinesis:PutRecords"}
     | {"s3:PutObject"},  # ground truth
     "driftline-stream": LOGS

@@ -123,11 +123,35 @@ def test_every_function_has_its_own_log_group_with_retention(synth):
     assert groups["/aws/apigateway/driftline-api"]["RetentionInDays"] == 30
 
 
-def test_tracing_where_it_pays(synth):
+def test_tracing_where_it_pays(synth, alt):
     functions = _functions(synth)
-    for name in ("serving", "controller", "app", "writer"):
+    for name in ("controller", "app", "writer"):
         assert functions[f"driftline-{name}"]["TracingConfig"] == {"Mode": "Active"}
     assert "TracingConfig" not in functions["driftline-stream"]  # Kinesis batches carry no trace header
+    # X-Ray per request costs more than monitoring does: the serving function traces only when switched on
+    assert "TracingConfig" not in functions["driftline-serving"]
+    assert _functions(alt)["dl-alt-stack-name-max-24-serving"]["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_cost_driven_defaults_and_their_switches(synth, alt):
+    [stream] = synth.resources("AWS::Kinesis::Stream").values()
+    assert stream["Properties"]["ShardCount"] == 1
+    [alt_stream] = alt.resources("AWS::Kinesis::Stream").values()
+    assert alt_stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    [mapping] = synth.resources("AWS::Lambda::EventSourceMapping").values()
+    assert (mapping["Properties"]["BatchSize"], mapping["Properties"]["MaximumBatchingWindowInSeconds"]) == (
+        10_000,
+        120,
+    )
+    [stage] = synth.resources("AWS::ApiGatewayV2::Stage").values()
+    lean = stage["Properties"]["AccessLogSettings"]["Format"]
+    [alt_stage] = alt.resources("AWS::ApiGatewayV2::Stage").values()
+    assert len(lean) < len(alt_stage["Properties"]["AccessLogSettings"]["Format"]) / 2
+    assert "$context.requestId" in lean
+    results = next(r["Properties"] for r in synth.resources("AWS::DynamoDB::Table").values() if "results" in str(r))
+    assert results["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    env = _functions(synth)["driftline-writer"]["Environment"]["Variables"]
+    assert (env["DRIFTLINE_RESULTS_TTL_DAYS"], env["DRIFTLINE_PER_ENDPOINT_METRICS"]) == ("90", "false")
 
 
 def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, template):
@@ -233,13 +257,14 @@ def test_nothing_durable_is_created_before_the_timestream_preflight(synth):
     assert "describe_endpoints" in code
 
 
-def test_kinesis_stream_is_encrypted_and_on_demand(template):
+def test_kinesis_stream_is_encrypted_and_provisioned_with_one_shard(template):
     template.has_resource_properties(
         "AWS::Kinesis::Stream",
         {
             "Name": "driftline-events",
             "StreamEncryption": {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
-            "StreamModeDetails": {"StreamMode": "ON_DEMAND"},
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+            "ShardCount": 1,
             "RetentionPeriodHours": 24,
         },
     )
@@ -252,8 +277,8 @@ def test_stream_event_source_mapping_follows_the_delivery_semantics(synth):
     assert props["FunctionName"] == {"Ref": stream_fn}
     assert props["EventSourceArn"] == {"Fn::GetAtt": [next(iter(synth.resources("AWS::Kinesis::Stream"))), "Arn"]}
     assert props["StartingPosition"] == "TRIM_HORIZON"
-    assert props["BatchSize"] == 500
-    assert props["MaximumBatchingWindowInSeconds"] == 5
+    assert props["BatchSize"] == 10_000
+    assert props["MaximumBatchingWindowInSeconds"] == 120
     assert props["BisectBatchOnFunctionError"] is True
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["MaximumRetryAttempts"] == 10
@@ -488,8 +513,8 @@ def test_alternative_configuration_turns_every_knob(alt):
     }
     assert {r["Properties"]["AuthorizationType"] for r in alt.resources("AWS::ApiGatewayV2::Route").values()} == {"JWT"}
     (stream,) = alt.resources("AWS::Kinesis::Stream").values()
-    assert stream["Properties"]["ShardCount"] == 2
-    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+    assert "ShardCount" not in stream["Properties"]
+    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
     (schedule,) = alt.resources("AWS::Scheduler::Schedule").values()
     assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert schedule["Properties"]["State"] == "ENABLED"

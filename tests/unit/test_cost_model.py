@@ -1,0 +1,45 @@
+"""docs/cost.md quotes what its own tables compute (bench/cost_model.py), so no figure drifts from the counted
+calls, the prices or the stated assumptions."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cost_model import CALL_TABLE_UNITS, COST_MD, Model, Workload, figures, read_call_table  # noqa: E402
+
+
+def test_the_figures_section_is_what_the_tables_compute():
+    text = COST_MD.read_text()
+    quoted = re.search(r"<!-- figures:begin -->\n(.*?)\n<!-- figures:end -->", text, re.S)
+    assert quoted is not None
+    assert quoted.group(1).strip() == figures(text).strip(), "rerun bench/cost_model.py and paste its output"
+
+
+def test_every_unit_has_calls_and_every_billing_key_has_a_price():
+    table = read_call_table()
+    assert set(table) == set(CALL_TABLE_UNITS)
+    model = Model()
+    for rows in model.billing.values():
+        for _action, calls, key, times in rows:
+            assert calls > 0
+            assert times > 0
+            assert key == "none" or key in model.prices, key
+
+
+def test_the_model_follows_its_inputs():
+    """More traffic costs more in total and less per prediction; more endpoints cost more."""
+    model = Model()
+    ten, hundred = model.monthly(Workload(10)), model.monthly(Workload(100))
+    assert sum(hundred.values()) > sum(ten.values())
+    assert model.per_million(Workload(100)) < model.per_million(Workload(10))
+    assert sum(model.monthly(Workload(100, endpoints=100)).values()) > sum(hundred.values())
+    # a doubled GET price shows in the apps' part and nowhere else
+    doubled = Model()
+    doubled.prices["s3_get"] *= 2
+    changed = {k for k, v in doubled.monthly(Workload(100)).items() if v != hundred[k]}
+    assert changed == {"apps", "stream"}
