@@ -145,10 +145,30 @@ def _range(values: list[float], axis: Axis, pad: float) -> tuple[float, float]:
     return low, high
 
 
-def render(chart: Chart) -> str:
-    """The chart as an ``<svg>`` element."""
-    w, h = chart.width, chart.height
-    left, right, top, bottom = MARGIN["left"], w - MARGIN["right"], MARGIN["top"], h - MARGIN["bottom"]
+@dataclass(frozen=True)
+class _Frame:
+    """Where a chart draws: the plot area's pixel box (inside the margins) and the data ranges it shows, with the
+    data -> pixel mappings."""
+
+    chart: Chart
+    left: int
+    right: int
+    top: int
+    bottom: int
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+
+    def px(self, x: float) -> float:
+        return self.left + (float(x) - self.x_low) / (self.x_high - self.x_low) * (self.right - self.left)
+
+    def py(self, y: float) -> float:
+        return self.bottom - (float(y) - self.y_low) / (self.y_high - self.y_low) * (self.bottom - self.top)
+
+
+def _extents(chart: Chart) -> tuple[list[float], list[float]]:
+    """Every x and y the chart must show: points, bar edges, bands, thresholds, and 0 under bars."""
     xs: list[float] = []
     ys: list[float] = []
     for s in chart.series:
@@ -163,6 +183,13 @@ def render(chart: Chart) -> str:
     ys += [line.y for line in chart.lines if math.isfinite(line.y)]
     if any(s.mode == "bars" for s in chart.series):
         ys.append(0.0)
+    return xs, ys
+
+
+def _frame(chart: Chart) -> _Frame:
+    """The plot area and the ranges: the data's extents padded, or the axes' forced ranges; categories sit at
+    whole-number slots; an integer axis holds at least one whole number; bars stand on 0."""
+    xs, ys = _extents(chart)
     if chart.x.kind == CATEGORY:
         x_low, x_high = -0.5, max(len(chart.x.categories), 1) - 0.5
     else:
@@ -174,162 +201,228 @@ def render(chart: Chart) -> str:
         x_low, x_high = math.floor(x_low), math.ceil(x_high)
     if any(s.mode == "bars" for s in chart.series) and chart.y.low is None:
         y_low = 0.0
+    return _Frame(
+        chart,
+        left=MARGIN["left"],
+        right=chart.width - MARGIN["right"],
+        top=MARGIN["top"],
+        bottom=chart.height - MARGIN["bottom"],
+        x_low=x_low,
+        x_high=x_high,
+        y_low=y_low,
+        y_high=y_high,
+    )
 
-    def px(x: float) -> float:
-        return left + (float(x) - x_low) / (x_high - x_low) * (right - left)
 
-    def py(y: float) -> float:
-        return bottom - (float(y) - y_low) / (y_high - y_low) * (bottom - top)
+def _tick_labels(ticks: list[float], integer: bool) -> list[str]:
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    return [f"{int(t):,}" if integer else format_number(t, step) for t in ticks]
 
-    out = [
-        f'<svg class="chart" viewBox="0 0 {w} {h}" width="100%" '
-        f'role="img" aria-label="{escape(chart.title)}" data-x-title="{escape(chart.x.title)}" '
-        f'data-y-title="{escape(chart.y.title)}">',
-        f'<text class="chart-title" x="{left}" y="20" font-size="14" font-weight="600">{escape(chart.title)}</text>',
-        f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="#fafafa" stroke="#ddd"/>',
-    ]
-    # y ticks and grid
-    y_ticks = linear_ticks(y_low, y_high, chart.y.integer)
-    y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else 1.0
-    for t in y_ticks:
-        y = py(t)
-        out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>')
-        label = f"{int(t):,}" if chart.y.integer else format_number(t, y_step)
+
+def _y_ticks(f: _Frame) -> list[str]:
+    """Horizontal grid lines with their labels."""
+    out = []
+    ticks = linear_ticks(f.y_low, f.y_high, f.chart.y.integer)
+    for t, label in zip(ticks, _tick_labels(ticks, f.chart.y.integer), strict=True):
+        y = f.py(t)
+        out.append(f'<line x1="{f.left}" x2="{f.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>')
         out.append(
-            f'<text class="tick-y" x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{label}</text>'
+            f'<text class="tick-y" x="{f.left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{label}</text>'
         )
-    # x ticks
-    if chart.x.kind == CATEGORY:
-        many = len(chart.x.categories) > 8
-        for i, name in enumerate(chart.x.categories):
-            x = px(i)
-            text = escape(name if len(name) <= 18 else name[:17] + "…")
-            rotate = f' transform="rotate(-30 {x:.1f} {bottom + 14})"' if many else ""
-            anchor = "end" if many else "middle"
-            out.append(
-                f'<text class="tick-x" x="{x:.1f}" y="{bottom + 14}" font-size="11" '
-                f'text-anchor="{anchor}"{rotate}>{text}</text>'
-            )
+    return out
+
+
+def _category_ticks(f: _Frame) -> list[str]:
+    """Each category's name under its slot (cut to 18 characters; slanted when there are more than 8)."""
+    out = []
+    many = len(f.chart.x.categories) > 8
+    for i, name in enumerate(f.chart.x.categories):
+        x = f.px(i)
+        text = escape(name if len(name) <= 18 else name[:17] + "…")
+        rotate = f' transform="rotate(-30 {x:.1f} {f.bottom + 14})"' if many else ""
+        anchor = "end" if many else "middle"
+        out.append(
+            f'<text class="tick-x" x="{x:.1f}" y="{f.bottom + 14}" font-size="11" '
+            f'text-anchor="{anchor}"{rotate}>{text}</text>'
+        )
+    return out
+
+
+def _x_ticks(f: _Frame) -> list[str]:
+    """Vertical grid lines with their labels: UTC times on a time axis, nice numbers on a linear one."""
+    if f.chart.x.kind == CATEGORY:
+        return _category_ticks(f)
+    if f.chart.x.kind == TIME:
+        ticks, fmt = time_ticks(f.x_low, f.x_high)
+        labels = [datetime.fromtimestamp(t, UTC).strftime(fmt) for t in ticks]
     else:
-        if chart.x.kind == TIME:
-            ticks, fmt = time_ticks(x_low, x_high)
-            labels = [datetime.fromtimestamp(t, UTC).strftime(fmt) for t in ticks]
-        else:
-            ticks = linear_ticks(x_low, x_high, chart.x.integer)
-            step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-            labels = [f"{int(t):,}" if chart.x.integer else format_number(t, step) for t in ticks]
-        for t, label in zip(ticks, labels, strict=True):
-            if not x_low <= t <= x_high:
-                continue
-            x = px(t)
-            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="#eeeeee"/>')
-            out.append(
-                f'<text class="tick-x" x="{x:.1f}" y="{bottom + 16}" font-size="11" text-anchor="middle">{label}</text>'
-            )
-    # axis titles
-    out.append(
-        f'<text class="axis-title x" x="{(left + right) / 2:.1f}" y="{h - 10}" font-size="12" '
-        f'text-anchor="middle">{escape(chart.x.title)}</text>'
-    )
-    cy = (top + bottom) / 2
-    out.append(
-        f'<text class="axis-title y" x="16" y="{cy:.1f}" font-size="12" text-anchor="middle" '
-        f'transform="rotate(-90 16 {cy:.1f})">{escape(chart.y.title)}</text>'
-    )
-    legend: list[tuple[str, str, str]] = []  # (name, colour, kind)
-    # bands
-    for band in chart.bands:
-        points = [
-            (px(x), py(lo), py(hi))
-            for x, lo, hi in zip(band.x, band.lower, band.upper, strict=True)
-            if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
-        ]
-        if not points:
+        ticks = linear_ticks(f.x_low, f.x_high, f.chart.x.integer)
+        labels = _tick_labels(ticks, f.chart.x.integer)
+    out = []
+    for t, label in zip(ticks, labels, strict=True):
+        if not f.x_low <= t <= f.x_high:
             continue
-        if len(points) == 1:  # one window: a short vertical bar shows its range
-            x, lo, hi = points[0]
-            out.append(
-                f'<rect class="band" x="{x - 6:.1f}" y="{hi:.1f}" width="12" height="{max(lo - hi, 1):.1f}" '
-                f'fill="{band.colour}" fill-opacity="0.45"><title>{escape(band.name)}</title></rect>'
-            )
-        else:
-            upper = " ".join(f"{x:.1f},{hi:.1f}" for x, _, hi in points)
-            lower = " ".join(f"{x:.1f},{lo:.1f}" for x, lo, _ in reversed(points))
-            out.append(
-                f'<polygon class="band" points="{upper} {lower}" fill="{band.colour}" fill-opacity="0.45">'
-                f"<title>{escape(band.name)}</title></polygon>"
-            )
-        legend.append((band.name, band.colour, "band"))
-    # horizontal lines
-    for line in chart.lines:
-        if not y_low <= line.y <= y_high:
-            continue
-        y = py(line.y)
+        x = f.px(t)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{f.top}" y2="{f.bottom}" stroke="#eeeeee"/>')
         out.append(
-            f'<line class="hline" x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{line.colour}" '
-            f'stroke-dasharray="{line.dash}"><title>{escape(line.name)}: {line.y:g}</title></line>'
+            f'<text class="tick-x" x="{x:.1f}" y="{f.bottom + 16}" font-size="11" text-anchor="middle">{label}</text>'
         )
-        legend.append((f"{line.name} ({line.y:g})", line.colour, "line"))
-    # series
-    bar_series = [s for s in chart.series if s.mode == "bars"]
-    for index, s in enumerate(chart.series):
-        colour = s.colour or PALETTE[index % len(PALETTE)]
-        legend.append((s.name, colour, "bars" if s.mode == "bars" else "series"))
-        tips = list(s.tips) if s.tips is not None else [None] * len(s.x)
-        drawn = [
-            (float(x), float(y), tips[i], i)
-            for i, (x, y) in enumerate(zip(s.x, s.y, strict=True))
-            if y is not None and math.isfinite(float(y))
-        ]
-        if s.mode == "bars":
-            slot = bar_series.index(s)
-            share = 1 / len(bar_series)
-            for x, y, tip, i in drawn:
-                full = float(s.widths[i]) if s.widths else 0.8
-                bw = full * share * 0.9
-                x0 = x - full / 2 + full * share * slot + full * share * 0.05
-                x_left, x_right = px(x0), px(x0 + bw)
-                y_top, y_zero = py(max(y, 0)), py(0)
-                title = f"<title>{escape(tip)}</title>" if tip else ""
-                out.append(
-                    f'<rect class="bar" x="{x_left:.1f}" y="{y_top:.1f}" width="{max(x_right - x_left, 1):.1f}" '
-                    f'height="{max(y_zero - y_top, 0):.1f}" fill="{colour}" fill-opacity="0.8">{title}</rect>'
-                )
-                if s.labels and s.labels[i]:
-                    out.append(
-                        f'<text x="{(x_left + x_right) / 2:.1f}" y="{y_top - 3:.1f}" font-size="10" '
-                        f'text-anchor="middle">{escape(s.labels[i])}</text>'
-                    )
-            continue
-        if "lines" in s.mode and len(drawn) > 1:
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, _, _ in drawn)
-            out.append(f'<polyline class="series" points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"/>')
-        radius = 3.5 if len(drawn) < 200 else 2
-        for x, y, tip, i in drawn:
-            fill = s.point_colours[i] if s.point_colours else colour
-            title = f"<title>{escape(tip)}</title>" if tip else ""
+    return out
+
+
+def _axis_titles(f: _Frame) -> list[str]:
+    cy = (f.top + f.bottom) / 2
+    return [
+        f'<text class="axis-title x" x="{(f.left + f.right) / 2:.1f}" y="{f.chart.height - 10}" font-size="12" '
+        f'text-anchor="middle">{escape(f.chart.x.title)}</text>',
+        f'<text class="axis-title y" x="16" y="{cy:.1f}" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 16 {cy:.1f})">{escape(f.chart.y.title)}</text>',
+    ]
+
+
+def _band(f: _Frame, band: Band) -> str | None:
+    """The shaded range between the band's bounds (a short vertical bar for one point); None with no finite
+    point."""
+    points = [
+        (f.px(x), f.py(lo), f.py(hi))
+        for x, lo, hi in zip(band.x, band.lower, band.upper, strict=True)
+        if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
+    ]
+    if not points:
+        return None
+    if len(points) == 1:  # one window: a short vertical bar shows its range
+        x, lo, hi = points[0]
+        return (
+            f'<rect class="band" x="{x - 6:.1f}" y="{hi:.1f}" width="12" height="{max(lo - hi, 1):.1f}" '
+            f'fill="{band.colour}" fill-opacity="0.45"><title>{escape(band.name)}</title></rect>'
+        )
+    upper = " ".join(f"{x:.1f},{hi:.1f}" for x, _, hi in points)
+    lower = " ".join(f"{x:.1f},{lo:.1f}" for x, lo, _ in reversed(points))
+    return (
+        f'<polygon class="band" points="{upper} {lower}" fill="{band.colour}" fill-opacity="0.45">'
+        f"<title>{escape(band.name)}</title></polygon>"
+    )
+
+
+def _hline(f: _Frame, line: HLine) -> str:
+    y = f.py(line.y)
+    return (
+        f'<line class="hline" x1="{f.left}" x2="{f.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{line.colour}" '
+        f'stroke-dasharray="{line.dash}"><title>{escape(line.name)}: {line.y:g}</title></line>'
+    )
+
+
+_Point = tuple[float, float, str | None, int]  # x, y, tip, index in the series
+
+
+def _drawn(s: Series) -> list[_Point]:
+    """The series' points with a finite y."""
+    tips = list(s.tips) if s.tips is not None else [None] * len(s.x)
+    return [
+        (float(x), float(y), tips[i], i)
+        for i, (x, y) in enumerate(zip(s.x, s.y, strict=True))
+        if y is not None and math.isfinite(float(y))
+    ]
+
+
+def _bars(f: _Frame, s: Series, colour: str, slot: int, slots: int) -> list[str]:
+    """Bars from 0, side by side: each bar series takes its ``slot`` of ``slots`` in every bar's width."""
+    out = []
+    share = 1 / slots
+    for x, y, tip, i in _drawn(s):
+        full = float(s.widths[i]) if s.widths else 0.8
+        bw = full * share * 0.9
+        x0 = x - full / 2 + full * share * slot + full * share * 0.05
+        x_left, x_right = f.px(x0), f.px(x0 + bw)
+        y_top, y_zero = f.py(max(y, 0)), f.py(0)
+        title = f"<title>{escape(tip)}</title>" if tip else ""
+        out.append(
+            f'<rect class="bar" x="{x_left:.1f}" y="{y_top:.1f}" width="{max(x_right - x_left, 1):.1f}" '
+            f'height="{max(y_zero - y_top, 0):.1f}" fill="{colour}" fill-opacity="0.8">{title}</rect>'
+        )
+        if s.labels and s.labels[i]:
             out.append(
-                f'<circle class="point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="{radius}" fill="{fill}" '
-                f'stroke="{colour}" stroke-width="0.8">{title}</circle>'
+                f'<text x="{(x_left + x_right) / 2:.1f}" y="{y_top - 3:.1f}" font-size="10" '
+                f'text-anchor="middle">{escape(s.labels[i])}</text>'
             )
-    # legend
-    ly = top + 4
-    for name, colour, kind in legend:
+    return out
+
+
+def _line_and_markers(f: _Frame, s: Series, colour: str) -> list[str]:
+    """A polyline through the points (``lines`` modes, two points or more) and a circle on each point."""
+    out = []
+    drawn = _drawn(s)
+    if "lines" in s.mode and len(drawn) > 1:
+        path = " ".join(f"{f.px(x):.1f},{f.py(y):.1f}" for x, y, _, _ in drawn)
+        out.append(f'<polyline class="series" points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"/>')
+    radius = 3.5 if len(drawn) < 200 else 2
+    for x, y, tip, i in drawn:
+        fill = s.point_colours[i] if s.point_colours else colour
+        title = f"<title>{escape(tip)}</title>" if tip else ""
+        out.append(
+            f'<circle class="point" cx="{f.px(x):.1f}" cy="{f.py(y):.1f}" r="{radius}" fill="{fill}" '
+            f'stroke="{colour}" stroke-width="0.8">{title}</circle>'
+        )
+    return out
+
+
+def _legend(f: _Frame, entries: list[tuple[str, str, str]]) -> list[str]:
+    """One row per band, threshold and series right of the plot: a swatch (a dash for a threshold) and the name,
+    cut to 26 characters with the full name as its tooltip."""
+    out = []
+    ly = f.top + 4
+    for name, colour, kind in entries:
         if kind == "line":
             out.append(
-                f'<line x1="{right + 10}" x2="{right + 26}" y1="{ly + 6}" y2="{ly + 6}" stroke="{colour}" '
+                f'<line x1="{f.right + 10}" x2="{f.right + 26}" y1="{ly + 6}" y2="{ly + 6}" stroke="{colour}" '
                 'stroke-dasharray="4 3"/>'
             )
         else:
             opacity = "0.45" if kind == "band" else "0.9"
             out.append(
-                f'<rect x="{right + 10}" y="{ly}" width="16" height="11" fill="{colour}" fill-opacity="{opacity}"/>'
+                f'<rect x="{f.right + 10}" y="{ly}" width="16" height="11" fill="{colour}" fill-opacity="{opacity}"/>'
             )
         short = name if len(name) <= 26 else name[:25] + "…"
         out.append(
-            f'<text class="legend" x="{right + 31}" y="{ly + 10}" font-size="11">{escape(short)}'
+            f'<text class="legend" x="{f.right + 31}" y="{ly + 10}" font-size="11">{escape(short)}'
             f"<title>{escape(name)}</title></text>"
         )
         ly += 17
+    return out
+
+
+def render(chart: Chart) -> str:
+    """The chart as an ``<svg>`` element: frame, grid and ticks, axis titles, then bands, thresholds and series
+    (drawn in that order, so series lie on top), then the legend."""
+    f = _frame(chart)
+    out = [
+        f'<svg class="chart" viewBox="0 0 {chart.width} {chart.height}" width="100%" '
+        f'role="img" aria-label="{escape(chart.title)}" data-x-title="{escape(chart.x.title)}" '
+        f'data-y-title="{escape(chart.y.title)}">',
+        f'<text class="chart-title" x="{f.left}" y="20" font-size="14" font-weight="600">{escape(chart.title)}</text>',
+        f'<rect x="{f.left}" y="{f.top}" width="{f.right - f.left}" height="{f.bottom - f.top}" fill="#fafafa" '
+        'stroke="#ddd"/>',
+    ]
+    out += _y_ticks(f) + _x_ticks(f) + _axis_titles(f)
+    legend: list[tuple[str, str, str]] = []  # (name, colour, kind)
+    for band in chart.bands:
+        drawn = _band(f, band)
+        if drawn is not None:
+            out.append(drawn)
+            legend.append((band.name, band.colour, "band"))
+    for line in chart.lines:
+        if f.y_low <= line.y <= f.y_high:
+            out.append(_hline(f, line))
+            legend.append((f"{line.name} ({line.y:g})", line.colour, "line"))
+    bar_series = [s for s in chart.series if s.mode == "bars"]
+    for index, s in enumerate(chart.series):
+        colour = s.colour or PALETTE[index % len(PALETTE)]
+        if s.mode == "bars":
+            legend.append((s.name, colour, "bars"))
+            out += _bars(f, s, colour, bar_series.index(s), len(bar_series))
+        else:
+            legend.append((s.name, colour, "series"))
+            out += _line_and_markers(f, s, colour)
+    out += _legend(f, legend)
     out.append("</svg>")
     return "".join(out)
