@@ -660,6 +660,42 @@ def realized_classification(
     return {name: value for name, value in _realized(reference, raw, pred, labels).items() if math.isfinite(value)}
 
 
+def _cross_fitted_calibrators(
+    raw: np.ndarray,
+    truth: np.ndarray,
+    n_classes: int,
+    scored: list[int],
+    calibration: str,
+    folds: int,
+    rng: np.random.Generator,
+) -> tuple[list[Calibrator], np.ndarray]:
+    """One calibrator per ``scored`` class, fitted on every reference row with the method (``calibration``, or for
+    ``auto`` the lowest cross-fitted Brier score), and that method's out-of-fold probabilities (``n x
+    len(scored)``): what each row would have been given by a calibrator that never saw it."""
+    fold_of = np.empty(truth.size, dtype=np.intp)
+    for k in range(n_classes):  # stratified folds, so every fold sees every class
+        rows = np.flatnonzero(truth == k)
+        fold_of[rng.permutation(rows)] = np.arange(rows.size) % folds
+    calibrators: list[Calibrator] = []
+    out_of_fold = np.empty((truth.size, len(scored)))
+    for j, k in enumerate(scored):
+        outcome = (truth == k).astype(np.float64)
+        candidates = [calibration] if calibration != "auto" else list(CALIBRATIONS)
+        best: tuple[float, str, np.ndarray] | None = None
+        for method in candidates:
+            oof = np.empty(truth.size)
+            for f in range(folds):
+                test = fold_of == f
+                oof[test] = fit_calibrator(raw[~test, k], outcome[~test], method)(raw[test, k])
+            brier = float(np.mean((oof - outcome) ** 2))
+            if best is None or brier < best[0] - 1e-12:
+                best = (brier, method, oof)
+        assert best is not None
+        calibrators.append(fit_calibrator(raw[:, k], outcome, best[1]))
+        out_of_fold[:, j] = best[2]
+    return calibrators, out_of_fold
+
+
 def fit_cbpe(
     scores: Any,
     labels: Any,
@@ -702,27 +738,7 @@ def fit_cbpe(
         )
     scored = [positive] if len(found) == 2 else list(range(len(found)))
     rng = _rng(seed)
-    fold_of = np.empty(truth.size, dtype=np.intp)
-    for k in range(len(found)):  # stratified folds, so every fold sees every class
-        rows = np.flatnonzero(truth == k)
-        fold_of[rng.permutation(rows)] = np.arange(rows.size) % folds
-    calibrators: list[Calibrator] = []
-    out_of_fold = np.empty((truth.size, len(scored)))
-    for j, k in enumerate(scored):
-        outcome = (truth == k).astype(np.float64)
-        candidates = [calibration] if calibration != "auto" else list(CALIBRATIONS)
-        best: tuple[float, str, np.ndarray] | None = None
-        for method in candidates:
-            oof = np.empty(truth.size)
-            for f in range(folds):
-                test = fold_of == f
-                oof[test] = fit_calibrator(raw[~test, k], outcome[~test], method)(raw[test, k])
-            brier = float(np.mean((oof - outcome) ** 2))
-            if best is None or brier < best[0] - 1e-12:
-                best = (brier, method, oof)
-        assert best is not None
-        calibrators.append(fit_calibrator(raw[:, k], outcome, best[1]))
-        out_of_fold[:, j] = best[2]
+    calibrators, out_of_fold = _cross_fitted_calibrators(raw, truth, len(found), scored, calibration, folds, rng)
     model_pred = _model_rule(raw, positive) if predicted is None else _indices(predicted, found, "predicted labels")
     if model_pred.size != truth.size:
         raise InvalidRequestError(f"{model_pred.size} predicted labels for {truth.size} labels")
