@@ -414,12 +414,14 @@ def render(chart: Chart) -> str:
         if f.y_low <= line.y <= f.y_high:
             out.append(_hline(f, line))
             legend.append((f"{line.name} ({line.y:g})", line.colour, "line"))
-    bar_series = [s for s in chart.series if s.mode == "bars"]
+    bars = sum(1 for s in chart.series if s.mode == "bars")
+    slot = 0  # each bar series its own place beside the others, even two equal ones
     for index, s in enumerate(chart.series):
         colour = s.colour or PALETTE[index % len(PALETTE)]
         if s.mode == "bars":
             legend.append((s.name, colour, "bars"))
-            out += _bars(f, s, colour, bar_series.index(s), len(bar_series))
+            out += _bars(f, s, colour, slot, bars)
+            slot += 1
         else:
             legend.append((s.name, colour, "series"))
             out += _line_and_markers(f, s, colour)
