@@ -93,6 +93,10 @@ class LocalArns:
             return self.topic_key_arn or self._arn("kms", "key/none")
         if kind == "bus":
             return self._arn("events", f"event-bus/{s.event_bus_name}")
+        if kind == "default-bus":
+            return self._arn("events", "event-bus/default")
+        if kind == "webhook-secrets":
+            return self._arn("ssm", "parameter/driftline/*/webhooks/*")  # the stack name is not in Settings
         if kind == "function":
             names = {"controller": s.controller_function, "writer": s.writer_function, "app": s.app_function}
             if resource.name.endswith("-*"):

@@ -74,6 +74,12 @@ class StackArns:
             if kind == "topic-key":
                 return messaging.topic_key.key_arn
             return messaging.bus.event_bus_arn
+        if kind == "default-bus":
+            return Stack.of(self.scope).format_arn(service="events", resource="event-bus", resource_name="default")
+        if kind == "webhook-secrets":
+            return Stack.of(self.scope).format_arn(
+                service="ssm", resource="parameter", resource_name=f"{self.names.webhook_secrets_prefix.lstrip('/')}*"
+            )
         if kind == "function":
             names = self.names
             by_role = {
