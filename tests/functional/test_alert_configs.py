@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from driftline import clock
 from driftline.aws.alert_state import AlertStates
 from driftline.aws.provision import ALERTS_QUEUE
 from driftline.errors import InvalidRequestError, NotFoundError
-from driftline import clock
 from driftline.schemas import AppOutputs, to_iso
 from driftline.sdk.project import get_or_create_project
 from driftline.writer.run import write_outputs
@@ -165,7 +165,7 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 hook.received.append((dict(self.headers), body))
                 self.send_response(hook.status)
@@ -205,7 +205,8 @@ def test_webhook_gets_the_alert_with_its_secret_header_from_ssm(stack, iam, hook
         "hook",
     )
     assert [e["detail"]["alert_name"] for e in stack.alerts("default")] == ["hook"]
-    assert stack.alerts("bus") == [] and stack.alerts("sns") == []  # only its own targets
+    assert stack.alerts("bus") == []
+    assert stack.alerts("sns") == []
     stored = stack.project.get_alert("hook")
     assert "s3cr3t" not in json.dumps(stored.to_dict())  # the secret never reaches DynamoDB
 
@@ -218,7 +219,8 @@ def test_a_failing_webhook_is_counted_logged_and_not_retried(stack, caplog):
         again = write_outputs(stack.writer, outputs(0, 2), NOW)  # a redelivery does not try it again
     finally:
         down.close()
-    assert writer_report.webhook_failures == 1 and again.webhook_failures == 0
+    assert writer_report.webhook_failures == 1
+    assert again.webhook_failures == 0
     assert len(down.received) == 1
     assert len(stack.alerts("sns")) == 1
     (state,) = AlertStates(stack.writer).list_states("e1")
