@@ -367,8 +367,19 @@ def _status_text(status: Mapping[str, Any]) -> str:
             ("endpoints", status["endpoints"]),
         ]
     )
-    apps = table(status["applications"], ["name", "class", "deployed"], empty="(no monitoring applications)")
+    rows = [a | {"last_error": _short(a.get("last_error", ""))} for a in status["applications"]]
+    apps = table(
+        rows,
+        ["name", "class", "deployed", "failures", "last_error_at", "last_error"],
+        empty="(no monitoring applications)",
+    )
     return f"{lines}\n\n{apps}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """One line of at most ``limit`` characters (the whole text is in --json)."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def cmd_monitoring_enable(args: argparse.Namespace) -> Output:
@@ -412,6 +423,9 @@ def _app_rows(functions: Iterable[Any]) -> list[dict[str, Any]]:
             "source": f.source.get("key") or f"builtin:{f.source.get('name')}",
             "kwargs": json.dumps(f.application_kwargs) if f.application_kwargs else "",
             "deployed": f.deployed,
+            "failures": f.record.failures,
+            "last_error_at": f.record.last_error_at or None,
+            "last_error": _short(f.record.last_error),
         }
         for f in functions
     ]
@@ -449,7 +463,10 @@ def cmd_apps_set(args: argparse.Namespace, err: TextIO) -> Output:
 def cmd_apps_list(args: argparse.Namespace) -> Output:
     functions = _project(args.project).list_model_monitoring_functions()
     rows = _app_rows(functions)
-    return Output([f.to_dict() for f in functions], table(rows, ["name", "class", "deployed", "kwargs", "source"]))
+    return Output(
+        [f.to_dict() for f in functions],
+        table(rows, ["name", "class", "deployed", "kwargs", "source", "failures", "last_error_at", "last_error"]),
+    )
 
 
 def cmd_apps_remove(args: argparse.Namespace) -> Output:

@@ -157,16 +157,18 @@ class Registry:
         self, project: str, name: str, *, error: str, at: str, window: dict[str, Any], request_id: str
     ) -> bool:
         """Keep an app's last failure on its record (``last_error``, ``last_error_at``, ``last_error_window``,
-        ``failures`` counted once per failed invocation: a repeated report of ``request_id`` changes nothing).
-        False when the app is no longer registered or the report was recorded before."""
+        ``failures`` counted once per failed invocation: a repeated report of ``request_id`` changes nothing)
+        and mark its alert pending (``failure_alert_pending`` = the request id, cleared by
+        :meth:`clear_failure_alert`). False when the app is no longer registered or the report was recorded
+        before."""
         with storage_errors(f"recording a failure of app {name!r} of project {project!r} in {self._table}"):
             try:
                 self._db.update_item(
                     TableName=self._table,
                     Key={"pk": to_value(_pk(project)), "sk": to_value(f"app#{name}")},
                     UpdateExpression=(
-                        "SET last_error = :e, last_error_at = :at, last_error_window = :w, last_error_request = :r "
-                        "ADD failures :one"
+                        "SET last_error = :e, last_error_at = :at, last_error_window = :w, last_error_request = :r, "
+                        "failure_alert_pending = :r ADD failures :one"
                     ),
                     ConditionExpression="attribute_exists(pk) AND (NOT last_error_request = :r)",
                     ExpressionAttributeValues={
@@ -182,6 +184,24 @@ class Registry:
                     return False
                 raise
         return True
+
+    def failure_alert_pending(self, project: str, name: str, request_id: str) -> bool:
+        item = self._get(_pk(project), f"app#{name}") or {}
+        return item.get("failure_alert_pending") == request_id
+
+    def clear_failure_alert(self, project: str, name: str, request_id: str) -> None:
+        with storage_errors(f"clearing the failure alert of app {name!r} of project {project!r} in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": to_value(_pk(project)), "sk": to_value(f"app#{name}")},
+                    UpdateExpression="REMOVE failure_alert_pending",
+                    ConditionExpression="failure_alert_pending = :r",
+                    ExpressionAttributeValues={":r": to_value(request_id)},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
 
     # -------------------------------------------------------------------------------------------- alerts
 

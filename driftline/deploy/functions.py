@@ -206,6 +206,16 @@ CONTROLLER = FunctionDefinition(
             why="projects, apps and models; the Scheduled Event path lists every project (a scan)",
         ),
         allow(
+            ["dynamodb:UpdateItem"],
+            [table("registry")],
+            why="an app's last failure on its record (drained from the async-failures queue)",
+        ),
+        allow(
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+            [queue("async-failures")],
+            why="app failures after Lambda's retries become mm-app-failed and the app's last error",
+        ),
+        allow(
             ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
             [table("endpoints"), table("endpoints", "*")],
             why="endpoints of a project (index), their minute buckets",

@@ -76,6 +76,10 @@ class MonitoringFunction:
             "deployed": self.deployed,
             "registered": self.registered,
             "created": self.record.created,
+            "failures": self.record.failures,
+            "last_error": self.record.last_error,
+            "last_error_at": self.record.last_error_at,
+            "last_error_window": dict(self.record.last_error_window),
         }
 
 

@@ -310,7 +310,15 @@ class Project:
                 "rate_minutes": schedule.base_period_minutes,
             },
             "applications": [
-                {"name": f.name, "class": f.application_class, "deployed": f.deployed}
+                {
+                    "name": f.name,
+                    "class": f.application_class,
+                    "deployed": f.deployed,
+                    "failures": f.record.failures,
+                    "last_error": f.record.last_error,
+                    "last_error_at": f.record.last_error_at or None,
+                    "last_error_window": dict(f.record.last_error_window),
+                }
                 for f in self.list_model_monitoring_functions()
             ],
             "endpoints": len(Endpoints(self._clients).list(self.name)),
@@ -396,7 +404,7 @@ class Project:
         except NotFoundError:
             current = None
         wanted = builtin_app_record(self.name, current.created if current else _now_iso())
-        if current != wanted:
+        if current is None or current.without_failures() != wanted:
             registry.put_app(wanted)
 
     # -------------------------------------------------------------------------------------------- applications
