@@ -186,7 +186,7 @@ class AlertConfig:
         object.__setattr__(self, "results", _patterns(self.results, "results"))
         statuses = self.statuses
         if isinstance(statuses, str | int):
-            statuses = (statuses,)  # type: ignore[assignment]
+            statuses = (statuses,)
         parsed = tuple(sorted({_status(s) for s in statuses}))
         if not parsed:
             raise InvalidRequestError(

@@ -12,7 +12,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from driftline.errors import ApplicationError, InvalidRequestError
 from driftline.schemas import AppMetric, AppResult
@@ -48,8 +48,13 @@ class ModelMonitoringApplicationBase(ABC):
     """Base of every monitoring application (MLRun's name).
 
     The app's ``application_kwargs`` (``set_model_monitoring_function(..., **kwargs)``) arrive as keyword
-    arguments of the constructor; a subclass may declare them as named parameters, or read them from
-    ``self.application_kwargs``."""
+    arguments of the constructor; a subclass may declare them as named, typed parameters (registration then
+    refuses unknown or ill-typed ones, :mod:`driftline.applications.parameters`), or read them from
+    ``self.application_kwargs`` (any name accepted)."""
+
+    # Parameters a constructor with ``**kwargs`` takes beyond its named ones (name -> type); None: any name
+    # (driftline.applications.parameters reads the signature and this at registration)
+    application_parameters: ClassVar[Mapping[str, Any] | None] = None
 
     def __init__(self, **application_kwargs: Any) -> None:
         self.application_kwargs: dict[str, Any] = dict(application_kwargs)
