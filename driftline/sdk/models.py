@@ -127,6 +127,7 @@ def check_model(body: bytes, path: Path, features: Any, feature_names: Sequence[
     ``predict``, and accepts the training set's feature columns as serving hands them over (a few rows are
     predicted); otherwise an :class:`InvalidRequestError` saying what was found and what was expected."""
     import numpy as np
+    import pandas as pd
 
     from driftline.serving.models import load_model_object
 
