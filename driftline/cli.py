@@ -685,6 +685,11 @@ def cmd_results(args: argparse.Namespace) -> Output:
     now = clock.now()
     since = parse_when(args.since, now) if args.since else None
     until = parse_when(args.until, now) if args.until else None
+    if since is not None and until is not None and since > until:
+        raise InvalidRequestError(
+            f"--since {args.since} ({since.isoformat()}) is after --until {args.until} ({until.isoformat()}); "
+            "expected an earlier --since"
+        )
     project = _project(args.project)
     if args.latest:
         df = project.get_latest_results(args.endpoint)
@@ -694,6 +699,8 @@ def cmd_results(args: argparse.Namespace) -> Output:
         df = project.get_results(args.endpoint, start=since, end=until, application_name=args.app)
     if args.latest and args.app:
         df = df[df["application_name"] == args.app]
+        if df.empty:
+            project.require_application(args.app)
     records = [to_jsonable(r) for r in df.to_dict(orient="records")]
     rows = []
     for r in df.to_dict(orient="records"):
@@ -824,11 +831,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_monitoring_enable,
     )
     p.add_argument("project")
-    p.add_argument("--base-period", type=parse_positive_int, default=10, help="minutes between windows (default 10)")
+    p.add_argument(
+        "--base-period", type=parse_positive_int, default=10, help="minutes between windows, 1..1440 (default 10)"
+    )
     p.add_argument("--no-drift-app", action="store_true", help="do not deploy the built-in histogram drift app")
     p = sub(mon_cmds, "update", "change the base period of enabled monitoring in place", cmd_monitoring_update)
     p.add_argument("project")
-    p.add_argument("--base-period", type=parse_positive_int, required=True, help="minutes between windows")
+    p.add_argument("--base-period", type=parse_positive_int, required=True, help="minutes between windows, 1..1440")
     p = sub(
         mon_cmds, "disable", "disable the controller's schedule (data and the stream are kept)", cmd_monitoring_disable
     )

@@ -669,6 +669,22 @@ class Project:
     def _time_arg(value: Any, name: str) -> datetime | None:
         return None if value is None else parse_time(value, name)
 
+    def _time_range(self, start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
+        since, until = self._time_arg(start, "start"), self._time_arg(end, "end")
+        if since is not None and until is not None and since > until:
+            raise InvalidRequestError(
+                f"time range: start {to_iso(since)} is after end {to_iso(until)}; expected start <= end"
+            )
+        return since, until
+
+    def require_application(self, name: str) -> None:
+        """NotFoundError naming the project's applications unless ``name`` is one of them."""
+        known = sorted(f.name for f in self.list_model_monitoring_functions())
+        if name not in known:
+            raise NotFoundError(
+                f"project {self.name!r} has no monitoring application {name!r}; applications: {known or 'none'}"
+            )
+
     def log_ground_truth(
         self,
         df: pd.DataFrame,
@@ -706,13 +722,13 @@ class Project:
         from driftline.aws.results import Results
         from driftline.sdk.results import RESULT_COLUMNS, frame
 
+        since, until = self._time_range(start, end)
         record = self._endpoint_record(endpoint)
         rows = Results(self._clients).query_results(
-            record.endpoint_id,
-            start=self._time_arg(start, "start"),
-            end=self._time_arg(end, "end"),
-            application_name=application_name,
+            record.endpoint_id, start=since, end=until, application_name=application_name
         )
+        if not rows and application_name is not None:
+            self.require_application(application_name)  # "no results" only for an app that exists
         return frame(rows, RESULT_COLUMNS)
 
     def get_metrics(
@@ -726,13 +742,13 @@ class Project:
         from driftline.aws.results import Results
         from driftline.sdk.results import METRIC_COLUMNS, frame
 
+        since, until = self._time_range(start, end)
         record = self._endpoint_record(endpoint)
         rows = Results(self._clients).query_metrics(
-            record.endpoint_id,
-            start=self._time_arg(start, "start"),
-            end=self._time_arg(end, "end"),
-            application_name=application_name,
+            record.endpoint_id, start=since, end=until, application_name=application_name
         )
+        if not rows and application_name is not None:
+            self.require_application(application_name)  # "no results" only for an app that exists
         return frame(rows, METRIC_COLUMNS)
 
     def get_latest_results(self, endpoint: str | ModelEndpoint) -> pd.DataFrame:
