@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from driftline.errors import ApplicationError, InvalidRequestError
@@ -20,7 +20,10 @@ from driftline.schemas import AppMetric, AppResult
 if TYPE_CHECKING:
     from driftline.applications.context import MonitoringApplicationContext
 
-TrackingOutput = AppResult | AppMetric | dict[str, float] | list[AppResult | AppMetric | dict[str, float]] | None
+# a Sequence (covariant), so a subclass may say it returns list[AppResult | AppMetric]
+TrackingOutput = (
+    AppResult | AppMetric | Mapping[str, float] | Sequence[AppResult | AppMetric | Mapping[str, float]] | None
+)
 
 EXPECTED = (
     "expected do_tracking to return a ModelMonitoringApplicationResult, a ModelMonitoringApplicationMetric, "
