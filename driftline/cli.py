@@ -368,8 +368,19 @@ def _status_text(status: Mapping[str, Any]) -> str:
             ("endpoints", status["endpoints"]),
         ]
     )
-    apps = table(status["applications"], ["name", "class", "deployed"], empty="(no monitoring applications)")
+    rows = [a | {"last_error": _short(a.get("last_error", ""))} for a in status["applications"]]
+    apps = table(
+        rows,
+        ["name", "class", "deployed", "failures", "last_error_at", "last_error"],
+        empty="(no monitoring applications)",
+    )
     return f"{lines}\n\n{apps}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """One line of at most ``limit`` characters (the whole text is in --json)."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def cmd_monitoring_enable(args: argparse.Namespace) -> Output:
@@ -413,6 +424,9 @@ def _app_rows(functions: Iterable[Any]) -> list[dict[str, Any]]:
             "source": f.source.get("key") or f"builtin:{f.source.get('name')}",
             "kwargs": json.dumps(f.application_kwargs) if f.application_kwargs else "",
             "deployed": f.deployed,
+            "failures": f.record.failures,
+            "last_error_at": f.record.last_error_at or None,
+            "last_error": _short(f.record.last_error),
         }
         for f in functions
     ]
@@ -450,7 +464,10 @@ def cmd_apps_set(args: argparse.Namespace, err: TextIO) -> Output:
 def cmd_apps_list(args: argparse.Namespace) -> Output:
     functions = _project(args.project).list_model_monitoring_functions()
     rows = _app_rows(functions)
-    return Output([f.to_dict() for f in functions], table(rows, ["name", "class", "deployed", "kwargs", "source"]))
+    return Output(
+        [f.to_dict() for f in functions],
+        table(rows, ["name", "class", "deployed", "kwargs", "source", "failures", "last_error_at", "last_error"]),
+    )
 
 
 def cmd_apps_remove(args: argparse.Namespace) -> Output:
@@ -583,6 +600,85 @@ def _enum_name(enum: Any, value: Any) -> str:
         return str(value)
 
 
+def _alert_row(config: Any) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "selects": " ".join(
+            f"{what}={','.join(values)}"
+            for what, values in (
+                ("endpoints", config.endpoints),
+                ("apps", config.applications),
+                ("results", config.results),
+            )
+            if values
+        )
+        or "all",
+        "statuses": ",".join(_enum_name_plain(s) for s in config.statuses),
+        "criteria": f"{config.count} of {config.windows}",
+        "reset": config.reset_policy,
+        "cooldown": f"{config.cooldown_minutes} min" if config.cooldown_minutes else "-",
+        "targets": ",".join(t.id for t in config.targets) or "(silenced)",
+    }
+
+
+def _enum_name_plain(value: Any) -> str:
+    return getattr(value, "name", str(value))
+
+
+ALERT_COLUMNS = ["name", "selects", "statuses", "criteria", "reset", "cooldown", "targets"]
+
+
+def cmd_alerts_set(args: argparse.Namespace) -> Output:
+    targets: list[Any] | None = None
+    if args.no_targets:
+        if args.target:
+            raise InvalidRequestError("--no-targets and --target: expected one or the other")
+        targets = []
+    elif args.target:
+        targets = []
+        for target in args.target:
+            if target.startswith(("https://", "http://")) and args.webhook_secret:
+                targets.append({"kind": "webhook", "url": target, "secret_parameter": args.webhook_secret})
+            else:
+                targets.append(target)
+    if args.webhook_secret and not any(isinstance(t, dict) for t in targets or []):
+        raise InvalidRequestError("--webhook-secret: expected a webhook --target URL to send it to")
+    config = _project(args.project).set_alert(
+        args.name,
+        endpoints=args.endpoint,
+        applications=args.app,
+        results=args.result,
+        statuses=args.status or ("detected",),
+        count=args.count,
+        windows=args.windows,
+        reset_policy=args.reset_policy,
+        cooldown_minutes=args.cooldown,
+        targets=targets,
+        description=args.description,
+    )
+    return Output(config.to_dict(), table([_alert_row(config)], ALERT_COLUMNS))
+
+
+def cmd_alerts_list(args: argparse.Namespace) -> Output:
+    configs = _project(args.project).list_alerts()
+    text = table(
+        [_alert_row(c) for c in configs],
+        ALERT_COLUMNS,
+        empty="(no alert configurations: one alert when a result enters detected, on the stack's bus and topic)",
+    )
+    return Output([c.to_dict() for c in configs], text)
+
+
+def cmd_alerts_delete(args: argparse.Namespace) -> Output:
+    _project(args.project).delete_alert(args.name)
+    return Output({"deleted": args.name}, f"deleted alert {args.name!r}")
+
+
+def cmd_alerts_reset(args: argparse.Namespace) -> Output:
+    config = _project(args.project).reset_alert(args.name)
+    return Output(config.to_dict(), f"alert {args.name!r} re-armed at {config.reset_at}")
+
+
 def cmd_results(args: argparse.Namespace) -> Output:
     from driftline import clock
     from driftline.schemas import ResultKind, ResultStatus
@@ -590,6 +686,11 @@ def cmd_results(args: argparse.Namespace) -> Output:
     now = clock.now()
     since = parse_when(args.since, now) if args.since else None
     until = parse_when(args.until, now) if args.until else None
+    if since is not None and until is not None and since > until:
+        raise InvalidRequestError(
+            f"--since {args.since} ({since.isoformat()}) is after --until {args.until} ({until.isoformat()}); "
+            "expected an earlier --since"
+        )
     project = _project(args.project)
     if args.latest:
         df = project.get_latest_results(args.endpoint)
@@ -599,6 +700,8 @@ def cmd_results(args: argparse.Namespace) -> Output:
         df = project.get_results(args.endpoint, start=since, end=until, application_name=args.app)
     if args.latest and args.app:
         df = df[df["application_name"] == args.app]
+        if df.empty:
+            project.require_application(args.app)
     records = [to_jsonable(r) for r in df.to_dict(orient="records")]
     rows = []
     for r in df.to_dict(orient="records"):
@@ -743,11 +846,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_monitoring_enable,
     )
     p.add_argument("project")
-    p.add_argument("--base-period", type=parse_positive_int, default=10, help="minutes between windows (default 10)")
+    p.add_argument(
+        "--base-period", type=parse_positive_int, default=10, help="minutes between windows, 1..1440 (default 10)"
+    )
     p.add_argument("--no-drift-app", action="store_true", help="do not deploy the built-in histogram drift app")
     p = sub(mon_cmds, "update", "change the base period of enabled monitoring in place", cmd_monitoring_update)
     p.add_argument("project")
-    p.add_argument("--base-period", type=parse_positive_int, required=True, help="minutes between windows")
+    p.add_argument("--base-period", type=parse_positive_int, required=True, help="minutes between windows, 1..1440")
     p = sub(
         mon_cmds, "disable", "disable the controller's schedule (data and the stream are kept)", cmd_monitoring_disable
     )
@@ -778,6 +883,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("names", nargs="+", metavar="NAME")
     p = sub(app_cmds, "deploy", "deploy a registered application", cmd_apps_deploy)
+    p.add_argument("project")
+    p.add_argument("name")
+
+    # alerts
+    alerts = sub(groups, "alerts", "alert configurations: which results notify, when, and where")
+    alert_cmds = alerts.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub(alert_cmds, "set", "store an alert configuration (replaces one of the same name)", cmd_alerts_set)
+    p.add_argument("project")
+    p.add_argument("name", help="its name; 'default' configures what no other configuration selects")
+    p.add_argument("--endpoint", action="append", metavar="MODEL|ID", help="a model endpoint (repeatable; default all)")
+    p.add_argument("--app", action="append", metavar="NAME", help="an application name or pattern (repeatable)")
+    p.add_argument("--result", action="append", metavar="NAME", help="a result name or pattern, e.g. '*_drift'")
+    p.add_argument(
+        "--status",
+        action="append",
+        choices=["detected", "potential_detection"],
+        help="statuses that notify (repeatable; default detected)",
+    )
+    p.add_argument("--count", type=parse_positive_int, default=1, help="criteria: at least COUNT windows ...")
+    p.add_argument("--windows", type=parse_positive_int, default=None, help="... of the last WINDOWS (default COUNT)")
+    p.add_argument(
+        "--reset-policy",
+        choices=["auto", "manual", "always"],
+        default="auto",
+        help="auto: once per episode (default); manual: once until `alerts reset`; always: every such window",
+    )
+    p.add_argument("--cooldown", type=int, default=0, metavar="MINUTES", help="least time between two alerts")
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="TARGET",
+        help="sns, eventbridge, eventbridge:default, or a webhook URL (repeatable; default eventbridge + sns)",
+    )
+    p.add_argument("--no-targets", action="store_true", help="no target: silence what it selects")
+    p.add_argument(
+        "--webhook-secret",
+        metavar="SSM_NAME",
+        help="SSM SecureString (under /driftline/<stack>/webhooks/) sent as X-Driftline-Secret to the webhooks",
+    )
+    p.add_argument("--description", default="")
+    p = sub(alert_cmds, "list", "list alert configurations", cmd_alerts_list)
+    p.add_argument("project")
+    p = sub(alert_cmds, "delete", "delete an alert configuration", cmd_alerts_delete)
+    p.add_argument("project")
+    p.add_argument("name")
+    p = sub(alert_cmds, "reset", "re-arm a manual alert configuration", cmd_alerts_reset)
     p.add_argument("project")
     p.add_argument("name")
 

@@ -28,6 +28,10 @@ from driftline.errors import ConfigurationError
 ENV_PREFIX = "DRIFTLINE_"
 _NAMES = layout.Names()  # the default stack's names are the defaults
 MIN_BASE_PERIOD_MINUTES = 1
+# At most a day: the controller decides whether a window had predictions from the endpoint's minute buckets, which
+# expire 3 days after their minute (a window must close well within that), its first run looks back one day, and
+# one app invocation (5 minutes, 2 GB) reads a whole window. EventBridge Scheduler's rate() itself would take more.
+MAX_BASE_PERIOD_MINUTES = 1440
 DEFAULT_BASE_PERIOD_MINUTES = 10
 DEFAULT_SERVING_FUNCTION = "serving"
 
@@ -402,9 +406,13 @@ def _text(value: Any) -> str:
 
 
 def validate_base_period(base_period: Any) -> int:
-    """``base_period`` is whole minutes, at least 1 (MLRun warns under 10; so do we, in the SDK)."""
+    """``base_period`` is whole minutes, 1 to 1440 (MLRun warns under 10; so do we, in the SDK)."""
+    bounds = f"{MIN_BASE_PERIOD_MINUTES}..{MAX_BASE_PERIOD_MINUTES} minutes (one minute to one day)"
     if isinstance(base_period, bool) or not isinstance(base_period, int):
-        raise ConfigurationError(f"base_period must be a whole number of minutes, got {base_period!r}")
-    if base_period < MIN_BASE_PERIOD_MINUTES:
-        raise ConfigurationError(f"base_period must be at least {MIN_BASE_PERIOD_MINUTES} minute, got {base_period}")
+        raise ConfigurationError(f"base_period must be a whole number of minutes in {bounds}, got {base_period!r}")
+    if not MIN_BASE_PERIOD_MINUTES <= base_period <= MAX_BASE_PERIOD_MINUTES:
+        raise ConfigurationError(
+            f"base_period must be {bounds}, got {base_period}: windows longer than a day would outlive the "
+            "endpoint's minute figures the controller reads (kept 3 days) and one app invocation reads a whole window"
+        )
     return base_period

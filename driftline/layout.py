@@ -226,6 +226,11 @@ class Names:
         return f"{PARAMETER_ROOT}{self.stack}"
 
     @property
+    def webhook_secrets_prefix(self) -> str:
+        """SSM SecureStrings the writer may read: secret headers of alert webhooks."""
+        return f"{self.parameter_prefix}/webhooks/"
+
+    @property
     def settings_parameter(self) -> str:
         return f"{self.parameter_prefix}/settings"
 

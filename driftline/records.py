@@ -8,7 +8,7 @@ and a 400 KB item limit that a 20-bin profile of a few hundred features stays we
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from driftline.config import DEFAULT_BASE_PERIOD_MINUTES
@@ -134,6 +134,14 @@ class AppRecord:
     requirements: list[str] = field(default_factory=list)
     deployed: bool = False  # monitoring runs an app only once it is deployed (seed semantics)
     created: str = ""
+    # its last failure after Lambda's retries (the controller reads them from the async-failures queue)
+    failures: int = 0
+    last_error: str = ""
+    last_error_at: str = ""
+    last_error_window: dict[str, Any] = field(default_factory=dict)
+
+    def without_failures(self) -> AppRecord:
+        return replace(self, failures=0, last_error="", last_error_at="", last_error_window={})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -146,6 +154,7 @@ class AppRecord:
         raw = values.get("application_kwargs")
         values["application_kwargs"] = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
         values["requirements"] = list(values.get("requirements") or [])
+        values["last_error_window"] = dict(values.get("last_error_window") or {})
         return cls(**values)
 
 

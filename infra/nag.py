@@ -104,6 +104,13 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
         "deploy; the wildcard is limited to that name prefix",
     )
 
+    acknowledge(
+        _policy(stack.monitoring.writer),
+        f"IAM5[Resource::{arn_prefix.format(service='ssm')}parameter{names.webhook_secrets_prefix}*]",
+        "reads the secret headers of alert webhooks: SecureStrings the user puts under this stack's "
+        f"{names.webhook_secrets_prefix} prefix, named in alert configurations",
+    )
+
     sdk = stack.discovery.sdk_policy.node.default_child
     assert sdk is not None
     acknowledge(sdk, "IAM5[Resource::*]", "scheduler:ListSchedules has no resource-level permissions")

@@ -1,7 +1,8 @@
 """MLRun's application contract: subclass :class:`ModelMonitoringApplicationBase`, implement ``do_tracking``.
 
-``do_tracking(monitoring_context)`` returns a result, a metric, a list of them, a ``dict[str, float]`` of
-metrics, or None (nothing to report). :func:`normalise_outputs` turns any of these into ``(results, metrics)``
+``do_tracking(monitoring_context)`` returns a result, a metric, a ``dict[str, float]`` of metrics, a list of
+any of these (``[result, {"rows": 120.0}]``), or None (nothing to report); MLRun's ``do_tracking`` returns
+results and metrics alike. :func:`normalise_outputs` turns any of these into ``(results, metrics)``
 and refuses anything else with an :class:`ApplicationError` that says what was expected.
 """
 
@@ -10,8 +11,8 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from driftline.errors import ApplicationError, InvalidRequestError
 from driftline.schemas import AppMetric, AppResult
@@ -19,20 +20,44 @@ from driftline.schemas import AppMetric, AppResult
 if TYPE_CHECKING:
     from driftline.applications.context import MonitoringApplicationContext
 
-TrackingOutput = AppResult | AppMetric | list[AppResult | AppMetric] | dict[str, float] | None
+# a Sequence (covariant), so a subclass may say it returns list[AppResult | AppMetric]
+TrackingOutput = (
+    AppResult | AppMetric | Mapping[str, float] | Sequence[AppResult | AppMetric | Mapping[str, float]] | None
+)
 
 EXPECTED = (
     "expected do_tracking to return a ModelMonitoringApplicationResult, a ModelMonitoringApplicationMetric, "
-    "a list of them, a dict of metric name -> number, or None"
+    "a dict of metric name -> number, a list of any of these, or None"
 )
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """What was returned, for the message: its type and a short repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= limit else text[: limit - 3] + '...'}"
+
+
+def _metrics_from(mapping: Mapping[Any, Any], where: str) -> list[AppMetric]:
+    out = []
+    for name, value in mapping.items():
+        try:
+            out.append(AppMetric(name=name, value=_plain_number(value)))
+        except (InvalidRequestError, TypeError, ValueError) as exc:
+            raise ApplicationError(f"{where}: metric {name!r}: {exc}; {EXPECTED}") from exc
+    return out
 
 
 class ModelMonitoringApplicationBase(ABC):
     """Base of every monitoring application (MLRun's name).
 
     The app's ``application_kwargs`` (``set_model_monitoring_function(..., **kwargs)``) arrive as keyword
-    arguments of the constructor; a subclass may declare them as named parameters, or read them from
-    ``self.application_kwargs``."""
+    arguments of the constructor; a subclass may declare them as named, typed parameters (registration then
+    refuses unknown or ill-typed ones, :mod:`driftline.applications.parameters`), or read them from
+    ``self.application_kwargs`` (any name accepted)."""
+
+    # Parameters a constructor with ``**kwargs`` takes beyond its named ones (name -> type); None: any name
+    # (driftline.applications.parameters reads the signature and this at registration)
+    application_parameters: ClassVar[Mapping[str, Any] | None] = None
 
     def __init__(self, **application_kwargs: Any) -> None:
         self.application_kwargs: dict[str, Any] = dict(application_kwargs)
@@ -62,26 +87,21 @@ def normalise_outputs(output: Any, application_name: str = "application") -> tup
     elif isinstance(output, AppResult | AppMetric):
         items = [output]
     elif isinstance(output, Mapping):
-        items = []
-        for name, value in output.items():
-            try:
-                items.append(AppMetric(name=name, value=_plain_number(value)))
-            except InvalidRequestError as exc:
-                raise ApplicationError(f"{where}: metric {name!r}: {exc}; {EXPECTED}") from exc
+        items = list(_metrics_from(output, where))
     elif isinstance(output, list | tuple):
-        items = list(output)
+        items = []
+        for i, item in enumerate(output):
+            if isinstance(item, Mapping):
+                items.extend(_metrics_from(item, f"{where}: item {i} of the returned list"))
+            elif isinstance(item, AppResult | AppMetric):
+                items.append(item)
+            else:
+                raise ApplicationError(f"{where}: item {i} of the returned list is {_shown(item)}; {EXPECTED}")
     else:
-        raise ApplicationError(f"{where}: do_tracking returned {type(output).__name__}; {EXPECTED}")
+        raise ApplicationError(f"{where}: do_tracking returned {_shown(output)}; {EXPECTED}")
 
-    results: list[AppResult] = []
-    metrics: list[AppMetric] = []
-    for i, item in enumerate(items):
-        if isinstance(item, AppResult):
-            results.append(item)
-        elif isinstance(item, AppMetric):
-            metrics.append(item)
-        else:
-            raise ApplicationError(f"{where}: item {i} of the returned list is {type(item).__name__}; {EXPECTED}")
+    results = [item for item in items if isinstance(item, AppResult)]
+    metrics = [item for item in items if isinstance(item, AppMetric)]
     for kind, named in (("result", results), ("metric", metrics)):
         seen: set[str] = set()
         for entry in named:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -134,6 +134,8 @@ def general_status(value: float, potential: float = MLRUN_POTENTIAL, detected: f
 
 class DriftApplicationBase(ModelMonitoringApplicationBase):
     """Base of the drift apps: ``do_tracking`` applies the guard, then calls :meth:`score`."""
+
+    application_parameters: ClassVar[Mapping[str, Any] | None] = {}  # their constructors' named ones only
 
     def do_tracking(self, monitoring_context: MonitoringApplicationContext) -> list[AppResult | AppMetric]:
         ctx = monitoring_context

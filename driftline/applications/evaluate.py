@@ -33,6 +33,7 @@ from driftline.applications.base import ModelMonitoringApplicationBase, normalis
 from driftline.applications.context import MonitoringApplicationContext
 from driftline.applications.evaluate_cli import build_parser
 from driftline.applications.loader import AppRef, load_class
+from driftline.applications.parameters import check_application_kwargs
 from driftline.controller.windows import complete_windows
 from driftline.errors import ApplicationError, DriftlineError, InvalidRequestError
 from driftline.inference_event import ROW_COLUMN_NAMES, TIMESTAMP_COLUMN
@@ -66,13 +67,14 @@ def resolve_app(app: Any, application_kwargs: Mapping[str, Any] | None = None) -
             raise InvalidRequestError("application_kwargs are for an app given by class or name, not an instance")
         return app
     if isinstance(app, type) and issubclass(app, ModelMonitoringApplicationBase):
-        return app(**kwargs)
+        return app(**check_application_kwargs(app, kwargs))
     if not isinstance(app, str | Path):
         raise InvalidRequestError(
             f"app: expected an application instance or class, a built-in app name or 'file.py[:Class]', "
             f"got {type(app).__name__}"
         )
     cls = load_class(app)
+    kwargs = check_application_kwargs(cls, kwargs, f"application {str(app)!r}")  # what registration checks
     try:
         return cls(**kwargs)
     except DriftlineError:

@@ -2,16 +2,22 @@
 (source ``driftline``, detail-type ``<kind>-suspected`` / ``<kind>-detected``, e.g. ``data-drift-detected``)
 and on the SNS topic (short subject, the same detail as JSON, message attributes to filter subscriptions on).
 
-The caller decides which results still need an alert (see :mod:`driftline.aws.results`); this module only
-sends them, and raises :class:`StorageError` if any entry was refused, so the delivery is retried.
+The caller decides which results need an alert (:mod:`driftline.alerting`, :mod:`driftline.aws.alert_state`);
+this module only sends them: :meth:`Alerts.send` to one target of an alert configuration (the stack's topic, the
+stack's or the account's default EventBridge bus, an HTTPS webhook). An AWS target that refuses raises
+:class:`StorageError`, so the delivery is retried; a webhook that fails raises :class:`WebhookError`, which the
+writer counts and logs without retrying (a receiver that is down must not hold the results back).
 """
 
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from driftline.alerting import AlertConfig, AlertTarget
 from driftline.aws.clients import Clients
 from driftline.aws.failures import storage_errors
 from driftline.errors import StorageError
@@ -22,6 +28,11 @@ LAG_DETECTED = "mm-lag-detected"  # monitoring fell behind traffic (MLRun's lag 
 APP_FAILED = "mm-app-failed"  # a window's application could not run; the window is retried
 MAX_PUT_EVENTS = 10  # PutEvents takes at most 10 entries
 SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
+WEBHOOK_TIMEOUT_SECONDS = 5.0  # the writer's timeout is 60 s: a slow receiver costs at most this per alert
+
+
+class WebhookError(Exception):
+    """A webhook did not accept an alert (connection error, timeout, a non-2xx answer)."""
 
 
 def kind_name(kind: ResultKind) -> str:
@@ -43,8 +54,8 @@ def entity_id(endpoint_id: str, application_name: str, result_name: str) -> str:
     return f"{endpoint_id}.{application_name}.result.{result_name}"
 
 
-def alert_detail(outputs: AppOutputs, result: AppResult) -> dict[str, Any]:
-    return {
+def alert_detail(outputs: AppOutputs, result: AppResult, config: AlertConfig | None = None) -> dict[str, Any]:
+    detail = {
         "project": outputs.project,
         "endpoint_id": outputs.endpoint_id,
         "application_name": outputs.application_name,
@@ -56,6 +67,16 @@ def alert_detail(outputs: AppOutputs, result: AppResult) -> dict[str, Any]:
         "end_infer_time": outputs.end_infer_time,
         "entity_id": entity_id(outputs.endpoint_id, outputs.application_name, result.name),
     }
+    if config is not None:
+        detail["alert_name"] = config.name
+        detail["criteria"] = {"count": config.count, "windows": config.windows}
+        detail["reset_policy"] = config.reset_policy
+    return detail
+
+
+def result_alert(outputs: AppOutputs, result: AppResult, config: AlertConfig) -> dict[str, Any]:
+    """The alert of one result under one configuration: ``{"alert_type": ..., **detail}``."""
+    return {"alert_type": alert_type(result), **alert_detail(outputs, result, config)}
 
 
 class Alerts:
@@ -75,20 +96,48 @@ class Alerts:
                 self._publish(alert)
         return alerts
 
-    def _put_events(self, alerts: list[dict[str, Any]]) -> None:
+    def send(self, target: AlertTarget, alert: dict[str, Any]) -> None:
+        """One alert to one target (see the module docstring for what each failure raises)."""
+        if target.kind == "sns":
+            if self._settings.alerts_topic_arn:
+                self._publish(alert)
+        elif target.kind == "eventbridge":
+            self._put_events([alert], "default" if target.bus == "default" else None)
+        else:
+            self._webhook(target, alert)
+
+    def _webhook(self, target: AlertTarget, alert: dict[str, Any]) -> None:
+        headers = {"Content-Type": "application/json", "User-Agent": "driftline-writer"}
+        if target.secret_parameter:
+            with storage_errors(f"reading the webhook secret {target.secret_parameter}"):
+                value = self._clients.ssm.get_parameter(Name=target.secret_parameter, WithDecryption=True)
+            headers[target.header] = str(value["Parameter"].get("Value", ""))
+        body = json.dumps({"source": SOURCE, "detail-type": alert["alert_type"], "detail": alert}).encode()
+        # the URL's scheme is checked when the configuration is stored (AlertTarget.check): https, or http to loopback
+        request = urllib.request.Request(target.url, data=body, headers=headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 (checked)
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            raise WebhookError(f"webhook {target.url} answered {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise WebhookError(f"webhook {target.url} failed: {exc}") from exc
+        if not 200 <= status < 300:
+            raise WebhookError(f"webhook {target.url} answered {status}")
+
+    def _put_events(self, alerts: list[dict[str, Any]], bus: str | None = None) -> None:
         events = self._clients.events
+        bus_name = bus or self._settings.event_bus_name
         for i in range(0, len(alerts), MAX_PUT_EVENTS):
             chunk = alerts[i : i + MAX_PUT_EVENTS]
-            with storage_errors(
-                f"putting {len(chunk)} alert(s) on the EventBridge bus {self._settings.event_bus_name}"
-            ):
+            with storage_errors(f"putting {len(chunk)} alert(s) on the EventBridge bus {bus_name}"):
                 response = events.put_events(
                     Entries=[
                         {
                             "Source": SOURCE,
                             "DetailType": alert["alert_type"],
                             "Detail": json.dumps({k: v for k, v in alert.items() if k != "alert_type"}),
-                            "EventBusName": self._settings.event_bus_name,
+                            "EventBusName": bus_name,
                             "Resources": [],
                         }
                         for alert in chunk
@@ -98,8 +147,7 @@ class Alerts:
                 failed = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
                 reasons = "; ".join(f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}" for e in failed)
                 raise StorageError(
-                    f"EventBridge bus {self._settings.event_bus_name} refused "
-                    f"{response['FailedEntryCount']} alert(s): {reasons}"
+                    f"EventBridge bus {bus_name} refused {response['FailedEntryCount']} alert(s): {reasons}"
                 )
 
     def _publish(self, alert: dict[str, Any]) -> None:

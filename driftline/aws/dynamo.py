@@ -29,6 +29,8 @@ def _to_dynamo(value: Any) -> Any:
         return {str(k): _to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_to_dynamo(v) for v in value]
+    if isinstance(value, set | frozenset) and value and all(isinstance(v, str) for v in value):
+        return set(value)  # a string set (DynamoDB has no empty set)
     if hasattr(value, "item"):  # numpy scalars
         return _to_dynamo(value.item())
     raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")

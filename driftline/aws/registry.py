@@ -6,7 +6,8 @@ Key layout (docs/architecture.md keeps the same table):
        ``model#{name}#{version:08d}``   one logged model version
        ``modeltag#{name}#{tag}``        a tag (``latest`` included) pointing at a version
        ``function#{name}``              a serving function spec
-       ``app#{name}``                   a monitoring application
+       ``app#{name}``                   a monitoring application (with its last failure, if any)
+       ``alert#{name}``                 an alert configuration (:class:`driftline.alerting.AlertConfig`)
 """
 
 from __future__ import annotations
@@ -148,6 +149,76 @@ class Registry:
             response = self._db.delete_item(
                 TableName=self._table,
                 Key={"pk": to_value(_pk(project)), "sk": to_value(f"app#{name}")},
+                ReturnValues="ALL_OLD",
+            )
+        return "Attributes" in response
+
+    def record_app_failure(
+        self, project: str, name: str, *, error: str, at: str, window: dict[str, Any], request_id: str
+    ) -> bool:
+        """Keep an app's last failure on its record (``last_error``, ``last_error_at``, ``last_error_window``,
+        ``failures`` counted once per failed invocation: a repeated report of ``request_id`` changes nothing)
+        and mark its alert pending (``failure_alert_pending`` = the request id, cleared by
+        :meth:`clear_failure_alert`). False when the app is no longer registered or the report was recorded
+        before."""
+        with storage_errors(f"recording a failure of app {name!r} of project {project!r} in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": to_value(_pk(project)), "sk": to_value(f"app#{name}")},
+                    UpdateExpression=(
+                        "SET last_error = :e, last_error_at = :at, last_error_window = :w, last_error_request = :r, "
+                        "failure_alert_pending = :r ADD failures :one"
+                    ),
+                    ConditionExpression="attribute_exists(pk) AND (NOT last_error_request = :r)",
+                    ExpressionAttributeValues={
+                        ":e": to_value(error),
+                        ":at": to_value(at),
+                        ":w": to_value(window),
+                        ":r": to_value(request_id),
+                        ":one": to_value(1),
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def failure_alert_pending(self, project: str, name: str, request_id: str) -> bool:
+        item = self._get(_pk(project), f"app#{name}") or {}
+        return item.get("failure_alert_pending") == request_id
+
+    def clear_failure_alert(self, project: str, name: str, request_id: str) -> None:
+        with storage_errors(f"clearing the failure alert of app {name!r} of project {project!r} in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": to_value(_pk(project)), "sk": to_value(f"app#{name}")},
+                    UpdateExpression="REMOVE failure_alert_pending",
+                    ConditionExpression="failure_alert_pending = :r",
+                    ExpressionAttributeValues={":r": to_value(request_id)},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    # -------------------------------------------------------------------------------------------- alerts
+
+    def put_alert(self, config: dict[str, Any]) -> None:
+        self._put(_pk(config["project"]), f"alert#{config['name']}", config)
+
+    def get_alert(self, project: str, name: str) -> dict[str, Any] | None:
+        return self._get(_pk(project), f"alert#{name}")
+
+    def list_alerts(self, project: str) -> list[dict[str, Any]]:
+        return self._query(_pk(project), "alert#")
+
+    def delete_alert(self, project: str, name: str) -> bool:
+        with storage_errors(f"deleting alert {name!r} of project {project!r} from {self._table}"):
+            response = self._db.delete_item(
+                TableName=self._table,
+                Key={"pk": to_value(_pk(project)), "sk": to_value(f"alert#{name}")},
                 ReturnValues="ALL_OLD",
             )
         return "Attributes" in response

@@ -11,10 +11,8 @@ conditional put (``attribute_not_exists(pk)``): a delivery repeated by Lambda's 
 and the *first* stored value stays the canonical one (a repeat with other values does not overwrite it). Latest
 items move only forward: they are replaced only by a window that ends at or after the stored one.
 
-Alert bookkeeping lives on the history item: a new result with status potential (1) or detected (2) is stored
-with ``alert_pending``; :meth:`Results.mark_alerted` clears it once the alert went out. A repeated delivery of
-a result whose alert is still pending (the first delivery failed in between) raises it then, so no alert is lost
-and, in the normal case, none is raised twice.
+Alerts are decided from these history items by the alert configurations (:mod:`driftline.alerting`); their
+state lives in the same table under ``alert#...`` keys (:mod:`driftline.aws.alert_state`).
 """
 
 from __future__ import annotations
@@ -54,7 +52,6 @@ METRIC_COLUMNS = (
 )
 # DynamoDB items are at most 400 KB; keep room for the rest of the item.
 MAX_EXTRA_DATA_BYTES = 350_000
-ALERT_STATUSES = (ResultStatus.potential_detection, ResultStatus.detected)
 
 
 def extra_data_json(extra_data: dict[str, Any]) -> str:
@@ -79,15 +76,12 @@ class StoredOutputs:
     """What :meth:`Results.store` did with one :class:`AppOutputs`.
 
     ``outputs`` holds the canonical values: for a result or metric stored before, the stored one; window times
-    normalised to :func:`driftline.schemas.to_iso`. ``pending_alerts`` are the results whose alert has not been
-    raised yet: the new ones with status potential/detected, and repeats whose first delivery stopped before
-    its alert went out.
+    normalised to :func:`driftline.schemas.to_iso`.
     """
 
     outputs: AppOutputs
     new_results: tuple[AppResult, ...]
     new_metrics: tuple[AppMetric, ...]
-    pending_alerts: tuple[AppResult, ...]
 
     @property
     def duplicate_results(self) -> int:
@@ -127,7 +121,6 @@ class Results:
         app = outputs.application_name
         results: list[AppResult] = []
         new_results: list[AppResult] = []
-        pending: list[AppResult] = []
         items = [self._result_item(outputs, result, start, end) for result in outputs.results]
         for result, item in zip(outputs.results, items, strict=True):  # refuse before storing anything
             size = len(item["result_extra_data"].encode())
@@ -138,18 +131,12 @@ class Results:
                 )
         for result, item in zip(outputs.results, items, strict=True):
             history = {"pk": outputs.endpoint_id, "sk": result_sk(app, result.name, start), **item, **expiry}
-            if result.status in ALERT_STATUSES:
-                history["alert_pending"] = True
             stored = self._put_once(history | {"written_at": written_at})
             if stored is None:
                 canonical = result
                 new_results.append(result)
-                if result.status in ALERT_STATUSES:
-                    pending.append(result)
             else:
                 canonical = _result_from_item(stored)
-                if stored.get("alert_pending"):
-                    pending.append(canonical)
                 item = self._result_item(outputs, canonical, start, end)
             results.append(canonical)
             self._put_latest(f"latest#r#{app}#{result.name}", outputs.endpoint_id, item | {"written_at": written_at})
@@ -185,26 +172,7 @@ class Results:
             results=tuple(results),
             metrics=tuple(metrics),
         )
-        return StoredOutputs(canonical_outputs, tuple(new_results), tuple(new_metrics), tuple(pending))
-
-    def mark_alerted(
-        self, endpoint_id: str, application_name: str, result_name: str, start_infer_time: str, at: datetime
-    ) -> None:
-        """The result's alert went out: clear ``alert_pending`` so a repeated delivery raises no second one."""
-        start = to_iso(parse_time(start_infer_time, "start_infer_time"))
-        sk = result_sk(application_name, result_name, start)
-        with storage_errors(f"marking {endpoint_id} {sk} alerted in {self._table}"):
-            try:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key={"pk": to_value(endpoint_id), "sk": to_value(sk)},
-                    UpdateExpression="REMOVE alert_pending SET alerted_at = :at",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":at": to_value(to_iso(at))},
-                )
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
+        return StoredOutputs(canonical_outputs, tuple(new_results), tuple(new_metrics))
 
     def _put_once(self, item: dict[str, Any]) -> dict[str, Any] | None:
         """Put a history item unless it exists; None when it was new, else the stored item."""

@@ -14,7 +14,9 @@ naming the window.
 Windows without predictions in the endpoint's minute buckets advance the checkpoint without an app call.
 
 Operational alerts (:mod:`driftline.aws.alerts`): ``mm-app-failed`` when a window's invoke failed after the
-client's retries (the window is handed back and retried by the next run); ``mm-lag-detected`` when, after the
+client's retries (the window is handed back and retried by the next run), and when an app failed inside after
+Lambda's retries (drained from the async-failures queue at the start of every run,
+:mod:`driftline.controller.failures`); ``mm-lag-detected`` when, after the
 run, a pair's checkpoint is further behind the endpoint's last request than one base period plus
 ``Settings.lag_alert_seconds`` (MLRun's lag alert; raised on every run while it lasts). An alert that cannot
 be sent is logged; it never stops the run.
@@ -37,6 +39,7 @@ from driftline.aws.endpoints import BUCKET_PREFIX, Endpoints
 from driftline.aws.invoke import Invoker
 from driftline.aws.registry import Registry
 from driftline.config import Settings
+from driftline.controller.failures import surface_app_failures
 from driftline.controller.windows import Window, complete_windows
 from driftline.observability import get_logger, get_metrics
 from driftline.records import AppRecord, EndpointRecord, ProjectConfig
@@ -77,6 +80,7 @@ class ControllerReport:
     projects: list[str] = field(default_factory=list)  # projects run
     ignored_projects: dict[str, str] = field(default_factory=dict)  # named but not run -> why
     pairs: list[PairReport] = field(default_factory=list)
+    failures: dict[str, Any] = field(default_factory=dict)  # app failures drained from the async-failures queue
 
     def _total(self, name: str) -> int:
         return sum(getattr(p, name) for p in self.pairs)
@@ -116,6 +120,7 @@ class ControllerReport:
             "errors": self.errors,
             "lag_alerts": sum(1 for p in self.pairs if p.lag_alert),
             "pairs": [asdict(p) for p in self.pairs],
+            "app_failures": dict(self.failures),
         }
 
 
@@ -123,7 +128,9 @@ def run_controller(clients: Clients, invoker: Invoker, project: str | None, now:
     """Run the controller once for ``project`` (None: every project with monitoring enabled) at ``now``."""
     registry = Registry(clients)
     report = ControllerReport(now=to_iso(now))
-    run = _Run(clients.settings, Endpoints(clients), Checkpoints(clients), invoker, now, report, Alerts(clients))
+    alerts = Alerts(clients)
+    run = _Run(clients.settings, Endpoints(clients), Checkpoints(clients), invoker, now, report, alerts)
+    report.failures = surface_app_failures(clients, alerts, now).to_dict()
     for config in _projects(registry, project, report):
         report.projects.append(config.name)
         apps = sorted((a for a in registry.list_apps(config.name) if a.deployed), key=lambda a: a.name)

@@ -62,6 +62,16 @@ def bus() -> Resource:
     return Resource("bus")
 
 
+def default_bus() -> Resource:
+    """The account's default EventBridge bus (an alert configuration may target it)."""
+    return Resource("default-bus")
+
+
+def webhook_secrets() -> Resource:
+    """SSM parameters under ``/driftline/{stack}/webhooks/``: secret headers of alert webhooks."""
+    return Resource("webhook-secrets")
+
+
 def function(role: str) -> Resource:
     """A function by its role (``controller``, ``writer``, ``app``); ``app-*`` is every per-app function."""
     return Resource("function", role)

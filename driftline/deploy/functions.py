@@ -25,6 +25,7 @@ from driftline.deploy.access import (
     api,
     bucket,
     bus,
+    default_bus,
     function,
     log_group,
     objects,
@@ -37,6 +38,7 @@ from driftline.deploy.access import (
     timestream_table,
     topic,
     topic_key,
+    webhook_secrets,
 )
 
 HANDLER = "handler.handler"  # every function's module is handler.py at the package root, its function handler()
@@ -206,6 +208,16 @@ CONTROLLER = FunctionDefinition(
             why="projects, apps and models; the Scheduled Event path lists every project (a scan)",
         ),
         allow(
+            ["dynamodb:UpdateItem"],
+            [table("registry")],
+            why="an app's last failure on its record (drained from the async-failures queue)",
+        ),
+        allow(
+            ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+            [queue("async-failures")],
+            why="app failures after Lambda's retries become mm-app-failed and the app's last error",
+        ),
+        allow(
             ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
             [table("endpoints"), table("endpoints", "*")],
             why="endpoints of a project (index), their minute buckets",
@@ -278,9 +290,16 @@ WRITER = FunctionDefinition(
         allow(
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
             [table("results")],
-            why="results and metrics: history and latest",
+            why="results and metrics: history and latest; alert decisions beside them",
         ),
+        allow(["dynamodb:Query"], [table("registry")], why="the project's alert configurations"),
         *PUBLISH_ALERTS,
+        allow(["events:PutEvents"], [default_bus()], why="alert configurations may target the account's default bus"),
+        allow(
+            ["ssm:GetParameter"],
+            [webhook_secrets()],
+            why="secret headers of alert webhooks (SecureStrings, never stored in DynamoDB)",
+        ),
     ),
 )
 

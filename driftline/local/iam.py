@@ -76,7 +76,7 @@ class LocalArns:
             return ANY_RESOURCE
         if kind in {"bucket", "objects", "table", "timestream-table"}:
             return self._storage(resource)
-        if kind in {"stream", "queue", "topic", "topic-key", "bus"}:
+        if kind in {"stream", "queue", "topic", "topic-key", "bus", "default-bus", "webhook-secrets"}:
             return self._messaging(resource)
         if kind in {"function", "schedules", "role", "parameters", "api", "log-group"}:
             return self._compute(resource)
@@ -104,6 +104,10 @@ class LocalArns:
             return s.alerts_topic_arn
         if kind == "topic-key":
             return self.topic_key_arn or self._arn("kms", "key/none")
+        if kind == "default-bus":
+            return self._arn("events", "event-bus/default")
+        if kind == "webhook-secrets":  # the stack name is not in Settings
+            return self._arn("ssm", f"parameter{layout.PARAMETER_ROOT}*/webhooks/*")
         return self._arn("events", f"event-bus/{s.event_bus_name}")
 
     def _compute(self, resource: Resource) -> str:

@@ -7,14 +7,13 @@ until the function is deployed (``project.deploy_function(app)``), as in MLRun.
 from __future__ import annotations
 
 import hashlib
-import inspect
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from driftline.applications.loader import BUILTIN_PREFIX, AppRef, load_class, module_from_source, pick_class
+from driftline.applications.parameters import check_application_kwargs
 from driftline.aws.artifacts import Artifacts, app_source_key
 from driftline.aws.clients import Clients
 from driftline.errors import InvalidRequestError, NotFoundError
@@ -76,6 +75,10 @@ class MonitoringFunction:
             "deployed": self.deployed,
             "registered": self.registered,
             "created": self.record.created,
+            "failures": self.record.failures,
+            "last_error": self.record.last_error,
+            "last_error_at": self.record.last_error_at,
+            "last_error_window": dict(self.record.last_error_window),
         }
 
 
@@ -97,23 +100,17 @@ def load_application_class(path: Path, class_name: str, source: bytes) -> type:
     return pick_class(module, class_name, str(path))
 
 
-def check_kwargs(cls: type, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """application_kwargs go to the class constructor: they must fit its signature and survive JSON."""
-    try:
-        json.dumps(dict(kwargs), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError(f"application kwargs must be JSON-serialisable ({exc})") from exc
-    try:
-        signature = inspect.signature(cls)
-    except (TypeError, ValueError):
-        return dict(kwargs)
-    try:
-        signature.bind(**kwargs)
-    except TypeError as exc:
-        raise InvalidRequestError(
-            f"application kwargs {sorted(kwargs)} do not fit {cls.__name__}{signature}: {exc}"
-        ) from exc
-    return dict(kwargs)
+def check_kwargs(cls: type, kwargs: Mapping[str, Any], label: str = "", *, instantiate: bool = False) -> dict[str, Any]:
+    """application_kwargs go to the class constructor: they must be parameters it declares, of their types, and
+    survive JSON (:mod:`driftline.applications.parameters`). ``instantiate`` (built-in apps, whose constructors
+    are pure) also builds the app, so a value its constructor refuses is refused now rather than in every window."""
+    checked = check_application_kwargs(cls, kwargs, label)
+    if instantiate:
+        try:
+            cls(**checked)
+        except Exception as exc:
+            raise InvalidRequestError(f"{label or cls.__name__}: {cls.__name__}(**{checked}) refused: {exc}") from exc
+    return checked
 
 
 def app_name_for(name: str | None, class_name: str) -> str:
@@ -167,7 +164,7 @@ def _builtin_application(
         name=_checked_name(name, ref.target.replace("_", "-")),
         application_class=cls.__name__,
         source={"kind": "builtin", "name": ref.target},
-        application_kwargs=check_kwargs(cls, application_kwargs),
+        application_kwargs=check_kwargs(cls, application_kwargs, f"application {ref.target!r}", instantiate=True),
         requirements=requirements,
         deployed=False,
         created=created,
@@ -202,7 +199,7 @@ def prepare_application(
     app_name = _checked_name(name, application_class)
     source = path.read_bytes()
     cls = load_application_class(path, application_class, source)
-    kwargs = check_kwargs(cls, application_kwargs)
+    kwargs = check_kwargs(cls, application_kwargs, f"application {application_class!r} of {path.name}")
     sha256 = hashlib.sha256(source).hexdigest()
     key = app_source_key(project, app_name, sha256)
     Artifacts(clients).put(key, source, "text/x-python")

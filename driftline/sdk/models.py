@@ -160,6 +160,60 @@ def store_artefacts(artifacts: Artifacts, project: str, key: str, version: str, 
     return stored
 
 
+MODEL_CHECK_ROWS = 5  # rows of the training set the logged model must predict
+
+
+def check_model(body: bytes, path: Path, features: Any, feature_names: Sequence[str]) -> None:
+    """The model file loads as the serving function loads it (joblib, which reads plain pickles too), has a
+    ``predict``, and accepts the training set's feature columns as serving hands them over (a few rows are
+    predicted); otherwise an :class:`InvalidRequestError` saying what was found and what was expected."""
+    import numpy as np
+    import pandas as pd
+
+    from driftline.serving.models import load_model_object
+
+    where = f"model_file {str(path)!r}"
+    try:
+        model = load_model_object(body)
+    except Exception as exc:
+        raise InvalidRequestError(
+            f"{where} could not be loaded ({type(exc).__name__}: {exc}); expected a model saved with "
+            "pickle.dump or joblib.dump, which is what the serving function loads"
+        ) from exc
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidRequestError(
+            f"{where} holds a {type(model).__name__}, which has no predict(); expected a fitted model"
+        )
+    fitted_names = getattr(model, "feature_names_in_", None)
+    if fitted_names is not None and list(feature_names):
+        fitted = [str(n) for n in fitted_names]
+        if sorted(fitted) != sorted(feature_names):
+            raise InvalidRequestError(
+                f"{where}: the model was fitted on columns {fitted} but the training set's features are "
+                f"{list(feature_names)}; expected the same columns (give label_column, or feature_columns)"
+            )
+    fitted_count = getattr(model, "n_features_in_", None)
+    if isinstance(fitted_count, int | np.integer) and list(feature_names) and int(fitted_count) != len(feature_names):
+        raise InvalidRequestError(
+            f"{where}: the model was fitted on {int(fitted_count)} features but the training set has "
+            f"{len(feature_names)}: {list(feature_names)}; expected one column per model input"
+        )
+    if features is None:
+        return
+    sample = features.head(MODEL_CHECK_ROWS)
+    if fitted_names is not None:
+        sample = sample[[str(n) for n in fitted_names]]
+    elif all(pd.api.types.is_numeric_dtype(dtype) for dtype in sample.dtypes):
+        sample = sample.to_numpy(dtype=np.float64)  # what serving passes an all-numeric model without names
+    try:
+        model.predict(sample)
+    except Exception as exc:
+        raise InvalidRequestError(
+            f"{where}: the model cannot predict the training set's features {list(feature_names)} "
+            f"({type(exc).__name__}: {exc}); expected a model fitted on these columns"
+        ) from exc
+
+
 def log_model(
     clients: Clients,
     project: str,
@@ -194,6 +248,7 @@ def log_model(
     label_stats: dict[str, Any] = {}
     training_rows = 0
     fitted = None
+    features = labels = None
     if training_set is not None:
         # MLRun's feature_stats plus, per feature, the fine reference the drift tests need (issue 4): computed
         # once here so a window only bins its own rows
@@ -203,8 +258,6 @@ def log_model(
         feature_stats = compute_reference_profile(features)
         label_stats = compute_reference_profile(labels) if labels is not None else {}
         training_rows = len(features)
-        if monitoring_artefacts:
-            fitted = fit_artefacts(path, features, feature_stats, labels)
     else:
         if label_column is not None:
             raise InvalidRequestError(f"label_column {label_column!r} was given without a training_set")
@@ -220,6 +273,9 @@ def log_model(
         )
 
     body = path.read_bytes()
+    check_model(body, path, features, feature_names)  # before the artefacts: a file that is no model fits nothing
+    if features is not None and monitoring_artefacts:
+        fitted = fit_artefacts(path, features, feature_stats, labels)
     registry = Registry(clients)
     artifacts = Artifacts(clients)
     tried = 0

@@ -41,6 +41,8 @@ from driftline.sdk.serving import ServingFunction
 if TYPE_CHECKING:
     import pandas as pd
 
+    from driftline.alerting import AlertConfig
+
 PRODUCTION_BASE_PERIOD_MINUTES = DEFAULT_BASE_PERIOD_MINUTES
 # Settings keys a project may point elsewhere with set_model_monitoring_credentials: its data's resources (the
 # registry is not one: it is where the project's configuration lives).
@@ -316,7 +318,15 @@ class Project:
                 "rate_minutes": schedule.base_period_minutes,
             },
             "applications": [
-                {"name": f.name, "class": f.application_class, "deployed": f.deployed}
+                {
+                    "name": f.name,
+                    "class": f.application_class,
+                    "deployed": f.deployed,
+                    "failures": f.record.failures,
+                    "last_error": f.record.last_error,
+                    "last_error_at": f.record.last_error_at or None,
+                    "last_error_window": dict(f.record.last_error_window),
+                }
                 for f in self.list_model_monitoring_functions()
             ],
             "endpoints": len(Endpoints(self._clients).list(self.name)),
@@ -402,7 +412,7 @@ class Project:
         except NotFoundError:
             current = None
         wanted = builtin_app_record(self.name, current.created if current else _now_iso())
-        if current != wanted:
+        if current is None or current.without_failures() != wanted:
             registry.put_app(wanted)
 
     # -------------------------------------------------------------------------------------------- applications
@@ -667,6 +677,22 @@ class Project:
     def _time_arg(value: Any, name: str) -> datetime | None:
         return None if value is None else parse_time(value, name)
 
+    def _time_range(self, start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
+        since, until = self._time_arg(start, "start"), self._time_arg(end, "end")
+        if since is not None and until is not None and since > until:
+            raise InvalidRequestError(
+                f"time range: start {to_iso(since)} is after end {to_iso(until)}; expected start <= end"
+            )
+        return since, until
+
+    def require_application(self, name: str) -> None:
+        """NotFoundError naming the project's applications unless ``name`` is one of them."""
+        known = sorted(f.name for f in self.list_model_monitoring_functions())
+        if name not in known:
+            raise NotFoundError(
+                f"project {self.name!r} has no monitoring application {name!r}; applications: {known or 'none'}"
+            )
+
     def log_ground_truth(
         self,
         df: pd.DataFrame,
@@ -708,13 +734,13 @@ class Project:
         from driftline.aws.results import Results
         from driftline.sdk.results import RESULT_COLUMNS, frame
 
+        since, until = self._time_range(start, end)
         record = self._endpoint_record(endpoint)
         rows = Results(self._clients).query_results(
-            record.endpoint_id,
-            start=self._time_arg(start, "start"),
-            end=self._time_arg(end, "end"),
-            application_name=application_name,
+            record.endpoint_id, start=since, end=until, application_name=application_name
         )
+        if not rows and application_name is not None:
+            self.require_application(application_name)  # "no results" only for an app that exists
         return frame(rows, RESULT_COLUMNS)
 
     def get_metrics(
@@ -728,13 +754,13 @@ class Project:
         from driftline.aws.results import Results
         from driftline.sdk.results import METRIC_COLUMNS, frame
 
+        since, until = self._time_range(start, end)
         record = self._endpoint_record(endpoint)
         rows = Results(self._clients).query_metrics(
-            record.endpoint_id,
-            start=self._time_arg(start, "start"),
-            end=self._time_arg(end, "end"),
-            application_name=application_name,
+            record.endpoint_id, start=since, end=until, application_name=application_name
         )
+        if not rows and application_name is not None:
+            self.require_application(application_name)  # "no results" only for an app that exists
         return frame(rows, METRIC_COLUMNS)
 
     def report(
@@ -764,3 +790,99 @@ class Project:
         record = self._endpoint_record(endpoint)
         rows = Results(self._clients).latest_results(record.endpoint_id)
         return frame([r for r in rows if "result_name" in r], RESULT_COLUMNS)
+
+    # -------------------------------------------------------------------------------------------- alerts
+
+    def set_alert(
+        self,
+        name: str,
+        *,
+        endpoints: Sequence[str | ModelEndpoint] | None = None,
+        applications: Sequence[str] | str | None = None,
+        results: Sequence[str] | str | None = None,
+        statuses: Sequence[str | int] | str = ("detected",),
+        count: int = 1,
+        windows: int | None = None,
+        reset_policy: str = "auto",
+        cooldown_minutes: int = 0,
+        targets: Sequence[Any] | str | None = None,
+        description: str = "",
+    ) -> AlertConfig:
+        """Store an alert configuration (MLRun's ``store_alert_config``; replaces one of the same name).
+
+        It governs the results it selects (``endpoints``: model names or endpoint ids; ``applications`` and
+        ``results``: names or ``fnmatch`` patterns; none = all) and fires for a window whose status is one of
+        ``statuses`` when at least ``count`` of the last ``windows`` windows (default ``count``) had one, then
+        follows ``reset_policy`` (``auto``: once per episode; ``manual``: once until :meth:`reset_alert`;
+        ``always``: every such window) and ``cooldown_minutes``. ``targets``: ``"sns"``, ``"eventbridge"``,
+        ``"eventbridge:default"``, an ``https://`` URL or ``{"kind": "webhook", "url": ..., "secret_parameter":
+        "/driftline/<stack>/webhooks/<name>"}`` (default: the stack's bus and topic; ``[]`` silences). The name
+        ``default`` configures what no other configuration selects."""
+        from driftline.alerting import DEFAULT_TARGETS, AlertConfig
+
+        config = AlertConfig(
+            name=name,
+            project=self.name,
+            endpoints=tuple(self._endpoint_record(e).endpoint_id for e in (endpoints or ())),
+            applications=applications or (),  # type: ignore[arg-type]
+            results=results or (),  # type: ignore[arg-type]
+            statuses=statuses,  # type: ignore[arg-type]
+            count=count,
+            windows=count if windows is None else windows,
+            reset_policy=reset_policy,
+            cooldown_minutes=cooldown_minutes,
+            targets=DEFAULT_TARGETS if targets is None else targets,  # type: ignore[arg-type]
+            description=description,
+            updated=_now_iso(),
+        )
+        if config.applications:
+            known = {f.name for f in self.list_model_monitoring_functions()}
+            missing = [p for p in config.applications if not any(ch in p for ch in "*?[") and p not in known]
+            if missing:
+                raise NotFoundError(
+                    f"alert {name!r}: no monitoring application {missing} in project {self.name!r}; "
+                    f"applications: {sorted(known) or 'none'}"
+                )
+        self.registry.put_alert(config.to_dict())
+        return config
+
+    def store_alert_config(self, config: AlertConfig) -> AlertConfig:
+        """MLRun's name: store an :class:`~driftline.alerting.AlertConfig` made by hand (its project is this one)."""
+        from driftline.alerting import AlertConfig
+
+        stored = AlertConfig.from_dict(config.to_dict() | {"project": self.name, "updated": _now_iso()})
+        self.registry.put_alert(stored.to_dict())
+        return stored
+
+    def get_alert(self, name: str) -> AlertConfig:
+        from driftline.alerting import AlertConfig
+
+        item = self.registry.get_alert(self.name, name)
+        if item is None:
+            known = [a.name for a in self.list_alerts()]
+            raise NotFoundError(f"project {self.name!r} has no alert {name!r}; alerts: {known or 'none'}")
+        return AlertConfig.from_dict(item)
+
+    def list_alerts(self) -> list[AlertConfig]:
+        """The project's alert configurations (without one named ``default``, the built-in default applies:
+        one alert when a result enters ``detected``, on the stack's bus and topic)."""
+        from driftline.alerting import AlertConfig
+
+        return sorted((AlertConfig.from_dict(i) for i in self.registry.list_alerts(self.name)), key=lambda c: c.name)
+
+    def delete_alert(self, name: str) -> None:
+        if not self.registry.delete_alert(self.name, name):
+            known = [a.name for a in self.list_alerts()]
+            raise NotFoundError(f"project {self.name!r} has no alert {name!r}; alerts: {known or 'none'}")
+
+    def reset_alert(self, name: str) -> AlertConfig:
+        """Re-arm a ``manual`` alert: it may fire again from now on."""
+        config = dataclasses.replace(self.get_alert(name), reset_at=_now_iso())
+        self.registry.put_alert(config.to_dict())
+        return config
+
+    # MLRun's names
+    get_alert_config = get_alert
+    list_alerts_configs = list_alerts
+    delete_alert_config = delete_alert
+    reset_alert_config = reset_alert

@@ -3,11 +3,13 @@ once, so possibly twice).
 
 Order, chosen so that a failure anywhere is repaired by Lambda's retry of the same delivery:
 1. DynamoDB history items, once per window (conditional put), then the latest items;
-2. alerts for the results whose alert is still pending (new with status potential/detected, or a repeat whose
-   first delivery failed before its alert went out), then marked as raised;
+2. alerts: per result, the project's alert configurations that govern it (:func:`driftline.alerting.applicable`)
+   decide once per window (the decision is stored with a conditional put, :mod:`driftline.aws.alert_state`);
+   a decision that fires sends to each of its targets still pending and marks each one sent;
 3. Timestream, when enabled (a repeated record with the same values is accepted).
-Alerts go before Timestream so that a Timestream outage delays no alert; a retry after a Timestream failure
-finds the alerts marked and raises none twice.
+Alerts go before Timestream so that a Timestream outage delays no alert; a retry after a failure finds the
+decisions and the targets already sent and sends nothing twice. A webhook that fails is counted
+(``WebhookFailures``), logged and recorded on the decision, not retried.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from driftline.aws.alerts import Alerts
+from driftline.alerting import AlertConfig, applicable
+from driftline.aws.alert_state import AlertStates
+from driftline.aws.alerts import Alerts, WebhookError, result_alert
 from driftline.aws.clients import Clients
+from driftline.aws.registry import Registry
 from driftline.aws.results import Results
 from driftline.aws.timestream import Timestream
 from driftline.errors import InvalidRequestError
@@ -50,7 +55,8 @@ class WriterReport:
     metrics_duplicate: int = 0
     alerts_raised: int = 0
     timestream_records: int = 0
-    alerts: list[str] = field(default_factory=list)  # "<alert type> <result name>" of the alerts raised
+    alerts: list[str] = field(default_factory=list)  # "<alert type> <result name> (<config>)" of the alerts raised
+    webhook_failures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,19 +118,66 @@ def write_outputs(clients: Clients, outputs: AppOutputs, now: datetime) -> Write
         metrics_duplicate=stored.duplicate_metrics,
     )
 
-    sent = Alerts(clients).raise_alerts(canonical, stored.pending_alerts)
-    for result in stored.pending_alerts:
-        results.mark_alerted(
-            canonical.endpoint_id, canonical.application_name, result.name, canonical.start_infer_time, now
-        )
-    report.alerts_raised = len(sent)
-    report.alerts = [f"{a['alert_type']} {a['result_name']}" for a in sent]
+    _raise_alerts(clients, canonical, now, report)
 
     if clients.settings.timestream_enabled:
         report.timestream_records = Timestream(clients).write_outputs(canonical)
 
     _publish(report, stored.new_results)
     return report
+
+
+def load_alert_configs(clients: Clients, project: str) -> list[AlertConfig]:
+    """The project's alert configurations; one that no longer validates is logged and skipped."""
+    configs = []
+    for item in Registry(clients).list_alerts(project):
+        try:
+            configs.append(AlertConfig.from_dict(item))
+        except (InvalidRequestError, TypeError, ValueError) as exc:
+            logger.error("invalid alert configuration skipped", extra={"item": item.get("sk"), "error": str(exc)})
+    return configs
+
+
+def _raise_alerts(clients: Clients, outputs: AppOutputs, now: datetime, report: WriterReport) -> None:
+    notify = [r for r in outputs.results if r.status != ResultStatus.no_detection]
+    if not notify:
+        return  # no_detection never notifies: no configuration read, nothing stored
+    configs = load_alert_configs(clients, outputs.project)
+    states = AlertStates(clients)
+    alerts = Alerts(clients)
+    for result in notify:
+        for config in applicable(configs, outputs.endpoint_id, outputs.application_name, result.name):
+            if not config.notifies(result.status):
+                continue
+            state = states.decide_once(
+                config,
+                outputs.endpoint_id,
+                outputs.application_name,
+                result,
+                outputs.start_infer_time,
+                outputs.end_infer_time,
+                now,
+            )
+            if not state.fire or not state.pending:
+                continue
+            alert = result_alert(outputs, result, config)
+            for target in config.targets:
+                if target.id not in state.pending:
+                    continue
+                try:
+                    alerts.send(target, alert)
+                except WebhookError as exc:
+                    report.webhook_failures += 1
+                    metrics.add_metric(name="WebhookFailures", unit=MetricUnit.Count, value=1)
+                    logger.error(
+                        "alert webhook failed; not retried",
+                        extra={"alert": config.name, "result_name": result.name, "error": str(exc)},
+                    )
+                    states.mark_sent(state, target.id, error=str(exc))
+                    continue
+                states.mark_sent(state, target.id)
+            report.alerts_raised += 1
+            report.alerts.append(f"{alert['alert_type']} {result.name} ({config.name})")
 
 
 def _metric_name(status: ResultStatus) -> str:

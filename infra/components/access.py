@@ -82,6 +82,14 @@ class StackArns:
             return messaging.topic_key.key_arn
         return messaging.bus.event_bus_arn
 
+    def _default_bus(self, resource: Resource) -> str:
+        return Stack.of(self.scope).format_arn(service="events", resource="event-bus", resource_name="default")
+
+    def _webhook_secrets(self, resource: Resource) -> str:
+        return Stack.of(self.scope).format_arn(
+            service="ssm", resource="parameter", resource_name=f"{self.names.webhook_secrets_prefix.lstrip('/')}*"
+        )
+
     def _function(self, resource: Resource) -> str:
         names = self.names
         by_role = {
@@ -116,6 +124,8 @@ class StackArns:
         "topic": _messaging,
         "topic-key": _messaging,
         "bus": _messaging,
+        "default-bus": _default_bus,
+        "webhook-secrets": _webhook_secrets,
         "function": _function,
         "schedules": _schedules,
         "role": _role,

@@ -142,11 +142,15 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
         assert iam["allowed"]["writer"]["dynamodb:PutItem"] >= 1
         # least privilege, measured: each statement of each role was needed by some call of this flow (removing
         # it would have denied one), except the service's own (logs, X-Ray, failure destinations: AWS uses them)
-        # and those only other paths use (operational alerts, Timestream's endpoint discovery in AWS)
+        # and those only other paths use (operational alerts, app failures, alert targets, Timestream's endpoint
+        # discovery in AWS)
         only_elsewhere = {
             ("controller", "events:PutEvents"),
             ("controller", "sns:Publish"),
             ("controller", "kms:GenerateDataKey"),
+            ("controller", "dynamodb:UpdateItem"),  # an app's last failure: no app fails here
+            ("writer", "events:PutEvents"),  # the account's default bus: no alert configuration targets it here
+            ("writer", "ssm:GetParameter"),  # webhook secrets: no webhook here
             ("writer", "timestream:DescribeEndpoints"),
         }
         for key in FUNCTIONS:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ from driftline import cli
 from driftline.aws.registry import Registry
 from driftline.aws.results import Results
 from driftline.schemas import AppOutputs, AppResult, ResultKind, ResultStatus, endpoint_id_for
+from tests.models import model_bytes
 
 APP = textwrap.dedent(
     """
@@ -46,7 +46,7 @@ def files(tmp_path):
     csv = tmp_path / "train.csv"
     train.to_csv(csv, index=False)
     model = tmp_path / "model.pkl"
-    model.write_bytes(pickle.dumps({"a": "model"}))
+    model.write_bytes(model_bytes(train, "label"))
     app = tmp_path / "my_app.py"
     app.write_text(APP)
     return {"csv": str(csv), "model": str(model), "app": str(app)}
@@ -220,7 +220,18 @@ def test_invoke_sends_rows_to_the_api(env, files, monkeypatch):
         monkeypatch.setenv("DRIFTLINE_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
         monkeypatch.setenv("DRIFTLINE_PROJECT", "iris")  # the project this API serves
         ok("project", "create", "iris")
-        ok("models", "log", "iris", "clf", "--file", files["model"], "--training-set", files["csv"])
+        ok(
+            "models",
+            "log",
+            "iris",
+            "clf",
+            "--file",
+            files["model"],
+            "--training-set",
+            files["csv"],
+            "--label-column",
+            "label",
+        )
         ok("serving", "deploy", "iris", "--model", "clf")
         answer = json.loads(ok("invoke", "iris", "clf", "--data", "[[1, 2], [3, 4]]", "--json")[0])
         assert answer["outputs"] == [0, 0]

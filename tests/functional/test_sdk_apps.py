@@ -160,7 +160,12 @@ def test_a_builtin_app_is_registered_by_name_with_nothing_uploaded(project, clie
         ("Missing", {}, ApplicationError, r"defines no class 'Missing'.*DemoMonitoringApp"),
         ("NotAnApp", {}, ApplicationError, "not a subclass of ModelMonitoringApplicationBase"),
         ("Unfinished", {}, ApplicationError, "does not implement do_tracking"),
-        ("DemoMonitoringApp", {"treshold": 0.3}, InvalidRequestError, "do not fit DemoMonitoringApp"),
+        (
+            "DemoMonitoringApp",
+            {"treshold": 0.3},
+            InvalidRequestError,
+            r"unknown parameter\(s\) \['treshold'\]; DemoMonitoringApp takes: threshold: float = 0.5",
+        ),
         ("DemoMonitoringApp", {"threshold": {1, 2}}, InvalidRequestError, "JSON-serialisable"),
     ],
 )

@@ -17,6 +17,7 @@ from driftline.schemas import endpoint_id_for
 from driftline.sdk.endpoints import ModelEndpoint
 from driftline.sdk.project import get_or_create_project
 from driftline.sdk.serving import import_function
+from tests.models import model_bytes
 
 NOW = datetime(2026, 11, 26, 12, 30, 30, tzinfo=UTC)
 TRAIN = pd.DataFrame({"a": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
@@ -26,7 +27,7 @@ TRAIN = pd.DataFrame({"a": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
 def project(aws, tmp_path, monkeypatch):
     monkeypatch.setattr(clock, "now", lambda: NOW)
     project = get_or_create_project("iris", settings=aws)
-    (tmp_path / "m.pkl").write_bytes(b"model")
+    (tmp_path / "m.pkl").write_bytes(model_bytes(TRAIN, "label"))
     project.log_model("clf", model_file=tmp_path / "m.pkl", training_set=TRAIN, label_column="label")
     fn = import_function("hub://v2_model_server", project="iris", new_name="serving")
     fn.add_model("clf")

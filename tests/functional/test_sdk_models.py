@@ -12,6 +12,7 @@ from driftline.aws.artifacts import Artifacts, model_key
 from driftline.aws.registry import Registry
 from driftline.errors import InvalidRequestError, NotFoundError
 from driftline.sdk.project import get_or_create_project
+from tests.models import model_bytes
 
 FEATURES = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
 
@@ -71,7 +72,7 @@ def test_log_model_with_training_set_stores_file_profile_and_version(project, cl
 
 def test_versions_increase_and_latest_moves_but_old_versions_stay(project, iris, model_file):
     first = project.log_model("m", model_file=model_file, training_set=iris, label_column="label")
-    model_file.write_bytes(b"second model")
+    model_file.write_bytes(model_file.read_bytes() + b"\n")  # another file (pickle ignores what follows STOP)
     second = project.log_model("m", model_file=model_file, training_set=iris, label_column="label", tag="prod")
     assert (first.version, second.version) == ("1", "2")
     assert second.tags == ["latest", "prod"]
@@ -86,7 +87,7 @@ def test_a_file_left_at_the_next_version_is_never_overwritten(project, clients, 
     orphan = model_key("iris", "m", "1", "model.pkl")
     Artifacts(clients).put(orphan, b"someone else's model")
     with pytest.warns(UserWarning, match="without a training set"):
-        record = project.log_model("m", model_file=model_file, feature_columns=["a", "b"])
+        record = project.log_model("m", model_file=model_file, feature_columns=FEATURES)
     assert record.version == "2"
     assert Artifacts(clients).get(orphan) == b"someone else's model"
     assert Artifacts(clients).get(record.artifact_key) == model_file.read_bytes()
@@ -107,6 +108,7 @@ def test_label_column_absent_gives_prediction_label_and_all_columns_as_features(
 def test_training_set_from_a_csv_path_and_feature_columns(project, iris, model_file, tmp_path):
     csv = tmp_path / "train.csv"
     iris.to_csv(csv, index=False)
+    model_file.write_bytes(model_bytes(iris[[*FEATURES[:2], "label"]], "label"))  # a model of two features
     record = project.log_model(
         "m", model_file=model_file, training_set=str(csv), label_column="label", feature_columns=FEATURES[:2]
     )
@@ -115,7 +117,15 @@ def test_training_set_from_a_csv_path_and_feature_columns(project, iris, model_f
 
 
 def test_categorical_feature_gets_frequencies(project, model_file):
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+    from sklearn.tree import DecisionTreeClassifier
+
     frame = pd.DataFrame({"colour": ["red", "red", "blue"], "size": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
+    encode = make_column_transformer((OrdinalEncoder(), ["colour"]), remainder="passthrough")
+    model = make_pipeline(encode, DecisionTreeClassifier()).fit(frame[["colour", "size"]], frame["y"])
+    model_file.write_bytes(pickle.dumps(model))
     record = project.log_model("m", model_file=model_file, training_set=frame, label_column="y")
     assert "frequencies" in record.feature_stats["colour"]
     assert "hist" in record.feature_stats["size"]

@@ -16,6 +16,7 @@ from driftline.schemas import AppMetric, AppOutputs, AppResult, ResultKind, Resu
 from driftline.sdk.project import get_or_create_project
 from driftline.sdk.results import METRIC_COLUMNS, RESULT_COLUMNS, frame
 from driftline.sdk.serving import import_function
+from tests.models import model_bytes
 
 EID = endpoint_id_for("iris", "serving", "clf")
 
@@ -27,11 +28,12 @@ def _window(hour: int) -> tuple[str, str]:
 @pytest.fixture
 def project(aws, clients, tmp_path):
     project = get_or_create_project("iris", settings=aws)
-    (tmp_path / "m.pkl").write_bytes(b"model")
+    train = pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]})
+    (tmp_path / "m.pkl").write_bytes(model_bytes(train, "y"))
     project.log_model(
         "clf",
         model_file=tmp_path / "m.pkl",
-        training_set=pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}),
+        training_set=train,
         label_column="y",
     )
     fn = import_function("hub://v2_model_server", project="iris", new_name="serving")

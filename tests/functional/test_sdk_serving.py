@@ -26,6 +26,7 @@ from driftline.schemas import endpoint_id_for
 from driftline.sdk.apps import MonitoringFunction
 from driftline.sdk.project import get_or_create_project
 from driftline.sdk.serving import ServingFunction, import_function
+from tests.models import model_bytes
 
 TRAIN = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.5, 0.1, 0.2, 0.3], "label": [0, 1, 0, 1]})
 
@@ -34,7 +35,7 @@ TRAIN = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.5, 0.1, 0.2, 0.3], "lab
 def project(aws, tmp_path):
     project = get_or_create_project("iris", settings=aws)
     model = tmp_path / "model.pkl"
-    model.write_bytes(b"a model")
+    model.write_bytes(model_bytes(TRAIN, "label"))
     project.log_model("clf", model_file=model, training_set=TRAIN, label_column="label")
     return project
 
@@ -123,7 +124,7 @@ def test_redeploy_keeps_endpoint_ids_and_stops_monitoring_dropped_models(project
     fn.add_model("second", model_path="store://models/iris/clf:1")
     fn.set_tracking()
     project.deploy_function(fn)
-    (tmp_path / "model.pkl").write_bytes(b"v2")
+    (tmp_path / "model.pkl").write_bytes(model_bytes(TRAIN, "label", seed=1))
     project.log_model("clf", model_file=tmp_path / "model.pkl", training_set=TRAIN, label_column="label")
 
     again = project.get_function("serving")

@@ -168,6 +168,9 @@ def test_alerts_reach_the_bus_and_the_topic(writer, lambda_context, inboxes, cap
         "start_infer_time": W1[0],
         "end_infer_time": W1[1],
         "entity_id": "e1.drift.result.general_drift",
+        "alert_name": "default",  # no configuration: the built-in default (enters detected, 1 of 1)
+        "criteria": {"count": 1, "windows": 1},
+        "reset_policy": "auto",
     }
     (message,) = inboxes["sns"]()
     body = json.loads(message["Body"])
@@ -184,7 +187,12 @@ def test_alerts_reach_the_bus_and_the_topic(writer, lambda_context, inboxes, cap
     assert (figures["ResultsNoDetection"], figures["ResultsPotentialDetection"]) == (1, 0)
 
 
-def test_potential_detection_is_suspected(writer, lambda_context, inboxes):
+def test_potential_detection_is_suspected(writer, clients, lambda_context, inboxes):
+    writer.handler(payload(status=1, drift=0.55, app="other"), lambda_context)
+    assert inboxes["bus"]() == []  # the default configuration notifies on detected only
+    from driftline.sdk.project import get_or_create_project
+
+    get_or_create_project("p", settings=clients.settings).set_alert("suspects", statuses=["potential_detection"])
     writer.handler(payload(status=1, drift=0.55), lambda_context)
     assert [e["detail-type"] for e in inboxes["bus"]()] == ["data-drift-suspected"]
     assert len(inboxes["sns"]()) == 1
@@ -209,7 +217,7 @@ def test_a_repeated_delivery_is_stored_once_and_alerts_once(writer, clients, lam
 
 
 def test_an_alert_that_failed_is_raised_by_the_retry(writer, clients, lambda_context, inboxes, monkeypatch):
-    def refuse(self, alerts):
+    def refuse(self, alerts, bus=None):
         raise StorageError("EventBridge bus driftline-alerts refused 1 alert(s): InternalFailure")
 
     monkeypatch.setattr(Alerts, "_put_events", refuse)

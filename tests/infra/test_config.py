@@ -42,7 +42,8 @@ def test_command_line_strings_are_coerced():
     ("context", "message"),
     [
         ({"timestream": "perhaps"}, "context timestream: expected true or false"),
-        ({"base_period": 0}, "base_period must be at least 1"),
+        ({"base_period": 0}, "base_period must be 1..1440 minutes (one minute to one day), got 0"),
+        ({"base_period": 100000}, "base_period must be 1..1440 minutes (one minute to one day), got 100000"),
         ({"base_period": "ten"}, "context base_period: expected a whole number"),
         ({"api_auth": "basic"}, "api_auth 'basic': expected one of iam, jwt, none"),
         ({"api_auth": "jwt"}, "needs jwt_issuer"),

@@ -171,6 +171,7 @@ EXPECTED_ACTIONS = {
     | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     | {"lambda:InvokeFunction"}
     | {"events:PutEvents", "sns:Publish"}  # lag and app-failed alerts
+    | {"sqs:ReceiveMessage", "sqs:DeleteMessage"}  # app failures drained from the async-failures queue
     | TOPIC_KEY
     | DLQ,
     "driftline-app": LOGS
@@ -187,6 +188,7 @@ EXPECTED_ACTIONS = {
     | XRAY
     | {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
     | {"events:PutEvents", "sns:Publish", "timestream:WriteRecords", "timestream:DescribeEndpoints"}
+    | {"ssm:GetParameter"}  # secret headers of alert webhooks
     | TOPIC_KEY
     | DLQ,
 }
@@ -242,16 +244,20 @@ CONTROLLER_REGISTRY_CALLS = (
     ("get_project", "get_item", "dynamodb:GetItem"),  # a schedule's project
     ("list_projects", '"scan"', "dynamodb:Scan"),  # a Scheduled Event: every project with monitoring on
     ("list_apps", "query_all", "dynamodb:Query"),  # the project's deployed apps
+    ("record_app_failure", "update_item", "dynamodb:UpdateItem"),  # an app's last failure (failures.py)
+    ("failure_alert_pending", "get_item", "dynamodb:GetItem"),  # a repeated failure record: alert still due?
+    ("clear_failure_alert", "update_item", "dynamodb:UpdateItem"),  # its mm-app-failed went out
 )
 
 
 def test_the_registry_calls_listed_are_the_controllers():
     import inspect
 
+    import driftline.controller.failures as failures
     import driftline.controller.run as run
     from driftline.aws.registry import Registry
 
-    source = inspect.getsource(run)
+    source = inspect.getsource(run) + inspect.getsource(failures)
     for method, operation, _ in CONTROLLER_REGISTRY_CALLS:
         assert f"registry.{method}(" in source, method
         body = inspect.getsource(getattr(Registry, method))
@@ -270,5 +276,5 @@ def test_the_controller_may_make_every_registry_call_its_code_makes(synth):
     for logical_id, statement in statements(synth.template):
         if logical_id == controller and registry_arn in _listed(statement["Resource"]):
             on_registry.update(_listed(statement["Action"]))
-    # exactly what the code calls: no write to the registry, no call left out
+    # exactly what the code calls (its only write: an app's last failure), no call left out
     assert on_registry == {action for _, _, action in CONTROLLER_REGISTRY_CALLS}

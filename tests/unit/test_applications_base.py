@@ -48,6 +48,8 @@ def test_application_kwargs_reach_the_constructor():
         ([RESULT, METRIC], ([RESULT], [METRIC])),
         ((METRIC, RESULT), ([RESULT], [METRIC])),
         ({"rows": 3, "mean": np.float32(0.5)}, ([], [AppMetric("rows", 3), AppMetric("mean", 0.5)])),
+        # README's first MyApp returned this; MLRun's do_tracking mixes results and metrics alike
+        ([RESULT, {"rows": 120}], ([RESULT], [AppMetric("rows", 120)])),
     ],
 )
 def test_every_allowed_return_value_normalises(output, expected):
@@ -59,7 +61,8 @@ def test_every_allowed_return_value_normalises(output, expected):
     [
         (0.5, "do_tracking returned float"),
         ("drift", "do_tracking returned str"),
-        ([RESULT, {"m": 1}], "item 1 of the returned list is dict"),
+        ([RESULT, "rows"], "item 1 of the returned list is str 'rows'"),
+        ([RESULT, {"m": "x"}], "item 1 of the returned list: metric 'm'.*expected a number"),
         ({"m": float("nan")}, "metric 'm'.*finite"),
         ({"bad name": 1.0}, "metric 'bad name'"),
         ({"m": "high"}, "metric 'm'.*expected a number"),

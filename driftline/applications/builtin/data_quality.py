@@ -20,7 +20,7 @@ value = the share of features with a problem, status = the worst feature's; metr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from driftline.applications import (
     ModelMonitoringApplicationBase,
@@ -58,6 +58,8 @@ def _pair(name: str, value: Any) -> tuple[float, float]:
 
 
 class DataQualityApplication(ModelMonitoringApplicationBase):
+    application_parameters: ClassVar[Mapping[str, Any] | None] = {}  # its constructor's named ones only
+
     def __init__(
         self,
         potential_rate: float = 0.01,

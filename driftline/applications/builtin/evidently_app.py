@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -54,6 +55,8 @@ def column_verdicts(snapshot_dict: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 class EvidentlyDataDriftApplication(EvidentlyModelMonitoringApplicationBase):
+    application_parameters: ClassVar[Mapping[str, Any] | None] = {}  # its constructor's named ones only
+
     def __init__(self, reference_data: str | None = None, keep_report: bool = True, **kwargs: Any) -> None:
         super().__init__(reference_data=reference_data, keep_report=keep_report, **kwargs)
         self.reference_data = reference_data

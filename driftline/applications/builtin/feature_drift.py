@@ -28,7 +28,9 @@ statistics named are computed.
 
 from __future__ import annotations
 
-from typing import Any
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -59,6 +61,13 @@ APP_KEYS = ("prediction_drift", "general_drift")
 
 class FeatureDriftApplication(DriftApplicationBase):
     """Per-feature and prediction drift with significance and effect size (configuration, not subclassing)."""
+
+    # its settings: DriftConfig's fields and the app's own switches (registration checks names and types)
+    application_parameters: ClassVar[Mapping[str, Any] | None] = {
+        **typing.get_type_hints(DriftConfig),
+        "prediction_drift": bool,
+        "general_drift": bool,
+    }
 
     def __init__(self, **application_kwargs: Any) -> None:
         super().__init__(**application_kwargs)

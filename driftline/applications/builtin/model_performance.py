@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -112,6 +112,8 @@ def is_classification(truth: pd.Series, predicted: pd.Series) -> bool:
 
 
 class ModelPerformanceApplication(ModelMonitoringApplicationBase):
+    application_parameters: ClassVar[Mapping[str, Any] | None] = {}  # its constructor's named ones only
+
     def __init__(
         self,
         task: str = "auto",
