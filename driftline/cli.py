@@ -28,6 +28,7 @@ EXIT_OK = 0
 EXIT_AWS = 1
 AWS_HINT = "(is a local stack running? start one with `driftline local up`, or set DRIFTLINE_* for a deployed one)"
 EXIT_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader closed the pipe
 
 EPILOG = """\
 examples:
@@ -43,7 +44,7 @@ examples:
 
 The CLI finds the installation like the SDK: DRIFTLINE_* variables, else a running `driftline local up`,
 else real AWS with the default credentials. Exit codes: 0 ok, 1 an AWS call failed, 2 a driftline error or
-bad arguments (the message says what was expected)."""
+bad arguments (the message says what was expected), 141 the reader of the output closed the pipe."""
 
 
 @dataclasses.dataclass
@@ -488,7 +489,7 @@ def cmd_serving_deploy(args: argparse.Namespace) -> Output:
 
 
 def _read_data(text: str) -> Any:
-    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    raw = _read_file(text[1:], "--data") if text.startswith("@") else text
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -500,6 +501,18 @@ def _read_data(text: str) -> Any:
     if not isinstance(data[0], list):
         data = [data]  # one row given flat
     return {"inputs": data}
+
+
+def _read_file(path: str, option: str) -> str:
+    """A file named on the command line, as text; a missing or unreadable one is an error that says so."""
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise InvalidRequestError(f"{option} @{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidRequestError(f"{option} @{path}: is a directory, expected a JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"{option} @{path}: cannot be read ({exc})") from None
 
 
 def cmd_invoke(args: argparse.Namespace) -> Output:
@@ -851,7 +864,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_main(argv[argv.index("evaluate") + 1 :])
 
 
-def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def _main(argv: Sequence[str] | None, stdout: TextIO | None, stderr: TextIO | None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     parser = build_parser()
@@ -892,6 +905,29 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     else:
         print(output.text, file=out)
     return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    try:
+        code = _main(argv, stdout, stderr)
+        (stdout or sys.stdout).flush()  # here, so a closed pipe is seen now and not by the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`driftline ... --json | head`): stop quietly, as a shell tool does on SIGPIPE;
+        # stdout is pointed at /dev/null so the interpreter's flush at exit does not complain either
+        if stdout is None or stdout is sys.stdout:
+            _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured output): nothing will flush to a pipe
+        pass
 
 
 if __name__ == "__main__":

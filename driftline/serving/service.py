@@ -6,6 +6,7 @@ The handler (``lambdas/serving/handler.py``) only routes; every answer is built 
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -49,7 +50,19 @@ ROUTES = (
     "GET /v2/models/{name}/versions/{version}/ready",
     "POST /v2/models/{name}/versions/{version}/infer",
     "POST /v2/models/{name}/ground-truth",
+    "POST /v2/models/{name}/events",
 )
+
+
+_ROUTE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (method, re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"))
+    for method, path in (route.split(" ", 1) for route in ROUTES)
+)
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods the routes answer on ``path`` (empty: no route has that path), for a 405's ``Allow``."""
+    return tuple(sorted({method for method, pattern in _ROUTE_PATTERNS if pattern.match(path)}))
 
 
 class _Outcome(NamedTuple):

@@ -108,8 +108,11 @@ def deploy(clients, models: list[str], tracking: bool = True, sampling: float = 
         )
 
 
-def http_event(method: str, path: str, body: str | None = None, *, encode: bool = False) -> dict:
+def http_event(
+    method: str, path: str, body: str | None = None, *, encode: bool = False, headers: dict | None = None
+) -> dict:
     event = load_event("http-api-v2-event")
+    event["headers"].update(headers or {})
     event["rawPath"] = path
     event["routeKey"] = "$default"
     event["requestContext"]["http"]["method"] = method
@@ -126,11 +129,13 @@ class Serving:
     clients: Any
     context: Any
 
-    def call(self, method: str, path: str, body: Any = None, *, encode: bool = False) -> tuple[int, dict]:
+    def call(
+        self, method: str, path: str, body: Any = None, *, encode: bool = False, headers: dict | None = None
+    ) -> tuple[int, dict]:
         text = body if body is None or isinstance(body, str) else json.dumps(body)
-        answer = self.handler.handler(http_event(method, path, text, encode=encode), self.context)
-        assert answer["headers"]["Content-Type"] == "application/json"
-        return answer["statusCode"], json.loads(answer["body"])
+        self.last = self.handler.handler(http_event(method, path, text, encode=encode, headers=headers), self.context)
+        assert self.last["headers"]["Content-Type"] == "application/json"
+        return self.last["statusCode"], json.loads(self.last["body"])
 
     def infer(self, body: Any, model: str = MODEL, version: str | None = None, **kw: Any) -> tuple[int, dict]:
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
@@ -536,9 +541,43 @@ def test_unknown_route_lists_the_routes(serving):
     assert status == 404
     assert "POST /v2/models/{name}/infer" in body["routes"]
     assert "no route for GET /v2/models/x/explain" in body["error"]
-    status, body = serving.call("GET", f"/v2/models/{MODEL}/infer")  # wrong method
+
+
+def test_wrong_method_is_405_with_allow(serving):
+    status, body = serving.call("GET", f"/v2/models/{MODEL}/infer")
+    assert status == 405
+    assert serving.last["headers"]["Allow"] == "POST"
+    assert body["allowed"] == ["POST"]
+    assert f"GET is not allowed on /v2/models/{MODEL}/infer" in body["error"]
+    status, body = serving.call("DELETE", f"/v2/models/{MODEL}")
+    assert (status, serving.last["headers"]["Allow"]) == (405, "GET")
+    status, body = serving.call("PUT", f"/v2/models/{MODEL}/nope")
     assert status == 404
-    assert "routes" in body
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"content-encoding": "gzip"}, "Content-Encoding 'gzip' is not supported"),
+        ({"Content-Encoding": "br"}, "Content-Encoding 'br' is not supported"),
+        ({"inference-header-content-length": "80"}, "binary tensor data extension (Inference-Header-Content-Length)"),
+    ],
+)
+def test_unsupported_body_encodings_are_named(serving, headers, expected):
+    import gzip
+
+    raw = json.dumps({"inputs": [[5.1, 3.5, 1.4, 0.2]]}).encode()
+    body = base64.b64encode(gzip.compress(raw)).decode() if "gzip" in str(headers) else raw.decode()
+    event = http_event("POST", f"/v2/models/{MODEL}/infer", body, headers=headers)
+    event["isBase64Encoded"] = "gzip" in str(headers)
+    answer = serving.handler.handler(event, serving.context)
+    assert answer["statusCode"] == 415
+    assert expected in json.loads(answer["body"])["error"]
+    assert "UTF-8" not in answer["body"]
+    assert serving.events() == []  # nothing tracked
+    identity = {"content-encoding": "identity"}
+    status, _ = serving.call("POST", f"/v2/models/{MODEL}/infer", raw.decode(), headers=identity)
+    assert status == 200
 
 
 def test_every_listed_route_is_served(serving):
