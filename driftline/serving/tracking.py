@@ -66,6 +66,8 @@ class EventEncoder:
             value = model.pop(spec.name, spec.default)
             if value is MISSING:
                 raise TypeError(f"EventEncoder: the model's {spec.name!r} is missing")
+            if value is None and spec.omit_null:
+                continue  # written only when set (score_names: a model without scores)
             shared[spec.name] = _AS_JSON.get(spec.json, _as_given)(value)
         if model:
             raise TypeError(f"EventEncoder: {sorted(model)} are not fields of the model in the inference event")
@@ -92,7 +94,7 @@ def _as_given(value: Any) -> Any:
 
 
 # A model's values may come as any sequence or number; the record holds JSON arrays and (always) floats.
-_AS_JSON = {"array of strings": list, "number": float}
+_AS_JSON = {"array of strings": list, "array of strings or null": list, "number": float}
 
 
 def encode_event(event: InferenceEvent) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 
 import driftline
 from driftline.aws.registry import Registry
-from driftline.errors import ConfigurationError, ConflictError, InvalidRequestError, NotFoundError
+from driftline.errors import ConfigurationError, InvalidRequestError, NotFoundError
 from driftline.records import AppRecord
 from driftline.sdk.project import get_or_create_project, get_project
 

@@ -39,6 +39,8 @@ SET: dict[str, Any] = {
     "error": None,  # set in its own case below: an error event has no outputs
     "schema_version": 1,
     "row_indices": [2, 7],
+    "score_names": ["proba_0", "proba_1"],
+    "scores": [[0.25, 0.75], [None, 1.0]],
 }
 BY_TYPE = {"string": "s", "integer": 3, "number": 2.5}
 
