@@ -87,9 +87,41 @@ class ServedModel:
     def predict(self, rows: list[list[Any]]) -> Any:
         return self.model.predict(self.model_input(rows))
 
+    @property
+    def score_names(self) -> list[str] | None:
+        """The columns of the model's class scores (``proba_<class>`` in ``classes_`` order), or ``None`` when it
+        gives none (no ``predict_proba`` or no ``classes_``)."""
+        return _score_names(self.model)
+
+    def scores(self, rows: list[list[Any]]) -> list[list[float | None]]:
+        """``predict_proba`` of ``rows`` as JSON values (a non-finite probability becomes null)."""
+        if not rows:
+            return []
+        array = np.asarray(self.model.predict_proba(self.model_input(rows)), dtype=np.float64)
+        if array.ndim != 2 or array.shape[0] != len(rows):
+            raise ValueError(f"predict_proba returned shape {list(array.shape)} for {len(rows)} rows")
+        if not np.isfinite(array).all():
+            cells = array.astype(object)
+            cells[~np.isfinite(array)] = None
+            return cells.tolist()
+        return array.tolist()
+
     def output_datatype(self) -> str:
         classes = getattr(self.model, "classes_", None)
         return datatype_of(np.asarray(classes)) if classes is not None else "FP64"
+
+
+def _score_names(model: Any) -> list[str] | None:
+    classes = getattr(model, "classes_", None)
+    if classes is None or not callable(getattr(model, "predict_proba", None)):
+        return None
+    from driftline.scores import score_columns
+
+    try:
+        names = score_columns(list(np.asarray(classes).ravel()))
+    except (TypeError, ValueError):
+        return None
+    return names or None
 
 
 def is_string_feature(stats: Any) -> bool:

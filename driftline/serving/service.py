@@ -198,8 +198,9 @@ class ServingService:
         encoder = self._encoder(spec, model)
         per_row = outcome.prediction.per_row if outcome.prediction is not None else []
         rows, outputs, row_indices = self.tracker.sample(request.rows, per_row, spec.sampling_percentage)
+        scores = self._scores(encoder, model, request, rows) if outcome.error is None else None
         moment = to_iso(when)
-        data = self._encode(encoder, request, outcome, moment, started, rows, outputs, row_indices)
+        data = self._encode(encoder, request, outcome, moment, started, rows, outputs, row_indices, scores)
         try:
             self.tracker.check_size(encoder.endpoint_id, data, request.n_rows)
         except DriftlineError:
@@ -219,6 +220,22 @@ class ServingService:
             rows=request.n_rows,
         )
 
+    def _scores(
+        self, encoder: EventEncoder, model: ServedModel, request: InferRequest, rows: list[Any]
+    ) -> list[list[float | None]] | None:
+        """The class scores of the rows kept for tracking (the sampled ones only), when the model gives scores;
+        a model whose predict_proba fails is tracked without them (logged): its prediction was answered."""
+        if not encoder.scored:
+            return None
+        try:
+            return model.scores(rows)
+        except Exception as exc:
+            logger.warning(
+                "predict_proba failed; tracked without scores",
+                extra={"request_id": request.request_id, "model_name": model.name, "error": f"{exc!r:.300}"},
+            )
+            return None
+
     def _encode(
         self,
         encoder: EventEncoder,
@@ -229,6 +246,7 @@ class ServingService:
         rows: list[Any],
         outputs: list[Any],
         row_indices: list[int] | None = None,
+        scores: list[list[float | None]] | None = None,
     ) -> bytes:
         return encoder.encode(
             request_id=request.request_id,
@@ -240,6 +258,7 @@ class ServingService:
             effective_sample_count=request.n_rows,
             error=outcome.error,
             row_indices=row_indices,
+            scores=scores,
         )
 
     def _encoder(self, spec: FunctionSpec, model: ServedModel) -> EventEncoder:
@@ -257,6 +276,7 @@ class ServingService:
             feature_names=model.signature.feature_names,
             label_names=model.event_label_names,
             sampling_percentage=spec.sampling_percentage,
+            score_names=model.score_names,
         )
         if len(self._encoders) >= _MAX_ENCODERS:
             self._encoders.clear()

@@ -57,7 +57,7 @@ class EventEncoder:
     building the dataclass or ``asdict``'s deep copy of every row.
     """
 
-    __slots__ = ("_shared", "endpoint_id", "model_name")
+    __slots__ = ("_shared", "endpoint_id", "model_name", "scored")
 
     def __init__(self, **model: Any) -> None:
         """The model's fields by name; those with a default (``schema_version``...) may be left out."""
@@ -71,6 +71,7 @@ class EventEncoder:
             shared[spec.name] = _AS_JSON.get(spec.json, _as_given)(value)
         if model:
             raise TypeError(f"EventEncoder: {sorted(model)} are not fields of the model in the inference event")
+        self.scored: bool = bool(shared.get("score_names"))  # its requests carry scores
         self.endpoint_id: str = shared["endpoint_id"]
         self.model_name: str = shared["model_name"]
         self._shared = b"," + encode_json(shared)[1:]  # the object's members after the request's own, and its "}"

@@ -466,6 +466,53 @@ def test_sampling_half_keeps_a_subset_of_rows_with_their_outputs(serving, client
     assert [list(r) for r in stored[FEATURES].itertuples(index=False)] == event["inputs"]
 
 
+def test_class_scores_of_the_kept_rows_are_tracked_and_stored_as_proba_columns(serving, clients, iris):
+    """predict_proba on the sampled rows only, named by driftline.scores in classes_ order, and the stream
+    stores them beside the prediction."""
+    from driftline.scores import score_columns
+
+    model, x = iris
+    deploy(clients, [MODEL], sampling=50.0)
+    serving.handler.deps.cache_clear()
+    rows = [list(r) for r in dict.fromkeys(map(tuple, x.tolist()))]
+    status, _ = serving.infer({"inputs": rows})
+    assert status == 200
+    (event,) = serving.events()
+    names = score_columns(model.classes_)
+    assert event["score_names"] == names == ["proba_0", "proba_1", "proba_2"]
+    assert 0 < len(event["scores"]) == len(event["inputs"]) < len(rows)
+    assert event["scores"] == model.predict_proba(np.asarray(event["inputs"])).tolist()
+    stored = _stream_the_events(clients, serving)
+    assert list(stored.columns[-3:]) == names
+    assert stored[names].to_numpy().tolist() == event["scores"]
+
+
+class NoScoresModel:
+    n_features_in_ = 4
+    classes_ = np.array([0, 1])
+
+    def predict(self, x: Any) -> Any:
+        return np.zeros(len(x), dtype=np.int64)
+
+
+class FailingScoresModel(NoScoresModel):
+    def predict_proba(self, x: Any) -> Any:
+        raise RuntimeError("no probabilities today")
+
+
+@pytest.mark.parametrize("model", [NoScoresModel(), FailingScoresModel()])
+def test_a_model_without_working_scores_is_tracked_without_them(serving, clients, model):
+    log_model(clients, "plain", model)
+    deploy(clients, ["plain"])
+    serving.handler.deps.cache_clear()
+    status, body = serving.infer({"inputs": [[1.0, 2.0, 3.0, 4.0]]}, model="plain")
+    assert status == 200
+    (event,) = serving.events()
+    assert "scores" not in event
+    assert ("score_names" in event) == isinstance(model, FailingScoresModel)
+    assert event["outputs"] == [0]
+
+
 def test_tracking_off_sends_nothing_and_a_redeploy_is_picked_up_after_the_ttl(serving, clients):
     deploy(clients, [MODEL], tracking=False)
     serving.handler.deps.cache_clear()
