@@ -505,7 +505,7 @@ def test_a_model_without_working_scores_is_tracked_without_them(serving, clients
     log_model(clients, "plain", model)
     deploy(clients, ["plain"])
     serving.handler.deps.cache_clear()
-    status, body = serving.infer({"inputs": [[1.0, 2.0, 3.0, 4.0]]}, model="plain")
+    status, _ = serving.infer({"inputs": [[1.0, 2.0, 3.0, 4.0]]}, model="plain")
     assert status == 200
     (event,) = serving.events()
     assert "scores" not in event
