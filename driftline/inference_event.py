@@ -202,6 +202,20 @@ class InferenceEvent:
             omit_null=True,
         ),
     )
+    received: str | None = field(
+        default=None,
+        metadata=_event(
+            "string or null",
+            "string",
+            "request",
+            "set by an ingest (rows a model served elsewhere scored): when driftline accepted them, while `when` is "
+            "the row's own time; the stream's duplicate check dates the request by it. Absent for served requests",
+            required=False,
+            table="timestamp[us, UTC]",
+            rule="null, or an ISO 8601 time with a UTC offset",
+            omit_null=True,
+        ),
+    )
     score_names: list[str] | None = field(
         default=None,
         metadata=_event(
@@ -268,6 +282,11 @@ class InferenceEvent:
             raise InvalidRequestError(f"{where}: latency_us must be >= 0, got {latency}")
         when = _require(data, "when", str, where)
         parse_time(when, f"{where}: when")
+        received = data.get("received")
+        if received is not None:
+            if not isinstance(received, str):
+                raise InvalidRequestError(f"{where}: field 'received' must be null or a string")
+            parse_time(received, f"{where}: received")
         score_names, scores = _scores(data.get("score_names"), data.get("scores"), len(inputs), where)
         effective_sample_count = int(data.get("effective_sample_count", len(inputs)))
         row_indices = _row_indices(data.get("row_indices"), len(inputs), effective_sample_count, where)
@@ -291,6 +310,7 @@ class InferenceEvent:
         values["error"] = dict(error) if error is not None else None
         values["schema_version"] = SCHEMA_VERSION
         values["row_indices"] = row_indices
+        values["received"] = received
         values["score_names"] = score_names
         values["scores"] = scores
         return cls(**values)

@@ -121,7 +121,11 @@ def events_table(decoded: list[tuple[KinesisRecord, InferenceEvent]]) -> pa.Tabl
 def _parser(type_name: str | None) -> Callable[[Any], Any] | None:
     """How an event field's value becomes what a table of that type holds: a time is an ISO string in the
     event, parsed; anything else is kept as it is (``None``)."""
-    return parse_time if type_name is not None and type_name.startswith("timestamp") else None
+    return _parse_optional_time if type_name is not None and type_name.startswith("timestamp") else None
+
+
+def _parse_optional_time(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value)
 
 
 _TABLE_FIELDS = tuple((spec.name, _parser(spec.table)) for spec in TABLE_FIELDS)

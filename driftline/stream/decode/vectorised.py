@@ -290,6 +290,8 @@ def _validate(columns: dict[str, pa.Array], n: int) -> _Checked:
     _check_numbers(columns, ok)
     endpoint_codes = _check_endpoint_ids(columns["endpoint_id"], ok)
     _check_times(columns["when"], ok)
+    if columns["received"].null_count < n:
+        _check_times(columns["received"].fill_null("1970-01-01T00:00:00+00:00"), ok)
     _check_names(columns["feature_names"], ok)
     _check_names(columns["label_names"], ok)
     is_error = _error_events(columns.get("error"), ok)
@@ -440,6 +442,11 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
             # rows with scores and rows without in one slice: the reference path lays out the mixed columns
             raise _Unsupported("records with and without scores")
     when = _timestamps(columns["when"], checked.ok)
+    received = columns["received"]
+    if received.null_count < len(received):
+        columns = {**columns, "received": _timestamps(received, checked.ok)}
+    else:
+        columns = {**columns, "received": pa.nulls(len(received), type=_WHEN_TYPE)}
     accepted = _select(columns, when, checked, rows_at, result)
     if accepted is None:
         return
