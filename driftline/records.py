@@ -56,6 +56,8 @@ class ModelRecord:
     training_rows: int = 0
     tags: list[str] = field(default_factory=list)
     created: str = ""
+    # the columns of its class scores (driftline.scores: proba_<class>, classes_ order); empty: no scores
+    score_names: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

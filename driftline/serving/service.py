@@ -6,6 +6,7 @@ The handler (``lambdas/serving/handler.py``) only routes; every answer is built 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -17,7 +18,7 @@ from driftline.aws.artifacts import Artifacts
 from driftline.aws.clients import Clients
 from driftline.aws.registry import Registry
 from driftline.config import ServingIdentity, Settings
-from driftline.errors import DriftlineError, ModelError, ServiceUnavailableError
+from driftline.errors import DriftlineError, InvalidRequestError, ModelError, NotFoundError, ServiceUnavailableError
 from driftline.observability import get_logger
 from driftline.records import FunctionSpec
 from driftline.schemas import endpoint_id_for, to_iso
@@ -105,6 +106,36 @@ class ServingService:
         endpoint_id = endpoint_id_for(self.models.project, self.models.function_name, name)
         stored = ingest_records(self.clients, self.models.project, endpoint_id, document)
         return {"model_name": name, "stored": stored}
+
+    def ingest(self, name: str, body: str | bytes | None, is_base64: bool = False) -> dict[str, Any]:
+        """Store rows a model served elsewhere already scored (:mod:`driftline.ingest`): validated against the
+        model's record, put on the stream as the same inference events, once. An ingest already accepted (its
+        receipt is there) is answered again without putting anything (``"duplicate": true``)."""
+        from driftline.aws import kinesis
+        from driftline.aws.artifacts import Artifacts
+        from driftline.ingest import encode_records, parse_ingest, receipt_key
+
+        if self.clients is None:
+            raise ServiceUnavailableError("ingest is not configured for this serving function")
+        received = clock.now()
+        document = decode_body(body, is_base64=is_base64, max_bytes=self.settings.max_request_bytes)
+        version = document.get("model_version") if isinstance(document, dict) else None
+        if version is not None and (not isinstance(version, str | int) or isinstance(version, bool)):
+            raise InvalidRequestError(f'model_version: expected a version such as "3", got {version!r:.40}')
+        target = self.models.ingest_target(name, None if version is None else str(version))
+        ingest = parse_ingest(document, target, received=received)
+        artifacts = Artifacts(self.clients)
+        key = receipt_key(target.endpoint_id, ingest.digest)
+        try:
+            stored = json.loads(artifacts.get(key))
+            return {**stored, "duplicate": True}
+        except NotFoundError:
+            pass
+        records = encode_records(ingest, target.endpoint_id)
+        kinesis.put_records(self.clients, self.settings.stream_name, target.endpoint_id, records)
+        answer = ingest.answer(target)
+        artifacts.put(key, json.dumps({**answer, "received": to_iso(received)}).encode(), "application/json")
+        return answer
 
     # -------------------------------------------------------------------------------------------- health
 

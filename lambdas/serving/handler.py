@@ -58,7 +58,7 @@ def _body() -> tuple[str | None, bool]:
     """The request's body and whether it is base64, once its headers say it can be read (415 otherwise)."""
     event = app.current_event
     check_body_headers(event.headers)
-    return event.body, event.is_base64_encoded
+    return event.body, bool(event.is_base64_encoded)
 
 
 @app.get("/v2")
@@ -94,6 +94,11 @@ def infer(name: str) -> Response:
 @app.post("/v2/models/<name>/ground-truth")
 def ground_truth(name: str) -> Response:
     return _json(deps().service.ground_truth(name, *_body()))
+
+
+@app.post("/v2/models/<name>/events")
+def ingest(name: str) -> Response:
+    return _json(deps().service.ingest(name, *_body()))
 
 
 @app.get("/v2/models/<name>/versions/<version>")
