@@ -636,6 +636,8 @@ def test_every_listed_route_is_served(serving):
         body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]} if method == "POST" else None
         if path.endswith("/ground-truth"):
             body = {"labels": [{"request_id": "r-1", "row_index": 0, "label": 0}]}
+        if path.endswith("/events"):
+            body = {"inputs": [[5.1, 3.5, 1.4, 0.2]], "outputs": [0]}
         status, answer = serving.call(method, path, body)
         assert status == 200, (route, answer)
 
