@@ -59,6 +59,11 @@ class ModelRecord:
     # the columns of its class scores (driftline.scores: proba_<class>, classes_ order); empty: no scores
     score_names: list[str] = field(default_factory=list)
 
+    @property
+    def servable(self) -> bool:
+        """Logged with a model file (else a model served elsewhere, known by its data: monitored from ingests)."""
+        return bool(self.model_file)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["feature_stats"] = json.dumps(self.feature_stats)

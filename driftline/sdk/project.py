@@ -156,6 +156,7 @@ class Project:
         tag: str = LATEST,
         feature_columns: Sequence[str] | None = None,
         extra_data: Mapping[str, Any] | None = None,
+        classes: Sequence[Any] | None = None,
     ) -> ModelRecord:
         """Upload ``model_file`` as the next version of model ``key`` and store its reference profile.
 
@@ -164,6 +165,11 @@ class Project:
         drift applications compare traffic against). Without one the model is logged with a warning: drift
         applications will have nothing to compare against. ``latest`` (and ``tag``) move to the new version;
         its URI is ``store://models/{project}/{key}:{version}``.
+
+        Without ``model_file`` (then a ``training_set`` or ``feature_columns`` is needed) the model is one served
+        elsewhere: it is monitored from the rows sent with :meth:`log_inferences` and cannot be served here.
+        Its class-score columns (``proba_<class>``, :mod:`driftline.scores`) are recorded in ``score_names``: from
+        ``classes`` when given, else from the model file's ``classes_`` when it has ``predict_proba``.
         """
         from driftline.sdk.models import log_model
 
@@ -178,6 +184,39 @@ class Project:
             tag=tag,
             feature_columns=feature_columns,
             extra_data=extra_data,
+            classes=classes,
+        )
+
+    def log_inferences(
+        self,
+        model_name: str,
+        data: Any,
+        predictions: Any = None,
+        *,
+        timestamps: Any = None,
+        request_ids: Any = None,
+        scores: Any = None,
+        classes: Sequence[Any] | None = None,
+        model_version: str | int | None = None,
+        function: str = "serving",
+    ) -> dict[str, Any]:
+        """Monitor rows a model served elsewhere (SageMaker, ECS, a batch job) already scored: they go through the
+        serving function's ingest route (``POST /v2/models/{name}/events``) onto the stream as the same inference
+        events, so the controller and the apps monitor them unchanged. See
+        :func:`driftline.sdk.ingest.log_inferences` for the forms of each argument."""
+        from driftline.sdk.ingest import log_inferences
+
+        return log_inferences(
+            self,
+            model_name,
+            data,
+            predictions,
+            timestamps=timestamps,
+            request_ids=request_ids,
+            scores=scores,
+            classes=classes,
+            model_version=model_version,
+            function=function,
         )
 
     def get_model(self, key: str, tag: str = LATEST) -> ModelRecord:

@@ -340,6 +340,11 @@ class ModelStore:
             project, model_name, _ = parse_model_uri(path)
             record = self._registry.get_model(project, model_name, version)
         where = f"model {name!r} version {record.version}"
+        if not record.servable:
+            raise ModelLoadError(
+                f"{where} was logged without a model file (a model served elsewhere): it cannot be served here; "
+                f"send its predictions to POST /v2/models/{name}/events (Project.log_inferences) to monitor it"
+            )
         model = self._load(record.artifact_key, f"{where} (s3://{self._artifacts.bucket}/{record.artifact_key})")
         signature = signature_for(record, model, where)
         return self._served_model(name, record.version, record.uri, record.framework, model, signature, record.project)
