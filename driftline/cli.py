@@ -537,6 +537,44 @@ def cmd_invoke(args: argparse.Namespace) -> Output:
     return Output(answer, json.dumps(answer, indent=2) if not isinstance(answer, str) else answer)
 
 
+def cmd_ingest(args: argparse.Namespace) -> Output:
+    from driftline.sdk.models import read_training_set
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InvalidRequestError(f"{args.file}: no such file (expected a .parquet or .csv file of scored rows)")
+    try:
+        frame = read_training_set(path)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(str(exc).replace("training set", "file")) from None
+    if (
+        args.timestamp_column
+        and args.timestamp_column in frame.columns
+        and frame[args.timestamp_column].dtype == object
+    ):
+        try:
+            frame[args.timestamp_column] = pd.to_datetime(frame[args.timestamp_column], utc=False)
+        except (ValueError, TypeError) as exc:
+            raise InvalidRequestError(f"--timestamp-column {args.timestamp_column!r}: not times ({exc})") from None
+    project = _project(args.project)
+    scores = [c.strip() for c in args.score_columns.split(",") if c.strip()] if args.score_columns else None
+    answer = project.log_inferences(
+        args.model,
+        frame,
+        args.prediction_column,
+        timestamps=args.timestamp_column,
+        request_ids=args.request_id_column,
+        scores=scores,
+        function=args.function,
+    )
+    again = f", {answer['duplicates']} of them already stored (sent before)" if answer["duplicates"] else ""
+    text = (
+        f"{answer['rows']} rows ({answer['requests']} requests) of model {args.model!r} sent to endpoint "
+        f"{answer['endpoint_id']} in {answer['chunks']} chunks{again}"
+    )
+    return Output(answer, text)
+
+
 def _endpoint_row(ep: Any) -> dict[str, Any]:
     return {
         "name": ep.name,
@@ -801,6 +839,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--data", required=True, help="JSON rows '[[5.1, 3.5, 1.4, 0.2]]', a whole body, or @file.json")
     p.add_argument("--function", default="serving", help="serving function name (default serving)")
+
+    p = sub(
+        groups,
+        "ingest",
+        "monitor rows a model served elsewhere scored: a parquet or CSV file (POST v2/models/<MODEL>/events)",
+        cmd_ingest,
+    )
+    p.add_argument("project")
+    p.add_argument("file", metavar="FILE", help="a .parquet or .csv file: the model's feature columns and more")
+    p.add_argument("--model", required=True, help="the logged model the rows belong to")
+    p.add_argument("--prediction-column", help="the predictions (default: the model's label column)")
+    p.add_argument("--timestamp-column", help="each row's time (default: a 'timestamp' column, else now)")
+    p.add_argument("--request-id-column", help="each row's request id (default: derived from the rows)")
+    p.add_argument(
+        "--score-columns", help="comma-separated class-score columns (default: the model's proba_<class> columns)"
+    )
+    p.add_argument("--function", default="serving", help="serving function whose API takes the rows (default serving)")
 
     # endpoints
     endpoints = sub(groups, "endpoints", "model endpoints and their live figures")
