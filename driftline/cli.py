@@ -547,15 +547,6 @@ def cmd_ingest(args: argparse.Namespace) -> Output:
         frame = read_training_set(path)
     except InvalidRequestError as exc:
         raise InvalidRequestError(str(exc).replace("training set", "file")) from None
-    if (
-        args.timestamp_column
-        and args.timestamp_column in frame.columns
-        and frame[args.timestamp_column].dtype == object
-    ):
-        try:
-            frame[args.timestamp_column] = pd.to_datetime(frame[args.timestamp_column], utc=False)
-        except (ValueError, TypeError) as exc:
-            raise InvalidRequestError(f"--timestamp-column {args.timestamp_column!r}: not times ({exc})") from None
     project = _project(args.project)
     scores = [c.strip() for c in args.score_columns.split(",") if c.strip()] if args.score_columns else None
     answer = project.log_inferences(
