@@ -61,8 +61,9 @@ class ModelRecord:
 
     @property
     def servable(self) -> bool:
-        """Logged with a model file (else a model served elsewhere, known by its data: monitored from ingests)."""
-        return bool(self.model_file)
+        """Logged with a model file (else a model served elsewhere, known by its data: monitored from ingests,
+        its artifact the ``external-model.json`` that holds its columns)."""
+        return bool(self.artifact_key) and not self.artifact_key.endswith("/" + EXTERNAL_MODEL_FILE)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +80,9 @@ class ModelRecord:
         values["version"] = str(values["version"])
         values["training_rows"] = int(values.get("training_rows", 0))
         return cls(**values)
+
+
+EXTERNAL_MODEL_FILE = "external-model.json"  # the artifact of a model logged without a file
 
 
 @dataclass

@@ -18,7 +18,7 @@ from driftline.aws.artifacts import Artifacts, model_key
 from driftline.aws.clients import Clients
 from driftline.aws.registry import LATEST, Registry
 from driftline.errors import ConflictError, InvalidRequestError, NotFoundError
-from driftline.records import ModelRecord
+from driftline.records import EXTERNAL_MODEL_FILE, ModelRecord
 from driftline.schemas import to_iso
 from driftline.sdk.names import RESERVED_COLUMNS, validate_model_name
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_LABEL = "prediction"
-EXTERNAL_MODEL_FILE = "external-model.json"  # what a model logged without a file holds (its columns)
 VERSION_ATTEMPTS = 5
 TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 

@@ -229,7 +229,7 @@ class ServingService:
         encoder = self._encoder(spec, model)
         per_row = outcome.prediction.per_row if outcome.prediction is not None else []
         rows, outputs, row_indices = self.tracker.sample(request.rows, per_row, spec.sampling_percentage)
-        scores = self._scores(encoder, model, request, rows) if outcome.error is None else None
+        scores = self._scores(model, request, rows) if encoder.scored and outcome.error is None else None
         moment = to_iso(when)
         data = self._encode(encoder, request, outcome, moment, started, rows, outputs, row_indices, scores)
         try:
@@ -251,13 +251,9 @@ class ServingService:
             rows=request.n_rows,
         )
 
-    def _scores(
-        self, encoder: EventEncoder, model: ServedModel, request: InferRequest, rows: list[Any]
-    ) -> list[list[float | None]] | None:
-        """The class scores of the rows kept for tracking (the sampled ones only), when the model gives scores;
+    def _scores(self, model: ServedModel, request: InferRequest, rows: list[Any]) -> list[list[float | None]] | None:
+        """The class scores of the rows kept for tracking (the sampled ones only), for a model that gives scores;
         a model whose predict_proba fails is tracked without them (logged): its prediction was answered."""
-        if not encoder.scored:
-            return None
         try:
             return model.scores(rows)
         except Exception as exc:
@@ -289,7 +285,7 @@ class ServingService:
             effective_sample_count=request.n_rows,
             error=outcome.error,
             row_indices=row_indices,
-            scores=scores,
+            **({"scores": scores} if scores is not None else {}),
         )
 
     def _encoder(self, spec: FunctionSpec, model: ServedModel) -> EventEncoder:

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from driftline.aws import kinesis
 from driftline.aws.clients import Clients
 from driftline.errors import PayloadTooLargeError
-from driftline.inference_event import MODEL_FIELDS, OMITTED_WHEN_NULL, REQUEST_FIELDS, InferenceEvent
+from driftline.inference_event import MODEL_FIELDS, REQUEST_FIELDS, InferenceEvent
 from driftline.observability import get_logger, get_metrics
 from driftline.serving.protocol import encode_json
 
@@ -84,10 +84,14 @@ class EventEncoder:
         """One request's record from its own fields, by name, in the order given; a field written only when set
         is left out while it is ``None``. A field not given is not written: the stream refuses a record without
         a required one."""
-        for name in OMITTED_WHEN_NULL:
+        for name in _OMITTED_OWN:
             if own.get(name, 0) is None:
                 del own[name]
         return encode_json(own)[:-1] + self._shared
+
+
+# the request's own fields written only when set (the model's are left out once, in __init__)
+_OMITTED_OWN = tuple(spec.name for spec in REQUEST_FIELDS if spec.omit_null)
 
 
 def _as_given(value: Any) -> Any:

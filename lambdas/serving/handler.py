@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from driftline.aws.clients import Clients
 from driftline.config import ServingIdentity, Settings
-from driftline.errors import DriftlineError
+from driftline.errors import DriftlineError, InvalidRequestError, UnsupportedMediaTypeError
 from driftline.observability import get_logger, get_metrics, inject_lambda_context, log_metrics_if_any
 from driftline.serving.protocol import check_body_headers, encode_json, error_body
 from driftline.serving.service import ROUTES, ServingService, allowed_methods
@@ -55,9 +55,8 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _body() -> tuple[str | None, bool]:
-    """The request's body and whether it is base64, once its headers say it can be read (415 otherwise)."""
+    """The request's body and whether it is base64 (its headers are looked at only if it is refused: on_error)."""
     event = app.current_event
-    check_body_headers(event.headers)
     return event.body, bool(event.is_base64_encoded)
 
 
@@ -88,7 +87,8 @@ def model_ready(name: str) -> Response:
 
 @app.post("/v2/models/<name>/infer")
 def infer(name: str) -> Response:
-    return _json(deps().service.infer(name, None, *_body()))
+    event = app.current_event
+    return _json(deps().service.infer(name, None, event.body, event.is_base64_encoded))
 
 
 @app.post("/v2/models/<name>/ground-truth")
@@ -133,6 +133,13 @@ def on_error(exc: Exception) -> Response:
     """The one place errors become HTTP answers: a driftline error's own status and message; anything
     else is a bug, answered 500 without internals (they go to the log)."""
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    if isinstance(exc, InvalidRequestError):
+        # a body refused as unreadable may be one in an encoding or extension not supported: say that instead
+        # (only here, so a request that is read pays nothing for the check)
+        try:
+            check_body_headers(app.current_event.get("headers"))  # the event's own dict, lowercase names
+        except UnsupportedMediaTypeError as precise:
+            exc = precise
     if isinstance(exc, DriftlineError):
         status = int(getattr(exc, "status_code", 500))
         if status >= 500:
