@@ -41,6 +41,7 @@ def test_help_lists_every_command(capsys):
         "apps deploy",
         "serving deploy",
         "invoke",
+        "ingest",
         "endpoints list",
         "endpoints get",
         "results",
