@@ -88,7 +88,7 @@ def model_ready(name: str) -> Response:
 @app.post("/v2/models/<name>/infer")
 def infer(name: str) -> Response:
     event = app.current_event
-    return _json(deps().service.infer(name, None, event.body, event.is_base64_encoded))
+    return _json(deps().service.infer(name, None, event.body, bool(event.is_base64_encoded)))
 
 
 @app.post("/v2/models/<name>/ground-truth")
