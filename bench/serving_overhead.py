@@ -7,7 +7,7 @@ the JSON body and returns a JSON body. Prints medians in microseconds and their 
 several rounds of interleaved requests, with each round's ratio so the machine's noise shows.
 No AWS and no moto: the registry and the bucket are in-memory fakes behind the real ModelStore.
 
-    .venv/bin/python bench/serving_overhead.py [--requests 3000] [--rounds 5] [--rows 1]
+    .venv/bin/python bench/serving_overhead.py [--requests 3000] [--rounds 5] [--rows 1] [--proba]
 """
 
 from __future__ import annotations
@@ -55,6 +55,21 @@ class TrivialModel:
         return out
 
 
+class TrivialClassifier(TrivialModel):
+    """With class scores: the handler also tracks predict_proba of the kept rows (time inside it excluded too)."""
+
+    classes_ = np.array([0, 1, 2])
+
+    def predict_proba(self, x: Any) -> Any:
+        start = time.perf_counter_ns()
+        out = np.full((len(x), 3), 1 / 3)
+        INSIDE_NS[0] += time.perf_counter_ns() - start
+        return out
+
+
+MODEL_CLASS: list[type] = [TrivialModel]
+
+
 def fake_put(clients: Any, stream: str, key: str, data: bytes) -> None:
     start = time.perf_counter_ns()
     INSIDE_NS[0] += time.perf_counter_ns() - start
@@ -86,7 +101,7 @@ class MemoryArtifacts:
     bucket = "bench"
 
     def get(self, key: str) -> bytes:
-        return pickle.dumps(TrivialModel())
+        return pickle.dumps(MODEL_CLASS[0]())
 
 
 def build_serving_handler() -> Any:
@@ -144,7 +159,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; the figures pool them all")
     parser.add_argument("--rows", type=int, default=1)
+    parser.add_argument("--proba", action="store_true", help="a classifier with predict_proba: scores are tracked")
     args = parser.parse_args()
+    if args.proba:
+        MODEL_CLASS[0] = TrivialClassifier
 
     handler = build_serving_handler()
     bare = build_bare_resolver()
@@ -188,7 +206,10 @@ def main() -> None:
     base_median = statistics.median(baseline)
     floor_median = statistics.median(observed)
     total = args.rounds * args.requests
-    print(f"serving overhead, {total} requests of {args.rows} row(s) in {args.rounds} rounds, medians and p90 in us")
+    kind = "a classifier with predict_proba (scores tracked)" if args.proba else "a model without scores"
+    print(
+        f"serving overhead, {total} requests of {args.rows} row(s) in {args.rounds} rounds, {kind}; medians, p90 in us"
+    )
     print(f"  bare APIGatewayHttpResolver (parse JSON, JSON answer) {base_median:8.1f}  p90 {_p90(baseline):8.1f}")
     print(f"  same + Powertools Logger/Metrics decorators, 1 metric {floor_median:8.1f}  p90 {_p90(observed):8.1f}")
     print(f"  driftline serving handler, outside model and put      {ours_median:8.1f}  p90 {_p90(ours):8.1f}")

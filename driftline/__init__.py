@@ -20,6 +20,7 @@ _SDK_NAMES = {
     "MonitoringFunction": "driftline.sdk.apps",
     "ModelEndpoint": "driftline.sdk.endpoints",
     "evaluate": "driftline.applications.evaluate",
+    "record_results": "driftline.sdk.ingest",
 }
 
 

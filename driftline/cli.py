@@ -28,6 +28,7 @@ EXIT_OK = 0
 EXIT_AWS = 1
 AWS_HINT = "(is a local stack running? start one with `driftline local up`, or set DRIFTLINE_* for a deployed one)"
 EXIT_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader closed the pipe
 
 EPILOG = """\
 examples:
@@ -44,7 +45,7 @@ examples:
 
 The CLI finds the installation like the SDK: DRIFTLINE_* variables, else a running `driftline local up`,
 else real AWS with the default credentials. Exit codes: 0 ok, 1 an AWS call failed, 2 a driftline error or
-bad arguments (the message says what was expected)."""
+bad arguments (the message says what was expected), 141 the reader of the output closed the pipe."""
 
 
 @dataclasses.dataclass
@@ -506,7 +507,7 @@ def cmd_serving_deploy(args: argparse.Namespace) -> Output:
 
 
 def _read_data(text: str) -> Any:
-    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    raw = _read_file(text[1:], "--data") if text.startswith("@") else text
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -518,6 +519,18 @@ def _read_data(text: str) -> Any:
     if not isinstance(data[0], list):
         data = [data]  # one row given flat
     return {"inputs": data}
+
+
+def _read_file(path: str, option: str) -> str:
+    """A file named on the command line, as text; a missing or unreadable one is an error that says so."""
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise InvalidRequestError(f"{option} @{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidRequestError(f"{option} @{path}: is a directory, expected a JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"{option} @{path}: cannot be read ({exc})") from None
 
 
 def cmd_invoke(args: argparse.Namespace) -> Output:
@@ -540,6 +553,35 @@ def cmd_invoke(args: argparse.Namespace) -> Output:
         )
     answer = fn.invoke(f"v2/models/{args.model}/infer", body)
     return Output(answer, json.dumps(answer, indent=2) if not isinstance(answer, str) else answer)
+
+
+def cmd_ingest(args: argparse.Namespace) -> Output:
+    from driftline.sdk.models import read_training_set
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InvalidRequestError(f"{args.file}: no such file (expected a .parquet or .csv file of scored rows)")
+    try:
+        frame = read_training_set(path)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(str(exc).replace("training set", "file")) from None
+    project = _project(args.project)
+    scores = [c.strip() for c in args.score_columns.split(",") if c.strip()] if args.score_columns else None
+    answer = project.log_inferences(
+        args.model,
+        frame,
+        args.prediction_column,
+        timestamps=args.timestamp_column,
+        request_ids=args.request_id_column,
+        scores=scores,
+        function=args.function,
+    )
+    again = f", {answer['duplicates']} of them already stored (sent before)" if answer["duplicates"] else ""
+    text = (
+        f"{answer['rows']} rows ({answer['requests']} requests) of model {args.model!r} sent to endpoint "
+        f"{answer['endpoint_id']} in {answer['chunks']} chunks{again}"
+    )
+    return Output(answer, text)
 
 
 def _endpoint_row(ep: Any) -> dict[str, Any]:
@@ -955,6 +997,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="JSON rows '[[5.1, 3.5, 1.4, 0.2]]', a whole body, or @file.json")
     p.add_argument("--function", default="serving", help="serving function name (default serving)")
 
+    p = sub(
+        groups,
+        "ingest",
+        "monitor rows a model served elsewhere scored: a parquet or CSV file (POST v2/models/<MODEL>/events)",
+        cmd_ingest,
+    )
+    p.add_argument("project")
+    p.add_argument("file", metavar="FILE", help="a .parquet or .csv file: the model's feature columns and more")
+    p.add_argument("--model", required=True, help="the logged model the rows belong to")
+    p.add_argument("--prediction-column", help="the predictions (default: the model's label column)")
+    p.add_argument("--timestamp-column", help="each row's time (default: a 'timestamp' column, else now)")
+    p.add_argument("--request-id-column", help="each row's request id (default: derived from the rows)")
+    p.add_argument(
+        "--score-columns", help="comma-separated class-score columns (default: the model's proba_<class> columns)"
+    )
+    p.add_argument("--function", default="serving", help="serving function whose API takes the rows (default serving)")
+
     # endpoints
     endpoints = sub(groups, "endpoints", "model endpoints and their live figures")
     ep_cmds = endpoints.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -1031,7 +1090,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_main(argv[argv.index("evaluate") + 1 :])
 
 
-def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def _main(argv: Sequence[str] | None, stdout: TextIO | None, stderr: TextIO | None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     parser = build_parser()
@@ -1072,6 +1131,29 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     else:
         print(output.text, file=out)
     return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    try:
+        code = _main(argv, stdout, stderr)
+        (stdout or sys.stdout).flush()  # here, so a closed pipe is seen now and not by the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`driftline ... --json | head`): stop quietly, as a shell tool does on SIGPIPE;
+        # stdout is pointed at /dev/null so the interpreter's flush at exit does not complain either
+        if stdout is None or stdout is sys.stdout:
+            _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured output): nothing will flush to a pipe
+        pass
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ class PayloadTooLargeError(InvalidRequestError):
     status_code = 413
 
 
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """A request body in an encoding or protocol extension the server does not read (HTTP 415)."""
+
+    status_code = 415
+
+
 class NotFoundError(DriftlineError):
     """An unknown model, endpoint, application or route. HTTP 404."""
 

@@ -202,6 +202,45 @@ class InferenceEvent:
             omit_null=True,
         ),
     )
+    received: str | None = field(
+        default=None,
+        metadata=_event(
+            "string or null",
+            "string",
+            "request",
+            "set by an ingest (rows a model served elsewhere scored): when driftline accepted them, while `when` is "
+            "the row's own time; the stream's duplicate check dates the request by it. Absent for served requests",
+            required=False,
+            table="timestamp[us, UTC]",
+            rule="null, or an ISO 8601 time with a UTC offset",
+            omit_null=True,
+        ),
+    )
+    score_names: list[str] | None = field(
+        default=None,
+        metadata=_event(
+            "array of strings or null",
+            "list<string>",
+            "model",
+            "the columns of the model's class scores (`driftline.scores.score_columns` of its `classes_`: "
+            "`proba_<class>`, in `classes_` order); null: the model gives no scores",
+            required=False,
+            rule="null, or each name kept as its str()",
+            omit_null=True,
+        ),
+    )
+    scores: list[list[float | None]] | None = field(
+        default=None,
+        metadata=_event(
+            "array of rows, each an array of numbers, or null",
+            "list<list<float64>>",
+            "request",
+            "each sampled row's class scores (predict_proba), one number per score name; the same rows as inputs",
+            required=False,
+            rule="null, or one row per row of inputs, each one number (or null) per score name; needs score_names",
+            omit_null=True,
+        ),
+    )
 
     @property
     def kind(self) -> str:
@@ -243,6 +282,12 @@ class InferenceEvent:
             raise InvalidRequestError(f"{where}: latency_us must be >= 0, got {latency}")
         when = _require(data, "when", str, where)
         parse_time(when, f"{where}: when")
+        received = data.get("received")
+        if received is not None:
+            if not isinstance(received, str):
+                raise InvalidRequestError(f"{where}: field 'received' must be null or a string")
+            parse_time(received, f"{where}: received")
+        score_names, scores = _scores(data.get("score_names"), data.get("scores"), len(inputs), where)
         effective_sample_count = int(data.get("effective_sample_count", len(inputs)))
         row_indices = _row_indices(data.get("row_indices"), len(inputs), effective_sample_count, where)
         # The fields whose JSON type is their whole rule come first (as request_id ... model_name always did,
@@ -265,7 +310,35 @@ class InferenceEvent:
         values["error"] = dict(error) if error is not None else None
         values["schema_version"] = SCHEMA_VERSION
         values["row_indices"] = row_indices
+        values["received"] = received
+        values["score_names"] = score_names
+        values["scores"] = scores
         return cls(**values)
+
+
+def _scores(names: Any, scores: Any, rows: int, where: str) -> tuple[list[str] | None, list[list[Any]] | None]:
+    """``score_names`` (null or a list of names) and ``scores`` (null, or one row of one number or null per name
+    for each row of inputs)."""
+    if names is not None and (not isinstance(names, list) or any(n is None for n in names)):
+        raise InvalidRequestError(f"{where}: score_names must be null or a list of names, got {names!r:.80}")
+    names = None if names is None else [str(n) for n in names]
+    if scores is None:
+        return names, None
+    width = len(names or [])
+    expected = (
+        f"{where}: scores must be null or {rows} rows (one per row of inputs) of {width} numbers (one per score name)"
+    )
+    if not names:
+        raise InvalidRequestError(f"{where}: scores are given without score_names; expected both or neither")
+    if not isinstance(scores, list) or len(scores) != rows:
+        raise InvalidRequestError(f"{expected}, got {scores!r:.80}")
+    for row in scores:
+        if not isinstance(row, list) or len(row) != width:
+            raise InvalidRequestError(f"{expected}, got a row {row!r:.80}")
+        for value in row:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise InvalidRequestError(f"{expected}, got a value {value!r:.80}")
+    return names, [[None if v is None else float(v) for v in row] for row in scores]
 
 
 def _row_indices(value: Any, rows: int, request_rows: int, where: str) -> list[int] | None:

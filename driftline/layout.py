@@ -29,6 +29,7 @@ EVENTS_PREFIX = "events/"  # the inference dataset (parquet, Hive partitions end
 EVENT_PARTITIONS = ("endpoint_id", "date", "hour")
 GROUND_TRUTH_PREFIX = "ground-truth/"  # labels, partitioned by endpoint and arrival day
 RECENT_REQUESTS_PREFIX = "state/recent-requests/"  # the stream's per-shard memory of stored requests
+INGEST_RECEIPTS_PREFIX = "state/ingested/"  # one receipt per ingest accepted (its digest), so a re-sent one is known
 
 EVENTS_RETENTION_DAYS = 400  # the inference dataset (``events_retention_days`` in cdk.json)
 NONCURRENT_VERSION_DAYS = 30  # overwritten versions: redelivered batches, replaced models
@@ -36,6 +37,8 @@ NONCURRENT_VERSION_DAYS = 30  # overwritten versions: redelivered batches, repla
 # overwritten version are of no use after a day.
 RECENT_REQUESTS_RETENTION_DAYS = 1
 ABORT_MULTIPART_DAYS = 7
+# An ingest sent again within this many days (a lost answer, a batch job re-run) is recognised by its receipt.
+INGEST_RECEIPT_DAYS = 7
 
 # ------------------------------------------------------------------------------------------------------------ SSM
 PARAMETER_ROOT = "/driftline/"  # every stack's parameters live under {PARAMETER_ROOT}{stack}/ (Names)
@@ -63,6 +66,12 @@ def lifecycle_rules(
             RECENT_REQUESTS_PREFIX,
             expiration_days=RECENT_REQUESTS_RETENTION_DAYS,
             noncurrent_days=RECENT_REQUESTS_RETENTION_DAYS,
+        ),
+        LifecycleRule(
+            "expire-ingest-receipts",
+            INGEST_RECEIPTS_PREFIX,
+            expiration_days=INGEST_RECEIPT_DAYS,
+            noncurrent_days=INGEST_RECEIPT_DAYS,
         ),
         LifecycleRule(
             "expire-noncurrent-versions",

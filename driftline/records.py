@@ -59,6 +59,14 @@ class ModelRecord:
     # what log_model fitted for the joint-drift and performance-estimation apps: {kind: {key, sha256, bytes}} of
     # each S3 artefact, and {"skipped": {kind: why}} (driftline/stats/model_artefacts.py)
     monitoring_artefacts: dict[str, Any] = field(default_factory=dict)
+    # the columns of its class scores (driftline.scores: proba_<class>, classes_ order); empty: no scores
+    score_names: list[str] = field(default_factory=list)
+
+    @property
+    def servable(self) -> bool:
+        """Logged with a model file (else a model served elsewhere, known by its data: monitored from ingests,
+        its artifact the ``external-model.json`` that holds its columns)."""
+        return bool(self.artifact_key) and not self.artifact_key.endswith("/" + EXTERNAL_MODEL_FILE)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -76,6 +84,9 @@ class ModelRecord:
         values["version"] = str(values["version"])
         values["training_rows"] = int(values.get("training_rows", 0))
         return cls(**values)
+
+
+EXTERNAL_MODEL_FILE = "external-model.json"  # the artifact of a model logged without a file
 
 
 @dataclass

@@ -16,6 +16,7 @@ from driftline.layout import (
     ARTIFACTS_PREFIX,
     EVENTS_PREFIX,
     GROUND_TRUTH_PREFIX,
+    INGEST_RECEIPTS_PREFIX,
     PROJECT_INDEX,
     RECENT_REQUESTS_PREFIX,
 )
@@ -77,6 +78,11 @@ def acknowledge_findings(stack: DriftlineStack) -> None:
             acknowledge(function.function, "L1", RUNTIME)
     acknowledge(_policy(stack.api.serving), object_prefix(ARTIFACTS_PREFIX), PREFIX + ": model files")
     acknowledge(_policy(stack.api.serving), object_prefix(GROUND_TRUTH_PREFIX), PREFIX + ": labels posted to its route")
+    acknowledge(
+        _policy(stack.api.serving),
+        object_prefix(INGEST_RECEIPTS_PREFIX),
+        PREFIX + ": one receipt per accepted ingest, named by its digest",
+    )
     acknowledge(_policy(stack.stream_processor.function), object_prefix(EVENTS_PREFIX), PREFIX + ": its parquet files")
     acknowledge(
         _policy(stack.stream_processor.function),

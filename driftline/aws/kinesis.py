@@ -85,3 +85,70 @@ def put_event(
     raise StorageError(
         f"put_record to stream {stream_name!r} failed after {max(1, attempts)} attempts: {last}"
     ) from last
+
+
+MAX_RECORDS_PER_PUT = 500  # PutRecords: at most 500 records ...
+MAX_BYTES_PER_PUT = 5 * 1024 * 1024  # ... and 5 MiB (data and partition keys) per call
+
+
+def put_records(
+    clients: Clients,
+    stream_name: str,
+    partition_key: str,
+    records: list[bytes],
+    *,
+    attempts: int = 5,
+    base_delay_seconds: float = 0.1,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Put ``records`` (each at most 1 MiB with its key; callers check) under one partition key, in order, with
+    PutRecords calls of at most 500 records and 5 MiB. The entries a call failed (throttled on the shard) are
+    put again, in order, after a jittered backoff. Returns how many were put; raises :class:`StorageError`
+    saying how many were put when some still failed after ``attempts``."""
+    key_bytes = len(partition_key.encode())
+    chunks: list[list[bytes]] = [[]]
+    size = 0
+    for data in records:
+        if len(chunks[-1]) >= MAX_RECORDS_PER_PUT or size + len(data) + key_bytes > MAX_BYTES_PER_PUT:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(data)
+        size += len(data) + key_bytes
+    client = clients.kinesis
+    put = 0
+    for chunk in chunks:
+        pending = chunk
+        for attempt in range(max(1, attempts)):
+            if attempt:
+                sleep(random.uniform(0, base_delay_seconds * 2 ** (attempt - 1)))
+            try:
+                response = client.put_records(
+                    StreamName=stream_name,
+                    Records=[{"Data": data, "PartitionKey": partition_key} for data in pending],
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in _PERMANENT_ERRORS or attempt == attempts - 1:
+                    raise StorageError(
+                        f"put_records to stream {stream_name!r} failed with {code} after {put} of {len(records)} "
+                        f"records were put: {exc}"
+                    ) from exc
+                continue
+            except BotoCoreError as exc:
+                if attempt == attempts - 1:
+                    raise StorageError(
+                        f"put_records to stream {stream_name!r} failed after {put} of {len(records)} records were "
+                        f"put: {exc}"
+                    ) from exc
+                continue
+            failed = [data for data, entry in zip(pending, response["Records"], strict=True) if "ErrorCode" in entry]
+            put += len(pending) - len(failed)
+            pending = failed
+            if not pending:
+                break
+        if pending:
+            raise StorageError(
+                f"put_records to stream {stream_name!r}: {len(pending)} records still failed after {attempts} "
+                f"attempts ({put} of {len(records)} were put)"
+            )
+    return put

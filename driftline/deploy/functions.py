@@ -130,7 +130,22 @@ SERVING = FunctionDefinition(
         allow(["dynamodb:GetItem", "dynamodb:Query"], [table("registry")], why="its function spec and models"),
         allow(["dynamodb:GetItem"], [table("endpoints")], why="the ground-truth route checks label names"),
         allow(["s3:PutObject"], [objects(layout.GROUND_TRUTH_PREFIX)], why="labels posted to its route"),
-        allow(["kinesis:PutRecord", "kinesis:PutRecords"], [stream()], why="one tracking event per request"),
+        allow(
+            ["kinesis:PutRecord", "kinesis:PutRecords"],
+            [stream()],
+            why="one tracking event per request; ingested rows (PutRecords)",
+        ),
+        allow(
+            ["s3:GetObject", "s3:PutObject"],
+            [objects(layout.INGEST_RECEIPTS_PREFIX)],
+            why="the receipts of ingests, so one sent again is not stored twice",
+        ),
+        allow(
+            ["s3:ListBucket"],
+            [bucket()],
+            conditions=_list_prefixes(layout.INGEST_RECEIPTS_PREFIX),
+            why="without ListBucket S3 answers 403 instead of 404 for a receipt not written yet",
+        ),
     ),
 )
 

@@ -19,7 +19,7 @@ from driftline.aws.artifacts import Artifacts, model_key
 from driftline.aws.clients import Clients
 from driftline.aws.registry import LATEST, Registry
 from driftline.errors import ConflictError, InvalidRequestError, NotFoundError
-from driftline.records import ModelRecord
+from driftline.records import EXTERNAL_MODEL_FILE, ModelRecord
 from driftline.schemas import to_iso
 from driftline.sdk.names import RESERVED_COLUMNS, validate_model_name
 
@@ -109,6 +109,33 @@ def split_training_set(
     return features, labels, feature_names, label_names
 
 
+def model_score_names(path: Path | None, classes: Sequence[Any] | None) -> list[str]:
+    """The model's score columns (``proba_<class>``, :mod:`driftline.scores`): from ``classes`` when given (a
+    model served elsewhere), else from the model file's ``classes_`` when it has ``predict_proba``; none
+    otherwise (a file that cannot be loaded here gives none: loading is the serving function's check)."""
+    from driftline.scores import score_columns
+
+    if classes is not None:
+        if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
+            raise InvalidRequestError(f"classes: expected a non-empty list of class labels, got {classes!r:.80}")
+        names = score_columns(classes)
+        if len(set(names)) != len(names):
+            raise InvalidRequestError(f"classes: expected distinct class labels, got {classes!r:.80}")
+        return names
+    if path is None:
+        return []
+    try:
+        import joblib
+
+        model = joblib.load(path)
+    except Exception:  # not loadable here: no scores recorded (serving says why it cannot load it)
+        return []
+    found = getattr(model, "classes_", None)
+    if found is None or not callable(getattr(model, "predict_proba", None)):
+        return []
+    return score_columns(list(found))
+
+
 def check_column_names(feature_names: Sequence[str], label_names: Sequence[str]) -> None:
     """Features and labels become columns of the event dataset: they must not collide with its own columns."""
     clash = sorted((set(feature_names) | set(label_names)) & RESERVED_COLUMNS)
@@ -125,7 +152,7 @@ def check_column_names(feature_names: Sequence[str], label_names: Sequence[str])
 
 
 def fit_artefacts(
-    model_file: Path, features: pd.DataFrame, feature_stats: dict[str, Any], labels: pd.DataFrame | None
+    model_file: Path | None, features: pd.DataFrame, feature_stats: dict[str, Any], labels: pd.DataFrame | None
 ) -> Fitted:
     """The joint-drift and performance-estimation artefacts of a training set (see
     :mod:`driftline.stats.model_artefacts`). The model file is loaded as serving loads it, to score the training
@@ -134,7 +161,7 @@ def fit_artefacts(
     from driftline.stats.model_artefacts import fit_model_artefacts
 
     model = None
-    if labels is not None:
+    if labels is not None and model_file is not None:  # a model served elsewhere has no file to score with
         try:
             from driftline.serving.models import load_model_object
 
@@ -227,14 +254,23 @@ def log_model(
     feature_columns: Sequence[str] | None = None,
     extra_data: Mapping[str, Any] | None = None,
     monitoring_artefacts: bool = True,
+    classes: Sequence[Any] | None = None,
 ) -> ModelRecord:
     validate_model_name(key)
     tags = (LATEST,) if validate_tag(tag) == LATEST else (LATEST, tag)
+    path: Path | None = None
     if model_file is None:
-        raise InvalidRequestError(f"log_model({key!r}): model_file is required (the path of the model file to log)")
-    path = Path(model_file)
-    if not path.is_file():
-        raise NotFoundError(f"model_file {str(path)!r}: no such file")
+        # a model served elsewhere, monitored from its ingested rows: its columns must be known
+        if training_set is None and not feature_columns:
+            raise InvalidRequestError(
+                f"log_model({key!r}): give the model_file to serve, or, for a model served elsewhere (monitored "
+                "from ingested rows), a training_set (or feature_columns) that names its features"
+            )
+    else:
+        path = Path(model_file)
+        if not path.is_file():
+            raise NotFoundError(f"model_file {str(path)!r}: no such file")
+    score_names = model_score_names(path, classes)
     if label_column is not None and not isinstance(label_column, str):
         raise InvalidRequestError(f"label_column: expected a column name, got {type(label_column).__name__}")
     extra_body = None
@@ -272,8 +308,12 @@ def log_model(
             stacklevel=3,
         )
 
-    body = path.read_bytes()
-    check_model(body, path, features, feature_names)  # before the artefacts: a file that is no model fits nothing
+    if path is not None:
+        body, file_name = path.read_bytes(), path.name
+        check_model(body, path, features, feature_names)  # before the artefacts: a file that is no model fits nothing
+    else:
+        body = json.dumps({"kind": "external", "feature_names": feature_names, "label_names": label_names}).encode()
+        file_name = EXTERNAL_MODEL_FILE
     if features is not None and monitoring_artefacts:
         fitted = fit_artefacts(path, features, feature_stats, labels)
     registry = Registry(clients)
@@ -283,7 +323,7 @@ def log_model(
         # an orphaned file (an upload whose registration failed) holds its version: step past it
         tried = max(int(registry.next_model_version(project, key)), tried + 1)
         version = str(tried)
-        artifact_key = model_key(project, key, version, path.name)
+        artifact_key = model_key(project, key, version, file_name)
         try:
             artifacts.put_new(artifact_key, body)
         except ConflictError:
@@ -298,7 +338,7 @@ def log_model(
             uri=f"store://models/{project}/{key}:{version}",
             artifact_key=artifact_key,
             framework=framework or "",
-            model_file=path.name,
+            model_file=path.name if path is not None else "",
             feature_names=list(feature_names),
             label_names=list(label_names),
             feature_stats=feature_stats,
@@ -307,6 +347,7 @@ def log_model(
             tags=list(tags),
             created=to_iso(clock.now()),
             monitoring_artefacts=stored,
+            score_names=score_names,
         )
         try:
             registry.put_model(record, tags=tags)

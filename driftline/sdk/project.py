@@ -159,6 +159,7 @@ class Project:
         feature_columns: Sequence[str] | None = None,
         extra_data: Mapping[str, Any] | None = None,
         monitoring_artefacts: bool = True,
+        classes: Sequence[Any] | None = None,
     ) -> ModelRecord:
         """Upload ``model_file`` as the next version of model ``key`` and store its reference profile.
 
@@ -173,6 +174,11 @@ class Project:
         reference and the domain classifier's sample of the features; with ``label_column``, the model is loaded
         and scores the training rows: CBPE's calibration (classifiers, ``predict_proba``) or DLE's loss models
         (regressors). What could not be fitted is listed with why under ``monitoring_artefacts["skipped"]``.
+
+        Without ``model_file`` (then a ``training_set`` or ``feature_columns`` is needed) the model is one served
+        elsewhere: it is monitored from the rows sent with :meth:`log_inferences` and cannot be served here.
+        Its class-score columns (``proba_<class>``, :mod:`driftline.scores`) are recorded in ``score_names``: from
+        ``classes`` when given, else from the model file's ``classes_`` when it has ``predict_proba``.
         """
         from driftline.sdk.models import log_model
 
@@ -188,6 +194,39 @@ class Project:
             feature_columns=feature_columns,
             extra_data=extra_data,
             monitoring_artefacts=monitoring_artefacts,
+            classes=classes,
+        )
+
+    def log_inferences(
+        self,
+        model_name: str,
+        data: Any,
+        predictions: Any = None,
+        *,
+        timestamps: Any = None,
+        request_ids: Any = None,
+        scores: Any = None,
+        classes: Sequence[Any] | None = None,
+        model_version: str | int | None = None,
+        function: str = "serving",
+    ) -> dict[str, Any]:
+        """Monitor rows a model served elsewhere (SageMaker, ECS, a batch job) already scored: they go through the
+        serving function's ingest route (``POST /v2/models/{name}/events``) onto the stream as the same inference
+        events, so the controller and the apps monitor them unchanged. See
+        :func:`driftline.sdk.ingest.log_inferences` for the forms of each argument."""
+        from driftline.sdk.ingest import log_inferences
+
+        return log_inferences(
+            self,
+            model_name,
+            data,
+            predictions,
+            timestamps=timestamps,
+            request_ids=request_ids,
+            scores=scores,
+            classes=classes,
+            model_version=model_version,
+            function=function,
         )
 
     def get_model(self, key: str, tag: str = LATEST) -> ModelRecord:
@@ -347,10 +386,20 @@ class Project:
         alerts_topic_arn: str | None = None,
         replace_creds: bool = False,
     ) -> dict[str, str]:
-        """Point this project's monitoring at other resources than the installation's (MLRun: which stream and
-        time-series database to use). Set them before enabling monitoring or deploying tracked serving: what is
-        already deployed keeps the previous resources until redeployed. Changing credentials already set needs
-        ``replace_creds=True``. Returns the stored credentials."""
+        """MLRun's call naming which stream, bucket, tables and time-series database monitoring uses, reshaped
+        to what one driftline installation can honour: the values are *checked* against the installation's
+        resources and recorded, never applied on their own.
+
+        Every function of an installation (serving, stream, controller, apps, writer) reads and writes that
+        installation's resources only: its event source mapping reads one stream, and its IAM role names one
+        bucket, one set of tables, one Timestream database, one bus and topic. A project pointed elsewhere
+        would be served and monitored from resources the functions cannot reach (serving answered 503 after
+        ``bucket="iris-private"``). So a value that names the installation's own resource is accepted (MLRun
+        scripts that pass it keep working) and a different one is refused with
+        :class:`~driftline.errors.ConfigurationError` naming the installation's resource and the way to get
+        separate ones: a separate stack (``npx cdk deploy -c stack_name=<name>``), whose functions and IAM
+        cover its own resources; its SDK settings come with ``DRIFTLINE_STACK_NAME=<name>``. Changing a value
+        already recorded needs ``replace_creds=True``. Returns the recorded values."""
         given: dict[str, Any] = {
             "stream_name": stream_name,
             "bucket": bucket,
@@ -377,6 +426,7 @@ class Project:
                 if not isinstance(value, str) or not value.strip():
                     raise InvalidRequestError(f"{key}: expected a non-empty resource name, got {value!r}")
                 stored[key] = value.strip()
+        self._check_installation_resources(stored)
         config = self._load_config()
         changed = sorted(k for k, v in stored.items() if k in config.credentials and config.credentials[k] != v)
         if changed and not replace_creds:
@@ -384,16 +434,30 @@ class Project:
                 f"model monitoring credentials {changed} are already set for project {self.name!r}; pass "
                 "replace_creds=True to change them (then redeploy the serving functions and applications)"
             )
-        if config.monitoring_enabled or Endpoints(self._clients).list(self.name):
-            warnings.warn(
-                "set_model_monitoring_credentials should be called before enable_model_monitoring and "
-                "deploy_function: what is already deployed keeps using the previous resources until redeployed",
-                UserWarning,
-                stacklevel=2,
-            )
         config = dataclasses.replace(config, credentials={**config.credentials, **stored})
         self._save_config(config)
         return dict(config.credentials)
+
+    def _check_installation_resources(self, given: Mapping[str, str]) -> None:
+        """Refuse a resource the installation's functions do not use (see set_model_monitoring_credentials)."""
+        installation = self._base_settings
+        own = installation.to_document()
+        different = {}
+        for key, value in given.items():
+            current = own.get(key)
+            if key == "timestream_enabled":
+                current = "true" if installation.timestream_enabled else "false"
+            if current is None or str(current) != value:
+                different[key] = (value, current)
+        if different:
+            listed = "; ".join(f"{k}={v!r} (the installation's: {c!r})" for k, (v, c) in sorted(different.items()))
+            raise ConfigurationError(
+                f"set_model_monitoring_credentials: project {self.name!r} cannot use other resources than the "
+                f"installation's: {listed}. Its functions (serving, stream, controller, apps, writer) read and "
+                "write the installation's resources only, which their IAM roles are scoped to. For separate "
+                "resources deploy a separate stack (`npx cdk deploy -c stack_name=<name>`) and point the SDK at it "
+                "with DRIFTLINE_STACK_NAME=<name>"
+            )
 
     @staticmethod
     def _warn_short_period(base_period: int) -> None:

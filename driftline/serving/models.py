@@ -16,14 +16,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
 from driftline import clock
 from driftline.aws.registry import parse_model_uri
 from driftline.config import ServingIdentity
-from driftline.errors import DriftlineError, NotFoundError, ServiceUnavailableError, StorageError
+from driftline.errors import (
+    DriftlineError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    StorageError,
+)
 from driftline.observability import get_logger
 from driftline.records import FunctionSpec, ModelRecord, ModelRoute
 from driftline.schemas import endpoint_id_for
@@ -35,6 +41,9 @@ DEFAULT_TTL_SECONDS = 30.0
 MAX_LOADED_MODELS = 8
 DEFAULT_LABEL = "prediction"  # the event's label column when a model was logged without label names
 _STRING_KINDS = frozenset({"string", "str", "object", "category", "categorical", "bytes"})
+
+if TYPE_CHECKING:
+    from driftline.ingest import IngestTarget
 
 T = TypeVar("T")
 
@@ -87,9 +96,41 @@ class ServedModel:
     def predict(self, rows: list[list[Any]]) -> Any:
         return self.model.predict(self.model_input(rows))
 
+    @property
+    def score_names(self) -> list[str] | None:
+        """The columns of the model's class scores (``proba_<class>`` in ``classes_`` order), or ``None`` when it
+        gives none (no ``predict_proba`` or no ``classes_``)."""
+        return _score_names(self.model)
+
+    def scores(self, rows: list[list[Any]]) -> list[list[float | None]]:
+        """``predict_proba`` of ``rows`` as JSON values (a non-finite probability becomes null)."""
+        if not rows:
+            return []
+        array = np.asarray(self.model.predict_proba(self.model_input(rows)), dtype=np.float64)
+        if array.ndim != 2 or array.shape[0] != len(rows):
+            raise ValueError(f"predict_proba returned shape {list(array.shape)} for {len(rows)} rows")
+        if not np.isfinite(array).all():
+            cells = array.astype(object)
+            cells[~np.isfinite(array)] = None
+            return cells.tolist()
+        return array.tolist()
+
     def output_datatype(self) -> str:
         classes = getattr(self.model, "classes_", None)
         return datatype_of(np.asarray(classes)) if classes is not None else "FP64"
+
+
+def _score_names(model: Any) -> list[str] | None:
+    classes = getattr(model, "classes_", None)
+    if classes is None or not callable(getattr(model, "predict_proba", None)):
+        return None
+    from driftline.scores import score_columns
+
+    try:
+        names = score_columns(list(np.asarray(classes).ravel()))
+    except (TypeError, ValueError):
+        return None
+    return names or None
 
 
 def is_string_feature(stats: Any) -> bool:
@@ -200,6 +241,51 @@ class ModelStore:
             )
         return route
 
+    def ingest_target(self, name: str, version: str | None = None) -> IngestTarget:
+        """Where rows ingested for ``name`` go: the model this function routes under that name, else the model
+        logged under that name in the function's project (which need not have a model file: a model served
+        elsewhere). ``version`` picks a logged version (default: the route's, else ``latest``). The endpoint is
+        this function's ``name``, as when it serves it. Reads the registry (not the hot path)."""
+        from driftline.ingest import IngestTarget
+
+        try:
+            route: ModelRoute | None = self._route(self.spec(), name)
+        except NotFoundError:
+            route = None  # not routed here, or the function is not deployed: a model known by its record
+        if route is not None and route.model_path.startswith("s3://"):
+            raise InvalidRequestError(
+                f"model {name!r} is served from {route.model_path}, which has no record of its features; "
+                "ingest rows for a logged model (log_model) instead"
+            )
+        if route is not None and version is None:
+            record = self._registry.get_model_by_uri(route.model_path)
+        else:
+            project, model_name = self.project, name
+            if route is not None:
+                project, model_name, _ = parse_model_uri(route.model_path)
+            try:
+                record = self._registry.get_model(project, model_name, version or "latest")
+            except NotFoundError as exc:
+                raise NotFoundError(
+                    f"{exc}; ingest needs the model logged in project {project!r} with its features: "
+                    f"log_model({model_name!r}, training_set=...) (a model file is optional)"
+                ) from None
+        if not record.feature_names:
+            raise InvalidRequestError(
+                f"model {name!r} version {record.version} was logged without feature names; log it with a "
+                "training_set (or feature_columns) so ingested rows can be checked and stored"
+            )
+        return IngestTarget(
+            project=self.project,
+            function_name=self.function_name,
+            model_name=name,
+            model_version=record.version,
+            endpoint_id=endpoint_id_for(self.project, self.function_name, name),
+            feature_names=tuple(record.feature_names),
+            label_names=tuple(record.label_names) or (DEFAULT_LABEL,),
+            score_names=tuple(record.score_names),
+        )
+
     def model_names(self) -> list[str]:
         return sorted(self.spec().models)
 
@@ -254,6 +340,11 @@ class ModelStore:
             project, model_name, _ = parse_model_uri(path)
             record = self._registry.get_model(project, model_name, version)
         where = f"model {name!r} version {record.version}"
+        if not record.servable:
+            raise ModelLoadError(
+                f"{where} was logged without a model file (a model served elsewhere): it cannot be served here; "
+                f"send its predictions to POST /v2/models/{name}/events (Project.log_inferences) to monitor it"
+            )
         model = self._load(record.artifact_key, f"{where} (s3://{self._artifacts.bucket}/{record.artifact_key})")
         signature = signature_for(record, model, where)
         return self._served_model(name, record.version, record.uri, record.framework, model, signature, record.project)

@@ -18,14 +18,14 @@ import binascii
 import json
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 
-from driftline.errors import InvalidRequestError, PayloadTooLargeError
+from driftline.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 INT_DATATYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
 FLOAT_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
@@ -103,6 +103,29 @@ def encode_json(value: Any) -> bytes:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
         return _encode_std(value).encode()
+
+
+BINARY_EXTENSION_HEADER = "inference-header-content-length"
+
+
+def check_body_headers(headers: Mapping[str, str] | None) -> None:
+    """Refuse (415) what the body's headers say cannot be read here, before the body is looked at: a compressed
+    body (``Content-Encoding`` other than ``identity``) and the OIP binary tensor data extension
+    (``Inference-Header-Content-Length``). Header names are lowercase: an HTTP API's payload 2.0 event lowercases
+    them (and the local HTTP API does the same), so two lookups are all a request pays."""
+    if not headers:
+        return
+    encoding = headers.get("content-encoding")
+    if encoding and encoding.strip().lower() != "identity":
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {encoding!r} is not supported: send the JSON body uncompressed (no Content-Encoding "
+            "header); split a large request into smaller ones instead"
+        )
+    if BINARY_EXTENSION_HEADER in headers:
+        raise UnsupportedMediaTypeError(
+            "the Open Inference Protocol binary tensor data extension (Inference-Header-Content-Length) is not "
+            f"supported: send every tensor's values in its JSON 'data', e.g. {_TENSOR_EXAMPLE}"
+        )
 
 
 def decode_body(body: str | bytes | None, *, is_base64: bool = False, max_bytes: int) -> Any:

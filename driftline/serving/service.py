@@ -6,6 +6,8 @@ The handler (``lambdas/serving/handler.py``) only routes; every answer is built 
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from driftline.aws.artifacts import Artifacts
 from driftline.aws.clients import Clients
 from driftline.aws.registry import Registry
 from driftline.config import ServingIdentity, Settings
-from driftline.errors import DriftlineError, ModelError, ServiceUnavailableError
+from driftline.errors import DriftlineError, InvalidRequestError, ModelError, NotFoundError, ServiceUnavailableError
 from driftline.observability import get_logger
 from driftline.records import FunctionSpec
 from driftline.schemas import endpoint_id_for, to_iso
@@ -49,7 +51,19 @@ ROUTES = (
     "GET /v2/models/{name}/versions/{version}/ready",
     "POST /v2/models/{name}/versions/{version}/infer",
     "POST /v2/models/{name}/ground-truth",
+    "POST /v2/models/{name}/events",
 )
+
+
+_ROUTE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (method, re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"))
+    for method, path in (route.split(" ", 1) for route in ROUTES)
+)
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods the routes answer on ``path`` (empty: no route has that path), for a 405's ``Allow``."""
+    return tuple(sorted({method for method, pattern in _ROUTE_PATTERNS if pattern.match(path)}))
 
 
 class _Outcome(NamedTuple):
@@ -92,6 +106,36 @@ class ServingService:
         endpoint_id = endpoint_id_for(self.models.project, self.models.function_name, name)
         stored = ingest_records(self.clients, self.models.project, endpoint_id, document)
         return {"model_name": name, "stored": stored}
+
+    def ingest(self, name: str, body: str | bytes | None, is_base64: bool = False) -> dict[str, Any]:
+        """Store rows a model served elsewhere already scored (:mod:`driftline.ingest`): validated against the
+        model's record, put on the stream as the same inference events, once. An ingest already accepted (its
+        receipt is there) is answered again without putting anything (``"duplicate": true``)."""
+        from driftline.aws import kinesis
+        from driftline.aws.artifacts import Artifacts
+        from driftline.ingest import encode_records, parse_ingest, receipt_key
+
+        if self.clients is None:
+            raise ServiceUnavailableError("ingest is not configured for this serving function")
+        received = clock.now()
+        document = decode_body(body, is_base64=is_base64, max_bytes=self.settings.max_request_bytes)
+        version = document.get("model_version") if isinstance(document, dict) else None
+        if version is not None and (not isinstance(version, str | int) or isinstance(version, bool)):
+            raise InvalidRequestError(f'model_version: expected a version such as "3", got {version!r:.40}')
+        target = self.models.ingest_target(name, None if version is None else str(version))
+        ingest = parse_ingest(document, target, received=received)
+        artifacts = Artifacts(self.clients)
+        key = receipt_key(target.endpoint_id, ingest.digest)
+        try:
+            stored = json.loads(artifacts.get(key))
+            return {**stored, "duplicate": True}
+        except NotFoundError:
+            pass
+        records = encode_records(ingest, target.endpoint_id)
+        kinesis.put_records(self.clients, self.settings.stream_name, target.endpoint_id, records)
+        answer = ingest.answer(target)
+        artifacts.put(key, json.dumps({**answer, "received": to_iso(received)}).encode(), "application/json")
+        return answer
 
     # -------------------------------------------------------------------------------------------- health
 
@@ -185,8 +229,9 @@ class ServingService:
         encoder = self._encoder(spec, model)
         per_row = outcome.prediction.per_row if outcome.prediction is not None else []
         rows, outputs, row_indices = self.tracker.sample(request.rows, per_row, spec.sampling_percentage)
+        scores = self._scores(model, request, rows) if encoder.scored and outcome.error is None else None
         moment = to_iso(when)
-        data = self._encode(encoder, request, outcome, moment, started, rows, outputs, row_indices)
+        data = self._encode(encoder, request, outcome, moment, started, rows, outputs, row_indices, scores)
         try:
             self.tracker.check_size(encoder.endpoint_id, data, request.n_rows)
         except DriftlineError:
@@ -206,6 +251,18 @@ class ServingService:
             rows=request.n_rows,
         )
 
+    def _scores(self, model: ServedModel, request: InferRequest, rows: list[Any]) -> list[list[float | None]] | None:
+        """The class scores of the rows kept for tracking (the sampled ones only), for a model that gives scores;
+        a model whose predict_proba fails is tracked without them (logged): its prediction was answered."""
+        try:
+            return model.scores(rows)
+        except Exception as exc:
+            logger.warning(
+                "predict_proba failed; tracked without scores",
+                extra={"request_id": request.request_id, "model_name": model.name, "error": f"{exc!r:.300}"},
+            )
+            return None
+
     def _encode(
         self,
         encoder: EventEncoder,
@@ -216,6 +273,7 @@ class ServingService:
         rows: list[Any],
         outputs: list[Any],
         row_indices: list[int] | None = None,
+        scores: list[list[float | None]] | None = None,
     ) -> bytes:
         return encoder.encode(
             request_id=request.request_id,
@@ -227,6 +285,7 @@ class ServingService:
             effective_sample_count=request.n_rows,
             error=outcome.error,
             row_indices=row_indices,
+            **({"scores": scores} if scores is not None else {}),
         )
 
     def _encoder(self, spec: FunctionSpec, model: ServedModel) -> EventEncoder:
@@ -244,6 +303,7 @@ class ServingService:
             feature_names=model.signature.feature_names,
             label_names=model.event_label_names,
             sampling_percentage=spec.sampling_percentage,
+            score_names=model.score_names,
         )
         if len(self._encoders) >= _MAX_ENCODERS:
             self._encoders.clear()

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from driftline.aws import kinesis
 from driftline.aws.clients import Clients
 from driftline.errors import PayloadTooLargeError
-from driftline.inference_event import MODEL_FIELDS, OMITTED_WHEN_NULL, REQUEST_FIELDS, InferenceEvent
+from driftline.inference_event import MODEL_FIELDS, REQUEST_FIELDS, InferenceEvent
 from driftline.observability import get_logger, get_metrics
 from driftline.serving.protocol import encode_json
 
@@ -57,7 +57,7 @@ class EventEncoder:
     building the dataclass or ``asdict``'s deep copy of every row.
     """
 
-    __slots__ = ("_shared", "endpoint_id", "model_name")
+    __slots__ = ("_shared", "endpoint_id", "model_name", "scored")
 
     def __init__(self, **model: Any) -> None:
         """The model's fields by name; those with a default (``schema_version``...) may be left out."""
@@ -66,9 +66,12 @@ class EventEncoder:
             value = model.pop(spec.name, spec.default)
             if value is MISSING:
                 raise TypeError(f"EventEncoder: the model's {spec.name!r} is missing")
+            if value is None and spec.omit_null:
+                continue  # written only when set (score_names: a model without scores)
             shared[spec.name] = _AS_JSON.get(spec.json, _as_given)(value)
         if model:
             raise TypeError(f"EventEncoder: {sorted(model)} are not fields of the model in the inference event")
+        self.scored: bool = bool(shared.get("score_names"))  # its requests carry scores
         self.endpoint_id: str = shared["endpoint_id"]
         self.model_name: str = shared["model_name"]
         self._shared = b"," + encode_json(shared)[1:]  # the object's members after the request's own, and its "}"
@@ -81,10 +84,14 @@ class EventEncoder:
         """One request's record from its own fields, by name, in the order given; a field written only when set
         is left out while it is ``None``. A field not given is not written: the stream refuses a record without
         a required one."""
-        for name in OMITTED_WHEN_NULL:
+        for name in _OMITTED_OWN:
             if own.get(name, 0) is None:
                 del own[name]
         return encode_json(own)[:-1] + self._shared
+
+
+# the request's own fields written only when set (the model's are left out once, in __init__)
+_OMITTED_OWN = tuple(spec.name for spec in REQUEST_FIELDS if spec.omit_null)
 
 
 def _as_given(value: Any) -> Any:
@@ -92,7 +99,7 @@ def _as_given(value: Any) -> Any:
 
 
 # A model's values may come as any sequence or number; the record holds JSON arrays and (always) floats.
-_AS_JSON = {"array of strings": list, "number": float}
+_AS_JSON = {"array of strings": list, "array of strings or null": list, "number": float}
 
 
 def encode_event(event: InferenceEvent) -> bytes:

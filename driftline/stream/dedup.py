@@ -155,11 +155,17 @@ class Candidates:
         """From ``EVENT_SCHEMA`` rows (one shard, in sequence order)."""
         when = events.column("when").combine_chunks()
         when_us = when.view(pa.int64()).to_numpy(zero_copy_only=False)  # timestamp[us] as its int64 µs
+        dated_us = when_us
+        if "received" in events.column_names and events.column("received").null_count < events.num_rows:
+            # an ingested request is dated by its arrival: its own time may be any time in the past, while its
+            # copies (Kinesis's) follow its arrival as a served request's follow its start
+            received = events.column("received").combine_chunks()
+            dated_us = pc.coalesce(received, when).view(pa.int64()).to_numpy(zero_copy_only=False)
         return cls(
             positions=events.column("position").to_numpy().astype(np.int64),
             requests=request_keys(events.column("request_id"), when_us, events.column("latency_us").to_numpy()),
             records=record_tags(events.column("sequence_number")),
-            when_seconds=np.clip(when_us // 1_000_000, 0, _U32_MAX),
+            when_seconds=np.clip(dated_us // 1_000_000, 0, _U32_MAX),
         )
 
 

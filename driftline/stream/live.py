@@ -61,6 +61,7 @@ class LiveEvent:
     effective_sample_count: int
     is_error: bool
     row_count: int
+    ingested: bool = False  # rows scored elsewhere (received set): no latency of ours to count
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ class Figures:
             self.errors += 1
         else:
             self.predictions += event.effective_sample_count
-            self.latency_sum_us += event.latency_us
-            self.latency_count += 1
+            if not event.ingested:  # an ingested request's latency is not known (the model ran elsewhere)
+                self.latency_sum_us += event.latency_us
+                self.latency_count += 1
 
 
 @dataclass
@@ -125,9 +127,13 @@ def events_of(batch: DecodedBatch) -> list[LiveEvent]:
             "row_count",
         )
     ]
+    received = table.column("received")
+    ingested = [False] * table.num_rows if received.null_count == table.num_rows else received.is_valid().to_pylist()
     return [
-        LiveEvent(p, shard, int(seq), endpoint, when, latency, count, error, rows)
-        for p, shard, seq, endpoint, when, latency, count, error, rows in zip(*columns, strict=True)
+        LiveEvent(p, shard, int(seq), endpoint, when, latency, count, error, rows, from_elsewhere)
+        for p, shard, seq, endpoint, when, latency, count, error, rows, from_elsewhere in zip(
+            *columns, ingested, strict=True
+        )
     ]
 
 

@@ -57,6 +57,8 @@ def inference_event(
     request_id: str | None = None,
     endpoint_id: str | None = None,
     row_indices: list[int] | None = None,
+    score_names: list[str] | None = None,
+    scores: list[list[Any]] | None = None,
 ) -> InferenceEvent:
     """An event as the serving function writes it; defaults: one row of two features, one prediction."""
     inputs = [[1.0, 2.0]] if inputs is None else inputs
@@ -80,6 +82,8 @@ def inference_event(
         effective_sample_count=len(inputs) if effective_sample_count is None else effective_sample_count,
         error=error,
         row_indices=row_indices,
+        score_names=score_names,
+        scores=scores,
     )
 
 

@@ -34,6 +34,7 @@ ROUTES = (
     ("GET", "/v2/models/{name}/versions/{version}/ready"),
     ("POST", "/v2/models/{name}/versions/{version}/infer"),
     ("POST", "/v2/models/{name}/ground-truth"),
+    ("POST", "/v2/models/{name}/events"),
 )
 # One JSON line per request (API Gateway's $context variables).
 ACCESS_LOG_FORMAT = (
@@ -120,6 +121,19 @@ class InferenceApi(Construct):
                     authorizer=authorizer,
                 )
             )
+        # Everything else reaches the function too (behind the same authorisation), so a known path asked with
+        # another method gets its 405 with Allow and an unknown one the list of routes, instead of API Gateway's
+        # bare 404 {"message": "Not Found"}.
+        self.routes.append(
+            apigw.HttpRoute(
+                self,
+                "DefaultRoute",
+                http_api=self.api,
+                route_key=apigw.HttpRouteKey.DEFAULT,
+                integration=integration,
+                authorizer=authorizer,
+            )
+        )
 
     @staticmethod
     def _authorizer(config: StackConfig) -> apigw.IHttpRouteAuthorizer:

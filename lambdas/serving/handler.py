@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from driftline.aws.clients import Clients
 from driftline.config import ServingIdentity, Settings
-from driftline.errors import DriftlineError
+from driftline.errors import DriftlineError, InvalidRequestError, UnsupportedMediaTypeError
 from driftline.observability import get_logger, get_metrics, inject_lambda_context, log_metrics_if_any
-from driftline.serving.protocol import encode_json, error_body
-from driftline.serving.service import ROUTES, ServingService
+from driftline.serving.protocol import check_body_headers, encode_json, error_body
+from driftline.serving.service import ROUTES, ServingService, allowed_methods
 
 logger = get_logger("serving")
 metrics = get_metrics("serving")
@@ -45,12 +45,19 @@ def deps() -> Deps:
     return Deps(settings=settings, clients=clients, service=service)
 
 
-def _json(body: Any, status: int = 200) -> Response:
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=encode_json(body).decode(),  # text: Powertools sends a bytes body base64-encoded
+        headers=headers,
     )
+
+
+def _body() -> tuple[str | None, bool]:
+    """The request's body and whether it is base64 (its headers are looked at only if it is refused: on_error)."""
+    event = app.current_event
+    return event.body, bool(event.is_base64_encoded)
 
 
 @app.get("/v2")
@@ -86,8 +93,12 @@ def infer(name: str) -> Response:
 
 @app.post("/v2/models/<name>/ground-truth")
 def ground_truth(name: str) -> Response:
-    event = app.current_event
-    return _json(deps().service.ground_truth(name, event.body, bool(event.is_base64_encoded)))
+    return _json(deps().service.ground_truth(name, *_body()))
+
+
+@app.post("/v2/models/<name>/events")
+def ingest(name: str) -> Response:
+    return _json(deps().service.ingest(name, *_body()))
 
 
 @app.get("/v2/models/<name>/versions/<version>")
@@ -102,14 +113,17 @@ def version_ready(name: str, version: str) -> Response:
 
 @app.post("/v2/models/<name>/versions/<version>/infer")
 def version_infer(name: str, version: str) -> Response:
-    event = app.current_event
-    return _json(deps().service.infer(name, version, event.body, bool(event.is_base64_encoded)))
+    return _json(deps().service.infer(name, version, *_body()))
 
 
 @app.not_found
 def unknown_route(_: RouteNotFoundError) -> Response:
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
     event = app.current_event
+    allowed = allowed_methods(event.path)
+    if allowed:  # a known path asked with another method (it reaches here through the API's $default route)
+        message = f"{event.http_method} is not allowed on {event.path}; allowed: {', '.join(allowed)}"
+        return _json(error_body(message, allowed=list(allowed)), 405, {"Allow": ", ".join(allowed)})
     message = f"no route for {event.http_method} {event.path}; the routes are: {', '.join(ROUTES)}"
     return _json(error_body(message, routes=list(ROUTES)), 404)
 
@@ -119,6 +133,13 @@ def on_error(exc: Exception) -> Response:
     """The one place errors become HTTP answers: a driftline error's own status and message; anything
     else is a bug, answered 500 without internals (they go to the log)."""
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    if isinstance(exc, InvalidRequestError):
+        # a body refused as unreadable may be one in an encoding or extension not supported: say that instead
+        # (only here, so a request that is read pays nothing for the check)
+        try:
+            check_body_headers(app.current_event.get("headers"))  # the event's own dict, lowercase names
+        except UnsupportedMediaTypeError as precise:
+            exc = precise
     if isinstance(exc, DriftlineError):
         status = int(getattr(exc, "status_code", 500))
         if status >= 500:

@@ -152,6 +152,9 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
             ("writer", "events:PutEvents"),  # the account's default bus: no alert configuration targets it here
             ("writer", "ssm:GetParameter"),  # webhook secrets: no webhook here
             ("writer", "timestream:DescribeEndpoints"),
+            # ingest receipts (s3:GetObject/PutObject, s3:ListBucket on state/ingested/): tests/e2e/test_ingest_e2e.py
+            ("serving", "s3:GetObject"),
+            ("serving", "s3:ListBucket"),
         }
         for key in FUNCTIONS:
             role_name = next(name for name, label in stack.deployment.role_labels.items() if label == key)

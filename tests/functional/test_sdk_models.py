@@ -152,8 +152,8 @@ def test_bad_arguments_are_refused_before_anything_is_written(project, clients, 
 def test_missing_file_empty_frame_bad_names_and_reserved_columns(project, iris, model_file, tmp_path):
     with pytest.raises(NotFoundError, match="no such file"):
         project.log_model("m", model_file=tmp_path / "missing.pkl", training_set=iris)
-    with pytest.raises(InvalidRequestError, match="model_file is required"):
-        project.log_model("m", training_set=iris)
+    with pytest.raises(InvalidRequestError, match="give the model_file to serve, or, for a model served elsewhere"):
+        project.log_model("m")
     with pytest.raises(InvalidRequestError, match="training_set is empty"):
         project.log_model("m", model_file=model_file, training_set=iris.iloc[0:0])
     with pytest.raises(InvalidRequestError, match="expected a pandas DataFrame"):
@@ -177,3 +177,24 @@ def test_extra_data_is_stored_next_to_the_model(project, clients, iris, model_fi
     assert b'"accuracy": 0.96' in body
     with pytest.raises(InvalidRequestError, match="JSON-serialisable"):
         project.log_model("m", model_file=model_file, training_set=iris, extra_data={"x": object()})
+
+
+def test_a_model_served_elsewhere_is_logged_without_a_file_and_cannot_be_served(project, clients, iris):
+    record = project.log_model("external", training_set=iris, label_column="label", classes=["a", "b", "c"])
+    assert (record.version, record.model_file, record.servable) == ("1", "", False)
+    assert record.artifact_key == "artifacts/iris/models/external/1/external-model.json"
+    assert (record.feature_names, record.label_names) == (FEATURES, ["label"])
+    assert record.score_names == ["proba_a", "proba_b", "proba_c"]
+    assert list(record.feature_stats) == FEATURES  # the reference the drift apps compare its rows with
+    assert project.get_model("external").score_names == record.score_names
+    with pytest.raises(InvalidRequestError, match="distinct class labels"):
+        project.log_model("external", training_set=iris, label_column="label", classes=[1, 1.0])
+
+
+def test_a_classifier_file_records_its_score_columns_in_classes_order(project, model_file, iris):
+    record = project.log_model("tree", model_file=model_file, training_set=iris, label_column="label")
+    assert record.servable
+    assert record.score_names == ["proba_0", "proba_1", "proba_2"]
+    unpicklable = model_file.with_name("not-a-model.pkl")
+    unpicklable.write_bytes(b"not a pickle")
+    assert project.log_model("other", model_file=unpicklable, training_set=iris).score_names == []

@@ -10,7 +10,7 @@ import pytest
 
 import driftline
 from driftline.aws.registry import Registry
-from driftline.errors import ConfigurationError, ConflictError, InvalidRequestError, NotFoundError
+from driftline.errors import ConfigurationError, InvalidRequestError, NotFoundError
 from driftline.records import AppRecord
 from driftline.sdk.project import get_or_create_project, get_project
 
@@ -172,28 +172,43 @@ def test_monitoring_status(project):
     assert (status["monitoring_enabled"], status["endpoints"]) == (True, 0)
 
 
-def test_credentials_are_stored_and_applied_to_the_projects_settings(aws, project):
-    stored = project.set_model_monitoring_credentials(stream_name="other-stream", timestream_enabled=False)
-    assert stored == {"stream_name": "other-stream", "timestream_enabled": "false"}
-    assert (project.settings.stream_name, project.settings.timestream_enabled) == ("other-stream", False)
-    assert project.settings.bucket == aws.bucket  # untouched
-    reopened = get_project("iris", settings=aws)
-    assert (reopened.settings.stream_name, reopened.settings.timestream_enabled) == ("other-stream", False)
+def test_credentials_naming_the_installations_resources_are_recorded(aws, project):
+    stored = project.set_model_monitoring_credentials(
+        stream_name=aws.stream_name, bucket=aws.bucket, timestream_enabled=aws.timestream_enabled
+    )
+    assert stored == {
+        "stream_name": aws.stream_name,
+        "bucket": aws.bucket,
+        "timestream_enabled": "true" if aws.timestream_enabled else "false",
+    }
+    assert (project.settings.stream_name, project.settings.bucket) == (aws.stream_name, aws.bucket)
+    assert get_project("iris", settings=aws).config.credentials == stored
 
-    with pytest.raises(ConflictError, match="replace_creds=True"):
-        project.set_model_monitoring_credentials(stream_name="third")
-    project.set_model_monitoring_credentials(stream_name="third", replace_creds=True)
-    assert project.settings.stream_name == "third"
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"bucket": "iris-private"}, "bucket='iris-private' (the installation's: "),
+        ({"stream_name": "other-stream"}, "stream_name='other-stream'"),
+        ({"timestream_enabled": "flip"}, "timestream_enabled="),
+        ({"results_table": "mine"}, "results_table='mine'"),
+    ],
+)
+def test_credentials_the_functions_cannot_honour_are_refused_and_nothing_is_stored(aws, project, given, named):
+    if given.get("timestream_enabled") == "flip":
+        given = {"timestream_enabled": not aws.timestream_enabled}
+    with pytest.raises(ConfigurationError, match="cannot use other resources") as caught:
+        project.set_model_monitoring_credentials(**given)
+    assert named in str(caught.value)
+    assert "cdk deploy -c stack_name=" in str(caught.value)
+    assert project.config.credentials == {}
+    assert project.settings.bucket == aws.bucket
 
 
-def test_credentials_after_enabling_warn_and_bad_values_are_refused(project):
+def test_credentials_bad_values_are_refused(project):
     with pytest.raises(ConfigurationError, match="at least one"):
         project.set_model_monitoring_credentials()
     with pytest.raises(InvalidRequestError, match="timestream_enabled"):
         project.set_model_monitoring_credentials(timestream_enabled="no")
     with pytest.raises(InvalidRequestError, match="bucket"):
         project.set_model_monitoring_credentials(bucket=" ")
-    enable(project)
-    with pytest.warns(UserWarning, match="before enable_model_monitoring"):
-        project.set_model_monitoring_credentials(bucket="elsewhere")
-    assert project.settings.bucket == "elsewhere"

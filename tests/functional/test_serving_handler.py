@@ -108,8 +108,11 @@ def deploy(clients, models: list[str], tracking: bool = True, sampling: float = 
         )
 
 
-def http_event(method: str, path: str, body: str | None = None, *, encode: bool = False) -> dict:
+def http_event(
+    method: str, path: str, body: str | None = None, *, encode: bool = False, headers: dict | None = None
+) -> dict:
     event = load_event("http-api-v2-event")
+    event["headers"].update(headers or {})
     event["rawPath"] = path
     event["routeKey"] = "$default"
     event["requestContext"]["http"]["method"] = method
@@ -126,11 +129,13 @@ class Serving:
     clients: Any
     context: Any
 
-    def call(self, method: str, path: str, body: Any = None, *, encode: bool = False) -> tuple[int, dict]:
+    def call(
+        self, method: str, path: str, body: Any = None, *, encode: bool = False, headers: dict | None = None
+    ) -> tuple[int, dict]:
         text = body if body is None or isinstance(body, str) else json.dumps(body)
-        answer = self.handler.handler(http_event(method, path, text, encode=encode), self.context)
-        assert answer["headers"]["Content-Type"] == "application/json"
-        return answer["statusCode"], json.loads(answer["body"])
+        self.last = self.handler.handler(http_event(method, path, text, encode=encode, headers=headers), self.context)
+        assert self.last["headers"]["Content-Type"] == "application/json"
+        return self.last["statusCode"], json.loads(self.last["body"])
 
     def infer(self, body: Any, model: str = MODEL, version: str | None = None, **kw: Any) -> tuple[int, dict]:
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
@@ -461,6 +466,53 @@ def test_sampling_half_keeps_a_subset_of_rows_with_their_outputs(serving, client
     assert [list(r) for r in stored[FEATURES].itertuples(index=False)] == event["inputs"]
 
 
+def test_class_scores_of_the_kept_rows_are_tracked_and_stored_as_proba_columns(serving, clients, iris):
+    """predict_proba on the sampled rows only, named by driftline.scores in classes_ order, and the stream
+    stores them beside the prediction."""
+    from driftline.scores import score_columns
+
+    model, x = iris
+    deploy(clients, [MODEL], sampling=50.0)
+    serving.handler.deps.cache_clear()
+    rows = [list(r) for r in dict.fromkeys(map(tuple, x.tolist()))]
+    status, _ = serving.infer({"inputs": rows})
+    assert status == 200
+    (event,) = serving.events()
+    names = score_columns(model.classes_)
+    assert event["score_names"] == names == ["proba_0", "proba_1", "proba_2"]
+    assert 0 < len(event["scores"]) == len(event["inputs"]) < len(rows)
+    assert event["scores"] == model.predict_proba(np.asarray(event["inputs"])).tolist()
+    stored = _stream_the_events(clients, serving)
+    assert list(stored.columns[-3:]) == names
+    assert stored[names].to_numpy().tolist() == event["scores"]
+
+
+class NoScoresModel:
+    n_features_in_ = 4
+    classes_ = np.array([0, 1])
+
+    def predict(self, x: Any) -> Any:
+        return np.zeros(len(x), dtype=np.int64)
+
+
+class FailingScoresModel(NoScoresModel):
+    def predict_proba(self, x: Any) -> Any:
+        raise RuntimeError("no probabilities today")
+
+
+@pytest.mark.parametrize("model", [NoScoresModel(), FailingScoresModel()])
+def test_a_model_without_working_scores_is_tracked_without_them(serving, clients, model):
+    log_model(clients, "plain", model)
+    deploy(clients, ["plain"])
+    serving.handler.deps.cache_clear()
+    status, _ = serving.infer({"inputs": [[1.0, 2.0, 3.0, 4.0]]}, model="plain")
+    assert status == 200
+    (event,) = serving.events()
+    assert "scores" not in event
+    assert ("score_names" in event) == isinstance(model, FailingScoresModel)
+    assert event["outputs"] == [0]
+
+
 def test_tracking_off_sends_nothing_and_a_redeploy_is_picked_up_after_the_ttl(serving, clients):
     deploy(clients, [MODEL], tracking=False)
     serving.handler.deps.cache_clear()
@@ -536,9 +588,48 @@ def test_unknown_route_lists_the_routes(serving):
     assert status == 404
     assert "POST /v2/models/{name}/infer" in body["routes"]
     assert "no route for GET /v2/models/x/explain" in body["error"]
-    status, body = serving.call("GET", f"/v2/models/{MODEL}/infer")  # wrong method
+
+
+def test_wrong_method_is_405_with_allow(serving):
+    status, body = serving.call("GET", f"/v2/models/{MODEL}/infer")
+    assert status == 405
+    assert serving.last["headers"]["Allow"] == "POST"
+    assert body["allowed"] == ["POST"]
+    assert f"GET is not allowed on /v2/models/{MODEL}/infer" in body["error"]
+    status, body = serving.call("DELETE", f"/v2/models/{MODEL}")
+    assert (status, serving.last["headers"]["Allow"]) == (405, "GET")
+    status, body = serving.call("PUT", f"/v2/models/{MODEL}/nope")
     assert status == 404
-    assert "routes" in body
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"content-encoding": "gzip"}, "Content-Encoding 'gzip' is not supported"),
+        ({"content-encoding": "deflate"}, "Content-Encoding 'deflate' is not supported"),  # names are lowercase
+        ({"inference-header-content-length": "80"}, "binary tensor data extension (Inference-Header-Content-Length)"),
+    ],
+)
+def test_unsupported_body_encodings_are_named(serving, headers, expected):
+    import gzip
+    import zlib
+
+    raw = json.dumps({"inputs": [[5.1, 3.5, 1.4, 0.2]]}).encode()
+    encoding = headers.get("content-encoding")
+    if encoding:  # compressed bytes: API Gateway hands them over base64-encoded
+        body = base64.b64encode(gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw)).decode()
+    else:  # the binary extension: a JSON header, then the tensors' bytes
+        body = base64.b64encode(raw + bytes([0x8B, 0x00, 0xFF]) * 4).decode()
+    event = http_event("POST", f"/v2/models/{MODEL}/infer", body, headers=headers)
+    event["isBase64Encoded"] = True
+    answer = serving.handler.handler(event, serving.context)
+    assert answer["statusCode"] == 415
+    assert expected in json.loads(answer["body"])["error"]
+    assert "UTF-8" not in answer["body"]
+    assert serving.events() == []  # nothing tracked
+    identity = {"content-encoding": "identity"}
+    status, _ = serving.call("POST", f"/v2/models/{MODEL}/infer", raw.decode(), headers=identity)
+    assert status == 200
 
 
 def test_every_listed_route_is_served(serving):
@@ -550,6 +641,8 @@ def test_every_listed_route_is_served(serving):
         body = {"inputs": [[5.1, 3.5, 1.4, 0.2]]} if method == "POST" else None
         if path.endswith("/ground-truth"):
             body = {"labels": [{"request_id": "r-1", "row_index": 0, "label": 0}]}
+        if path.endswith("/events"):
+            body = {"inputs": [[5.1, 3.5, 1.4, 0.2]], "outputs": [0]}
         status, answer = serving.call(method, path, body)
         assert status == 200, (route, answer)
 

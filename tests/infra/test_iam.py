@@ -158,7 +158,8 @@ TOPIC_KEY = {"kms:GenerateDataKey", "kms:Decrypt"}
 EXPECTED_ACTIONS = {
     "driftline-serving": LOGS  # no X-Ray: serving_tracing is off by default
     | {"s3:GetObject", "dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecord", "kinesis:PutRecords"}
-    | {"s3:PutObject"},  # ground truth
+    | {"s3:PutObject"}  # ground truth, ingest receipts
+    | {"s3:ListBucket"},  # a receipt not written yet is a 404, not a 403 (prefix state/ingested/ only)
     "driftline-stream": LOGS
     | {"s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage"}
     | {"s3:GetObject", "s3:ListBucket"}  # its memory of recent request ids (duplicate puts)
@@ -236,6 +237,16 @@ def test_the_stream_memory_prefix_is_the_one_the_code_writes(synth):
     listing = [s for _, s in statements(synth.template) if "s3:ListBucket" in _listed(s["Action"]) and "Condition" in s]
     prefixes = [_listed(s["Condition"]["StringLike"]["s3:prefix"]) for s in listing]
     assert [f"{RECENT_REQUESTS_PREFIX}*"] in prefixes
+
+
+def test_the_ingest_receipts_prefix_is_the_one_the_code_writes_and_the_only_one_serving_lists(synth):
+    from driftline.ingest import receipt_key
+    from driftline.layout import INGEST_RECEIPTS_PREFIX
+
+    assert receipt_key("e1", "d" * 64).startswith(INGEST_RECEIPTS_PREFIX)
+    listing = [s for _, s in statements(synth.template) if "s3:ListBucket" in _listed(s["Action"]) and "Condition" in s]
+    prefixes = [_listed(s["Condition"]["StringLike"]["s3:prefix"]) for s in listing]
+    assert [f"{INGEST_RECEIPTS_PREFIX}*"] in prefixes
 
 
 # What the controller's code calls on the registry table: (Registry method, the DynamoDB operation it makes, the

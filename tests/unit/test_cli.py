@@ -41,6 +41,7 @@ def test_help_lists_every_command(capsys):
         "apps deploy",
         "serving deploy",
         "invoke",
+        "ingest",
         "endpoints list",
         "endpoints get",
         "results",
@@ -180,3 +181,47 @@ def test_requests_to_a_deployed_http_api_are_sigv4_signed():
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
     assert "/eu-west-1/execute-api/aws4_request" in headers["Authorization"]
     assert headers["Content-Type"] == "application/json"
+
+
+def test_read_data_names_a_missing_or_unreadable_file(tmp_path):
+    with pytest.raises(InvalidRequestError, match=r"--data @.*missing\.json: no such file"):
+        cli._read_data(f"@{tmp_path / 'missing.json'}")
+    with pytest.raises(InvalidRequestError, match="is a directory"):
+        cli._read_data(f"@{tmp_path}")
+
+
+def test_invoke_with_a_missing_data_file_is_one_line_and_exit_2(tmp_path):
+    code, out, err = run(["invoke", "iris", "clf", "--data", f"@{tmp_path / 'missing.json'}"])
+    assert code == 2
+    assert out == ""
+    assert err.strip() == f"error: --data @{tmp_path / 'missing.json'}: no such file"
+
+
+@pytest.mark.parametrize("flag", ["--json", None])
+def test_a_closed_pipe_ends_quietly_with_141(flag):
+    """`driftline ... --json | head`: the reader is gone before the command writes; no traceback, SIGPIPE's exit
+    code. The command is invoke with its answer stubbed (a long one), run in a process of its own."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from driftline import cli; "
+        "cli.cmd_invoke = lambda args: cli.Output({'outputs': list(range(100000))}, 'x' * 500000); "
+        "sys.exit(cli.main(sys.argv[1:]))"
+    )
+    argv = ["invoke", "iris", "clf", "--data", "[[1, 2]]", *([flag] if flag else [])]
+    process = subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()  # no reader left: the first write gets EPIPE
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == cli.EXIT_BROKEN_PIPE, err
+    assert err == ""
+
+
+def test_a_broken_pipe_on_the_output_is_exit_141():
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    assert cli.main(["--version"], stdout=Closed(), stderr=io.StringIO()) in (0, cli.EXIT_BROKEN_PIPE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -275,3 +276,23 @@ def test_every_request_is_stored_and_counted_once_whatever_the_deliveries(drawn,
     unique = sorted({c.request_id for c in records})
     assert sorted(request_id for rows in objects.values() for request_id in rows) == unique
     assert sorted(counted) == unique
+
+
+def test_an_ingested_request_is_dated_by_its_arrival_so_a_copy_after_live_traffic_is_still_caught():
+    """Ingested rows carry their own (old) time in `when` and the ingest's arrival in `received`: the memory dates
+    them by the arrival, so a batch that starts with live traffic does not forget them at once."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
+    old = inference_event(request_id="ingest-1", when=now - timedelta(days=3))
+    old = dataclasses.replace(old, received=now.isoformat(timespec="microseconds"), latency_us=0)
+    live = inference_event(request_id="live", when=now + timedelta(seconds=5))
+    first = decode_batch(records_from_event(kinesis_event([live, old], start=0)))
+    [(_, candidates)] = candidates_of(first.events).items()
+    assert candidates.when_seconds.tolist() == [int(now.timestamp()) + 5, int(now.timestamp())]
+    decision = decide(RecentRequests(), candidates)
+    assert decision.duplicates == []
+    later = inference_event(request_id="live-2", when=now + timedelta(seconds=20))
+    second = decode_batch(records_from_event(kinesis_event([later, old], start=2)))
+    [(_, again)] = candidates_of(second.events).items()
+    assert decide(decision.recent, again).duplicates == [1]  # Kinesis's copy of the ingested request

@@ -39,6 +39,9 @@ SET: dict[str, Any] = {
     "error": None,  # set in its own case below: an error event has no outputs
     "schema_version": 1,
     "row_indices": [2, 7],
+    "received": "2026-11-27T09:00:00.000001+00:00",
+    "score_names": ["proba_0", "proba_1"],
+    "scores": [[0.25, 0.75], [None, 1.0]],
 }
 BY_TYPE = {"string": "s", "integer": 3, "number": 2.5}
 
@@ -171,7 +174,7 @@ def test_the_decoded_events_table_is_the_envelope_the_fields_with_a_table_type_a
     assert [s.name for s in TABLE_FIELDS] == [name for name, _ in carried]
     assert [(f.name, f.type) for f in EVENT_SCHEMA] == [*ENVELOPE_COLUMNS, *carried, *DERIVED_COLUMNS]
     for spec in TABLE_FIELDS:  # the vectorised decoder keeps the types it read, but turns times into timestamps
-        assert spec.table == spec.arrow or spec.name == "when", spec.name
+        assert spec.table == spec.arrow or spec.name in ("when", "received"), spec.name
 
 
 def test_both_decoders_fill_the_derived_tables_with_every_event():

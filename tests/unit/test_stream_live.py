@@ -83,3 +83,15 @@ def test_every_attribute_goes_through_a_placeholder():
         keywords = {"SET", "ADD", "AND", "if_not_exists", "attribute_not_exists"}
         assert [w for w in words if w[0] not in "#:" and w not in keywords] == []
         assert {w for w in words if w[0] == "#"} == set(update["ExpressionAttributeNames"])
+
+
+def test_ingested_requests_count_as_predictions_but_not_in_the_latency_figures():
+    from dataclasses import replace
+
+    from driftline.stream.live import Figures
+
+    figures = Figures()
+    for event in (_event(0, latency=100, count=2), replace(_event(1, latency=0, count=5), ingested=True)):
+        figures.add(event)
+    assert (figures.requests, figures.predictions) == (2, 7)
+    assert (figures.latency_sum_us, figures.latency_count) == (100, 1)  # the served request's only

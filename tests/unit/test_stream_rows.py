@@ -407,3 +407,49 @@ def test_records_of_two_shards_are_grouped_apart():
         ("shardId-000000000001", sequence_number(0), 2),
         ("shardId-000000000002", sequence_number(2), 2),
     ]
+
+
+def test_scores_become_proba_columns_after_the_label_on_both_paths():
+    from driftline.scores import score_columns
+
+    names = score_columns([0, 1])
+    sampled = {"effective_sample_count": 5, "inputs": [[1.0, 2.0], [3.0, 4.0]], "outputs": [1, 0]}
+    events = [
+        inference_event(**sampled, score_names=names, scores=[[0.25, 0.75], [0.5, None]], row_indices=[1, 4]),
+        inference_event(**sampled, score_names=names, scores=[[1, 0], [0.0, 1.0]]),
+        inference_event(**sampled, score_names=names),  # the model's names, no scores: no score columns
+        inference_event(error={"type": "E", "message": "m"}, score_names=names),
+    ]
+    payloads = [e.to_json() for e in events]
+    bad = [
+        {"scores": [[0.5, 0.5]]},  # one row of scores for two rows
+        {"scores": [[0.5], [0.5]]},  # one score for two names
+        {"scores": [[0.5, True], [0.5, 0.5]]},
+        {"scores": [[0.5, 0.5], None]},
+        {"score_names": None, "scores": [[0.5, 0.5], [0.5, 0.5]]},  # scores without names
+        {"score_names": ["proba_0", None], "scores": [[0.5, 0.5], [0.5, 0.5]]},
+    ]
+    for change in bad:
+        payloads.append(json.dumps({**json.loads(events[1].to_json()), **change}).encode())
+    batch = _assert_same(records_from_event(kinesis_event(payloads)))
+    assert [p.record.position for p in batch.poison] == list(range(4, 4 + len(bad)))
+    (group,) = batch.groups
+    table = group.table
+    assert table.column_names[-3:] == ["label", "proba_0", "proba_1"]
+    assert table.column("proba_0").to_pylist() == [0.25, 0.5, 1.0, 0.0, None, None]
+    assert table.column("proba_1").to_pylist() == [0.75, None, 0.0, 1.0, None, None]
+    assert table.schema.field("proba_1").type == pa.float64()
+
+
+def test_a_batch_of_scored_requests_takes_the_fast_path():
+    names = ["proba_a", "proba_b", "proba_c"]
+    events = [
+        inference_event(
+            inputs=[[float(i), 1.0]] * 3, outputs=["a"] * 3, score_names=names, scores=[[0.2, 0.3, 0.5]] * 3
+        )
+        for i in range(20)
+    ]
+    batch = _assert_same(records_from_event(kinesis_event(events)))
+    assert len(batch._slow) == 0
+    (group,) = batch.groups
+    assert group.table.column("proba_c").to_pylist() == [0.5] * 60

@@ -2,7 +2,8 @@
 (keyed by request id, :mod:`driftline.ground_truth`).
 
 Classifiers: ``accuracy, precision, recall, f1`` (binary: of ``pos_label``, default 1 or the larger class;
-more classes: macro averages) and ``roc_auc`` when a score column is given (``score_column``, binary only).
+more classes: macro averages) and ``roc_auc`` from a score column (binary only): ``score_column``, else the
+positive class's captured score ``proba_<pos_label or 1>`` when the window holds it.
 Regressors: ``mae, rmse, r2``. ``task="auto"`` calls it a classification when the labels are text or booleans,
 or whole numbers with at most 20 distinct values.
 
@@ -195,6 +196,16 @@ class ModelPerformanceApplication(ModelMonitoringApplicationBase):
             return ResultStatusApp.detected
         return ResultStatusApp.potential_detection if value > potential else ResultStatusApp.no_detection
 
+    def default_score_column(self, joined: pd.DataFrame, truth_column: str) -> str | None:
+        """Without ``score_column``: the positive class's captured score (``proba_<pos_label or 1>``, named by
+        :mod:`driftline.scores`), when the window holds it and the labels have at most two classes."""
+        from driftline.scores import score_column
+
+        column = score_column(self.pos_label if self.pos_label is not None else 1)
+        if column not in joined.columns or joined[truth_column].dropna().nunique() > 2:
+            return None
+        return column
+
     def do_tracking(self, monitoring_context: MonitoringApplicationContext) -> list[Any]:
         ctx = monitoring_context
         predictions = self.predictions(ctx)
@@ -218,7 +229,8 @@ class ModelPerformanceApplication(ModelMonitoringApplicationBase):
                 "model performance: no labels yet for this window's predictions", extra={"rows": len(predictions)}
             )
             return outputs
-        pairs = joined[[label, truth_column, *([self.score_column] if self.score_column in joined.columns else [])]]
+        score = self.score_column or self.default_score_column(joined, truth_column)
+        pairs = joined[[label, truth_column, *([score] if score in joined.columns else [])]]
         pairs = pairs.dropna(subset=[label, truth_column])
         if pairs.empty:
             return outputs
@@ -231,11 +243,11 @@ class ModelPerformanceApplication(ModelMonitoringApplicationBase):
             else:  # text labels: compare as text
                 pos = None if self.pos_label is None else str(self.pos_label)
                 values = classification_metrics(truth.astype(str).to_numpy(), predicted.astype(str).to_numpy(), pos)
-            if self.score_column and self.score_column in pairs.columns:
+            if score and score in pairs.columns:
                 positive = self.pos_label if self.pos_label is not None else 1
                 auc = roc_auc(
                     (truth.to_numpy() == positive),
-                    pairs[self.score_column].to_numpy(dtype=np.float64),
+                    pairs[score].to_numpy(dtype=np.float64),
                 )
                 if auc is not None:
                     values["roc_auc"] = auc

@@ -32,6 +32,7 @@ from driftline.stream.decode.tables import (
     POSITION,
     TABLE_FIELDS,
     GroupKey,
+    all_column_names,
     column_names,
     value_array,
 )
@@ -120,7 +121,11 @@ def events_table(decoded: list[tuple[KinesisRecord, InferenceEvent]]) -> pa.Tabl
 def _parser(type_name: str | None) -> Callable[[Any], Any] | None:
     """How an event field's value becomes what a table of that type holds: a time is an ISO string in the
     event, parsed; anything else is kept as it is (``None``)."""
-    return parse_time if type_name is not None and type_name.startswith("timestamp") else None
+    return _parse_optional_time if type_name is not None and type_name.startswith("timestamp") else None
+
+
+def _parse_optional_time(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value)
 
 
 _TABLE_FIELDS = tuple((spec.name, _parser(spec.table)) for spec in TABLE_FIELDS)
@@ -175,7 +180,8 @@ def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | 
         own.extend(places if places is not None else range(n))
         positions.extend([position] * n)
         feature_names, label_names = tuple(event.feature_names), tuple(event.label_names)
-        features, labels = column_names(feature_names, label_names)
+        score_names = tuple(event.score_names or ()) if event.scores is not None else ()
+        features, labels, scores = all_column_names(feature_names, label_names, score_names, None)
         for j, name in enumerate(features):
             columns.put(name, total, [row[j] for row in event.inputs])
         if not any(isinstance(out, list) for out in event.outputs):
@@ -188,6 +194,9 @@ def rows_from_events(items: Sequence[tuple[int, InferenceEvent]]) -> pa.Table | 
                         columns.put(name, total + r, [value])
                 else:
                     columns.put(labels[0], total + r, [out])
+        if event.scores is not None:
+            for j, name in enumerate(scores):
+                columns.put(name, total, [row[j] for row in event.scores])
         total += n
     if total == 0:
         return None
@@ -226,11 +235,14 @@ def reference_parts(
     parts, so both paths order a group's columns alike (by first appearance in the batch). A record whose
     rows cannot be stored (a shape no rule foresaw) is isolated and becomes poison instead of failing the
     batch forever."""
-    by_key: dict[tuple[GroupKey, tuple[str, ...], tuple[str, ...]], list[tuple[KinesisRecord, InferenceEvent]]] = {}
+    by_key: dict[
+        tuple[GroupKey, tuple[str, ...], tuple[str, ...], tuple[str, ...]], list[tuple[KinesisRecord, InferenceEvent]]
+    ] = {}
     for record, event in decoded:
         if event.error is None and event.inputs:
             group = (event.endpoint_id, _hour_us(parse_time(event.when)), record.shard_id)
-            key = (group, tuple(event.feature_names), tuple(event.label_names))
+            scores = tuple(event.score_names or ()) if event.scores is not None else ()
+            key = (group, tuple(event.feature_names), tuple(event.label_names), scores)
             by_key.setdefault(key, []).append((record, event))
     tables: list[tuple[GroupKey, pa.Table]] = []
     rejected: dict[int, PoisonRecord] = {}

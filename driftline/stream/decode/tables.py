@@ -63,12 +63,21 @@ HOUR_US = 3_600_000_000  # a group's hour: its events' times in µs since the ep
 # ---------------------------------------------------------------------------------------------------- names
 
 
-@lru_cache(maxsize=4096)
 def column_names(
     feature_names: tuple[str, ...], label_names: tuple[str, ...], width: int | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(feature columns, label columns) for an event's names; ``width`` is the length of a list prediction
     (``None`` for one value per row). Both decoding paths name columns here, so they cannot disagree."""
+    features, labels, _ = all_column_names(feature_names, label_names, (), width)
+    return features, labels
+
+
+@lru_cache(maxsize=4096)
+def all_column_names(
+    feature_names: tuple[str, ...], label_names: tuple[str, ...], score_names: tuple[str, ...], width: int | None
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(feature, label, score columns): :func:`column_names` plus the event's score names (``proba_<class>``),
+    after the labels, renamed ``score_{name}`` in the rare case one is taken."""
     base = label_names[0] if label_names else DEFAULT_LABEL
     if width is None:
         labels: tuple[str, ...] = (base,)
@@ -79,7 +88,8 @@ def column_names(
     taken: set[str] = set(RESERVED)
     features_out = tuple(_unique(name, "feature", i, taken) for i, name in enumerate(feature_names))
     labels_out = tuple(_unique(name, "label", i, taken) for i, name in enumerate(labels))
-    return features_out, labels_out
+    scores_out = tuple(_unique(name, "score", i, taken) for i, name in enumerate(score_names))
+    return features_out, labels_out, scores_out
 
 
 def _unique(name: str, kind: str, position: int, taken: set[str]) -> str:

@@ -33,9 +33,9 @@ from driftline.stream.decode.tables import (
     HOUR_US,
     POSITION,
     TABLE_FIELDS,
+    all_column_names,
     arrow_type,
     as_value_column,
-    column_names,
 )
 
 # Each field as the definition types it (driftline.inference_event); fields typed None (outputs, error) are
@@ -281,6 +281,7 @@ class _Checked:
     row_event: np.ndarray  # the record of each of those rows
     endpoint_codes: pa.DictionaryArray  # its dictionary: the distinct ids; its indices: group codes
     given: np.ndarray | None  # the records that set row_indices (None: none does)
+    has_scores: np.ndarray | None  # the records that carry scores (None: none does)
 
 
 def _validate(columns: dict[str, pa.Array], n: int) -> _Checked:
@@ -289,12 +290,15 @@ def _validate(columns: dict[str, pa.Array], n: int) -> _Checked:
     _check_numbers(columns, ok)
     endpoint_codes = _check_endpoint_ids(columns["endpoint_id"], ok)
     _check_times(columns["when"], ok)
+    if columns["received"].null_count < n:
+        _check_times(columns["received"].fill_null("1970-01-01T00:00:00+00:00"), ok)
     _check_names(columns["feature_names"], ok)
     _check_names(columns["label_names"], ok)
     is_error = _error_events(columns.get("error"), ok)
     n_rows, rows, row_event = _check_rows(columns, is_error, ok)
     given = _check_row_indices(columns["row_indices"], columns["effective_sample_count"], n_rows, ok)
-    return _Checked(ok, is_error, n_rows, rows, row_event, endpoint_codes, given)
+    has_scores = _check_scores(columns["scores"], columns["score_names"], n_rows, ok)
+    return _Checked(ok, is_error, n_rows, rows, row_event, endpoint_codes, given, has_scores)
 
 
 def _check_present(columns: dict[str, pa.Array], ok: np.ndarray) -> None:
@@ -392,6 +396,27 @@ def _check_row_indices(row_indices: pa.Array, count: pa.Array, n_rows: np.ndarra
     return given
 
 
+def _check_scores(scores: pa.Array, names: pa.Array, n_rows: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
+    """What the reference asks of ``score_names`` and ``scores``: no null name; scores only with score names, one
+    row per row of inputs, each one number (or null) per name. Returns which records carry scores."""
+    if names.null_count < len(names):
+        _check_names(names, ok)
+    if scores.null_count == len(scores):
+        return None
+    has = _mask(pc.is_valid(scores))
+    width = _lengths(names)
+    ok &= ~has | (_mask(pc.is_valid(names)) & (width > 0) & (_lengths(scores) == n_rows))
+    rows = pc.list_flatten(scores)
+    if len(rows):
+        parent = _parents(scores)
+        bad = np.diff(rows.offsets.to_numpy()) != width[parent]
+        if rows.null_count:
+            bad |= ~_mask(pc.is_valid(rows))  # [null] is not a row of scores
+        if bad.any():
+            ok[np.unique(parent[bad])] = False
+    return has
+
+
 def _timestamps(when: pa.Array, ok: np.ndarray) -> pa.Array:
     """The request starts as the tables hold them."""
     # pyarrow refuses impossible dates (Feb 30) for the whole array: take them out first, or fall back.
@@ -411,7 +436,17 @@ def _accept(table: pa.Table, rows_at: np.ndarray, source: FastInput, result: Fas
     columns = _arrays(table)
     _check_types(columns)
     checked = _validate(columns, table.num_rows)
+    if checked.has_scores is not None:
+        stored = checked.ok & ~checked.is_error & (checked.n_rows > 0)
+        if not checked.has_scores[stored].all():
+            # rows with scores and rows without in one slice: the reference path lays out the mixed columns
+            raise _Unsupported("records with and without scores")
     when = _timestamps(columns["when"], checked.ok)
+    received = columns["received"]
+    if received.null_count < len(received):
+        columns = {**columns, "received": _timestamps(received, checked.ok)}
+    else:
+        columns = {**columns, "received": pa.nulls(len(received), type=_WHEN_TYPE)}
     accepted = _select(columns, when, checked, rows_at, result)
     if accepted is None:
         return
@@ -515,12 +550,15 @@ def _emit_parts(accepted: _Accepted, shards: pa.Array, one_shard: bool, source: 
     take_firsts = pa.array(firsts)
     first_features = accepted.field("feature_names").take(take_firsts).to_pylist()
     first_labels = accepted.field("label_names").take(take_firsts).to_pylist()
+    with_scores = accepted.checked.has_scores is not None
+    first_scores = accepted.field("score_names").take(take_firsts).to_pylist() if with_scores else None
     first_endpoints = accepted.field("endpoint_id").take(take_firsts).to_pylist()
     for i, (start, end) in enumerate(itertools.pairwise(layout.bounds)):
-        features, labels = column_names(tuple(first_features[i]), tuple(first_labels[i]), None)
+        own_scores = tuple(first_scores[i] or ()) if first_scores is not None else ()
+        features, labels, scores = all_column_names(tuple(first_features[i]), tuple(first_labels[i]), own_scores, None)
         first = int(firsts[i])
         group = (first_endpoints[i], int(hours[first]), source.shard_ids[int(accepted.positions[first])])
-        result.parts.append((group, rows.part(start, end, features, labels[0])))
+        result.parts.append((group, rows.part(start, end, features, labels[0], scores)))
 
 
 def _part_codes(accepted: _Accepted, hours: np.ndarray, shards: pa.Array, one_shard: bool) -> tuple[np.ndarray, int]:
@@ -536,7 +574,10 @@ def _part_codes(accepted: _Accepted, hours: np.ndarray, shards: pa.Array, one_sh
     # (Dictionary codes are numbered in order of first appearance: code k first appears at endpoint_starts[k].)
     endpoint_starts = np.flatnonzero(np.diff(np.maximum.accumulate(combined), prepend=-1) > 0)
     endpoint_first = pa.array(endpoint_starts[combined])
-    for names in (accepted.field("feature_names"), accepted.field("label_names")):
+    named = [accepted.field("feature_names"), accepted.field("label_names")]
+    if accepted.checked.has_scores is not None:
+        named.append(accepted.field("score_names"))
+    for names in named:
         for view in _name_views(names):
             if not view.equals(view.take(endpoint_first)):
                 keys.append((_codes(view), None))
@@ -609,8 +650,11 @@ class _StoredRows:
     value_offsets: np.ndarray  # where each row's feature values start in ``values``
     values: np.ndarray  # the flat feature values (float64: the explicit type of inputs)
     valid: np.ndarray | None  # which of them are not null (None: all)
+    scores: _Block | None = None  # the rows' scores, when their records carry them
 
-    def part(self, start: int, end: int, features: tuple[str, ...], label: str) -> pa.Table:
+    def part(
+        self, start: int, end: int, features: tuple[str, ...], label: str, scores: tuple[str, ...] = ()
+    ) -> pa.Table:
         size = end - start
         fixed = self.fixed.slice(start, size)
         arrays = [
@@ -629,8 +673,29 @@ class _StoredRows:
             # typed by the whole read: strings of other records' outputs, while the reference's all-null column
             # (this part alone) is float64
             labels = pa.nulls(size, type=pa.float64())
-        arrays += [labels, self.position.slice(start, size)]
-        return pa.Table.from_arrays(arrays, names=[*FIXED_NAMES, *features, label, POSITION])
+        arrays.append(labels)
+        if scores:
+            assert self.scores is not None
+            arrays += self.scores.columns(start, end, len(scores))
+        arrays.append(self.position.slice(start, size))
+        return pa.Table.from_arrays(arrays, names=[*FIXED_NAMES, *features, label, *scores, POSITION])
+
+
+@dataclass
+class _Block:
+    """Rows of equal width held flat (each row's first value at ``offsets``): a part's columns are gathered from
+    them feature-major, one arrow array whose columns are zero-copy slices."""
+
+    offsets: np.ndarray
+    values: np.ndarray
+    valid: np.ndarray | None
+
+    def columns(self, start: int, end: int, width: int) -> list[pa.Array]:
+        size = end - start
+        gather = (self.offsets[start:end, None] + np.arange(width)).T.ravel()
+        nulls = None if self.valid is None else ~self.valid[gather]
+        block = pa.array(self.values[gather], type=pa.float64(), mask=nulls)
+        return [block.slice(j * size, size) for j in range(width)]
 
 
 def _stored_rows(accepted: _Accepted, layout: _RowLayout) -> _StoredRows:
@@ -640,7 +705,19 @@ def _stored_rows(accepted: _Accepted, layout: _RowLayout) -> _StoredRows:
     # offsets index the whole child arrays (.values), whatever slice of them a list array is
     label_at = outputs.offsets.to_numpy()[layout.event] + layout.in_request
     values = layout.rows.values
+    scores = None
+    if accepted.checked.has_scores is not None:
+        lists = accepted.field("scores")
+        score_rows = lists.values  # each a list<float64> (offsets index the whole child)
+        at = lists.offsets.to_numpy()[layout.event] + layout.in_request
+        flat = score_rows.values
+        scores = _Block(
+            offsets=score_rows.offsets.to_numpy()[at],
+            values=flat.to_numpy(zero_copy_only=False),
+            valid=None if flat.null_count == 0 else _mask(pc.is_valid(flat)),
+        )
     return _StoredRows(
+        scores=scores,
         fixed=fixed.take(pa.array(layout.event)),
         row_index=_row_indexes(accepted, layout),
         label=as_value_column(outputs.values.take(pa.array(label_at))),
