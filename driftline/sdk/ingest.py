@@ -46,27 +46,8 @@ def log_inferences(
     ``timestamp`` column if there is one. ``scores``: column names, or one row of class scores per row (then
     ``classes`` names the classes, unless the model was logged with them); left out, the model's score columns
     (``proba_<class>``) of ``data`` are used if present. Returns what was stored."""
-    import pandas as pd
-
     record = project.get_model(model_name, str(model_version) if model_version is not None else "latest")
-    if isinstance(data, pd.DataFrame):
-        frame = data
-    elif isinstance(data, list) and data and isinstance(data[0], Mapping):
-        frame = pd.DataFrame.from_records(data)
-    elif isinstance(data, list) and data and isinstance(data[0], list | tuple):
-        frame = pd.DataFrame([list(r) for r in data], columns=record.feature_names or None)
-    else:
-        raise InvalidRequestError(
-            f"log_inferences: data must be a DataFrame, a list of records or a list of rows, got {type(data).__name__}"
-        )
-    if frame.empty:
-        raise InvalidRequestError("log_inferences: data has no rows")
-    missing = [name for name in record.feature_names if name not in frame.columns]
-    if missing:
-        raise InvalidRequestError(
-            f"log_inferences: data lacks the model's features {missing}; "
-            f"its columns are {[str(c) for c in frame.columns]}"
-        )
+    frame = _frame_of(data, record.feature_names)
     n = len(frame)
     label = record.label_names[0] if record.label_names else "prediction"
     if predictions is None:
@@ -89,30 +70,67 @@ def log_inferences(
     if scores is None and record.score_names and all(c in frame.columns for c in record.score_names):
         scores = list(record.score_names)
     if scores is not None:
-        if isinstance(scores, list | tuple) and scores and all(isinstance(c, str) for c in scores):
-            missing = [c for c in scores if c not in frame.columns]
-            if missing:
-                raise InvalidRequestError(f"log_inferences: score columns {missing} are not columns of data")
-            if classes is None and list(scores) != list(record.score_names):
-                from driftline.scores import class_of
-
-                classes = [class_of(c) for c in scores]
-            document["scores"] = _cells(frame[list(scores)])
-        else:
-            rows = [list(map(_value, r)) for r in scores]
-            if len(rows) != n:
-                raise InvalidRequestError(f"log_inferences: scores has {len(rows)} rows for {n} rows of data")
-            document["scores"] = rows
+        document["scores"], classes = _scores_part(frame, scores, classes, record.score_names)
     if classes is not None:
         document["classes"] = _values(list(classes))
     document["model_version"] = record.version
     if chunk_rows < 1:
         raise InvalidRequestError(f"chunk_rows: expected a whole number >= 1, got {chunk_rows}")
+    return _send(project, function, model_name, record.version, document, n, chunk_rows)
 
+
+def _frame_of(data: Any, feature_names: Sequence[str]) -> Any:
+    """``data`` as a DataFrame holding every feature of the model, or a clear refusal."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, list) and data and isinstance(data[0], Mapping):
+        frame = pd.DataFrame.from_records(data)
+    elif isinstance(data, list) and data and isinstance(data[0], list | tuple):
+        frame = pd.DataFrame([list(r) for r in data], columns=list(feature_names) or None)
+    else:
+        raise InvalidRequestError(
+            f"log_inferences: data must be a DataFrame, a list of records or a list of rows, got {type(data).__name__}"
+        )
+    if frame.empty:
+        raise InvalidRequestError("log_inferences: data has no rows")
+    missing = [name for name in feature_names if name not in frame.columns]
+    if missing:
+        raise InvalidRequestError(
+            f"log_inferences: data lacks the model's features {missing}; "
+            f"its columns are {[str(c) for c in frame.columns]}"
+        )
+    return frame
+
+
+def _scores_part(
+    frame: Any, scores: Any, classes: Sequence[Any] | None, score_names: Sequence[str]
+) -> tuple[list[list[Any]], Sequence[Any] | None]:
+    """The document's ``scores`` (from columns of ``frame`` or one row per row), and the classes to send."""
+    if isinstance(scores, list | tuple) and scores and all(isinstance(c, str) for c in scores):
+        missing = [c for c in scores if c not in frame.columns]
+        if missing:
+            raise InvalidRequestError(f"log_inferences: score columns {missing} are not columns of data")
+        if classes is None and list(scores) != list(score_names):
+            from driftline.scores import class_of
+
+            classes = [class_of(c) for c in scores]
+        return _cells(frame[list(scores)]), classes
+    rows = [list(map(_value, r)) for r in scores]
+    if len(rows) != len(frame):
+        raise InvalidRequestError(f"log_inferences: scores has {len(rows)} rows for {len(frame)} rows of data")
+    return rows, classes
+
+
+def _send(
+    project: Project, function: str, model_name: str, version: str, document: dict[str, Any], n: int, chunk_rows: int
+) -> dict[str, Any]:
+    """The document to the ingest route in chunks of ``chunk_rows`` rows; the totals of the answers."""
     from driftline.sdk.serving import ServingFunction
 
     fn = ServingFunction(function, project=project.name, settings=project.settings)
-    totals: dict[str, Any] = {"model_name": model_name, "model_version": record.version, "rows": 0, "requests": 0}
+    totals: dict[str, Any] = {"model_name": model_name, "model_version": version, "rows": 0, "requests": 0}
     totals |= {"chunks": 0, "duplicates": 0}
     for start in range(0, n, chunk_rows):
         stop = min(n, start + chunk_rows)

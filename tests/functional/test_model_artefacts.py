@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from driftline.aws.artifacts import Artifacts
+from driftline.errors import InvalidRequestError
 from driftline.sdk.project import get_or_create_project
 from driftline.stats import model_artefacts
 
@@ -63,14 +64,19 @@ def test_log_model_stores_the_artefacts_beside_the_model_file(aws, clients, tmp_
     assert result.extra_data["reference_value"] == pytest.approx(stored.error_mean)
 
 
-def test_a_model_file_that_does_not_load_costs_only_the_estimation_artefacts(aws, tmp_path, training):
+def test_a_model_served_elsewhere_gets_the_feature_artefacts_and_a_file_that_is_no_model_is_refused(
+    aws, tmp_path, training
+):
+    project = get_or_create_project("est", settings=aws)
+    # served elsewhere (monitored from ingests): no file to score the training rows with, so no estimation
+    record = project.log_model("external", training_set=training, label_column="label")
+    assert "reconstruction" in record.monitoring_artefacts
+    assert "cbpe" not in record.monitoring_artefacts
+    assert "dle" not in record.monitoring_artefacts
+    assert record.monitoring_artefacts["skipped"]
     path = tmp_path / "model.bin"
     path.write_bytes(b"not a pickle")
-    project = get_or_create_project("est", settings=aws)
-    record = project.log_model("opaque", model_file=path, training_set=training, label_column="label")
-    assert "reconstruction" in record.monitoring_artefacts
-    assert "could not be loaded" in record.monitoring_artefacts["skipped"]["cbpe"]
-    off = project.log_model(
-        "off", model_file=path, training_set=training, label_column="label", monitoring_artefacts=False
-    )
+    with pytest.raises(InvalidRequestError, match="could not be loaded"):
+        project.log_model("opaque", model_file=path, training_set=training, label_column="label")
+    off = project.log_model("off", training_set=training, label_column="label", monitoring_artefacts=False)
     assert off.monitoring_artefacts == {}
