@@ -32,6 +32,17 @@ BUCKET_PREFIX = "minute#"
 BUCKET_TTL_SECONDS = 3 * 86_400  # the controller back-fills at most one day; keep three
 TTL_ATTRIBUTE = layout.TABLES["endpoints"].ttl
 PROJECT_INDEX = layout.PROJECT_INDEX.name
+# what the controller reads of an endpoint (a shard's listing asks for these only)
+CONTROLLER_FIELDS = (
+    "endpoint_id",
+    "project",
+    "name",
+    "function_name",
+    "model_uri",
+    "monitoring",
+    "first_request",
+    "last_request",
+)
 
 
 def minute_key(moment: datetime) -> str:
@@ -106,6 +117,51 @@ class Endpoints:
                 ):
                     items.extend(from_item(i) or {} for i in page.get("Items", []))
         return sorted((EndpointRecord.from_dict(i) for i in items), key=lambda e: (e.project, e.name))
+
+    def list_range(self, project: str, low: str | None, high: str | None) -> builtins.list[EndpointRecord]:
+        """The project's endpoints whose id is in ``[low, high)`` (None: unbounded), by id: one query on the
+        ``by-project`` index (its sort key is the endpoint id), paginated; a controller shard's listing. Only the
+        fields the controller reads come back (``CONTROLLER_FIELDS``: no live figures, no last inputs)."""
+        names = {f"#{f}": f for f in CONTROLLER_FIELDS}
+        values: dict[str, Any] = {":p": to_value(project)}
+        condition = "#project = :p"
+        if low is not None and high is not None:
+            condition += " AND #endpoint_id BETWEEN :lo AND :hi"  # inclusive: an id equal to ``high`` is dropped below
+            values |= {":lo": to_value(low), ":hi": to_value(high)}
+        elif low is not None:
+            condition += " AND #endpoint_id >= :lo"
+            values[":lo"] = to_value(low)
+        elif high is not None:
+            condition += " AND #endpoint_id < :hi"
+            values[":hi"] = to_value(high)
+        with storage_errors(f"listing the endpoints of project {project!r} in [{low}, {high}) in {self._table}"):
+            items = query_all(
+                self._db,
+                TableName=self._table,
+                IndexName=PROJECT_INDEX,
+                KeyConditionExpression=condition,
+                ProjectionExpression=", ".join(f"#{f}" for f in CONTROLLER_FIELDS),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        records = (EndpointRecord.from_dict(i) for i in items)
+        return [r for r in records if high is None or r.endpoint_id < high]
+
+    def count(self, project: str) -> int:
+        """How many endpoints the project has (``Select=COUNT`` on the ``by-project`` index: pages of ids
+        counted by DynamoDB, no item returned)."""
+        total = 0
+        with storage_errors(f"counting the endpoints of project {project!r} in {self._table}"):
+            for page in self._db.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=PROJECT_INDEX,
+                KeyConditionExpression="#p = :p",
+                ExpressionAttributeNames={"#p": "project"},
+                ExpressionAttributeValues={":p": to_value(project)},
+                Select="COUNT",
+            ):
+                total += int(page.get("Count", 0))
+        return total
 
     def minute_buckets(self, endpoint_id: str, start: datetime, end: datetime) -> builtins.list[dict[str, Any]]:
         """Buckets whose minute overlaps ``[start, end)`` (the minute of ``start`` included)."""

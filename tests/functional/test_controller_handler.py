@@ -15,7 +15,7 @@ from driftline.aws.dynamo import to_item
 from driftline.aws.endpoints import Endpoints, minute_key
 from driftline.aws.invoke import RecordingInvoker
 from driftline.aws.registry import Registry
-from driftline.controller.run import SERVICE, run_controller
+from driftline.controller.run import SERVICE
 from driftline.errors import InvalidRequestError, StorageError
 from driftline.observability import get_metrics
 from driftline.records import AppRecord, EndpointRecord, ProjectConfig
@@ -104,9 +104,9 @@ def seeded(clients):
     return clients
 
 
-def test_each_window_with_predictions_is_sent_once_and_the_checkpoint_follows(seeded):
+def test_each_window_with_predictions_is_sent_once_and_the_checkpoint_follows(seeded, tick):
     invoker = RecordingInvoker()
-    report = run_controller(seeded, invoker, "p", at("10:47:10"))  # stop = 10:46:30: four complete windows
+    report = tick(seeded, invoker, "p", at("10:47:10"))  # stop = 10:46:30: four complete windows
     assert windows_sent(invoker) == [
         ("driftline-app", "drift", to_iso(at("10:00:07"))),
         ("driftline-app", "drift", to_iso(at("10:10:07"))),
@@ -126,41 +126,41 @@ def test_each_window_with_predictions_is_sent_once_and_the_checkpoint_follows(se
 
     # the next run at the same time finds nothing new; a later one only the new window
     again = RecordingInvoker()
-    assert run_controller(seeded, again, "p", at("10:47:10")).sent == 0
+    assert tick(seeded, again, "p", at("10:47:10")).sent == 0
     assert again.calls == []
     put_bucket(seeded, "e1", at("10:41:00"))
     add_endpoint(seeded, last=at("10:52:00"))
     later = RecordingInvoker()
-    run_controller(seeded, later, "p", at("10:52:00"))
+    tick(seeded, later, "p", at("10:52:00"))
     assert windows_sent(later) == [("driftline-app", "drift", to_iso(at("10:40:07")))]
 
 
-def test_empty_windows_advance_the_checkpoint_without_an_app_call(clients):
+def test_empty_windows_advance_the_checkpoint_without_an_app_call(clients, tick):
     add_project(clients)
     add_app(clients)
     add_endpoint(clients)  # live figures, no buckets with predictions
     put_bucket(clients, "e1", at("10:05:00"), predictions=0)  # requests that all failed
     invoker = RecordingInvoker()
-    report = run_controller(clients, invoker, "p", at("10:47:10"))
+    report = tick(clients, invoker, "p", at("10:47:10"))
     assert invoker.calls == []
     assert (report.empty, report.sent) == (4, 0)
     assert Checkpoints(clients).get("e1", "drift") == at("10:40:07")
 
 
-def test_an_edge_minute_counts_for_both_windows_it_overlaps(clients):
+def test_an_edge_minute_counts_for_both_windows_it_overlaps(clients, tick):
     add_project(clients)
     add_app(clients)
     add_endpoint(clients, minutes=(at("10:10:00"),))  # the minute [10:10, 10:11) straddles 10:10:07
     invoker = RecordingInvoker()
-    run_controller(clients, invoker, "p", at("10:47:10"))
+    tick(clients, invoker, "p", at("10:47:10"))
     assert [start for _, _, start in windows_sent(invoker)] == [to_iso(at("10:00:07")), to_iso(at("10:10:07"))]
 
 
-def test_each_app_gets_its_own_function_and_checkpoint(seeded):
+def test_each_app_gets_its_own_function_and_checkpoint(seeded, tick):
     add_app(seeded, name="custom", function_name="driftline-app-custom")
     Checkpoints(seeded).advance("e1", "custom", None, at("10:30:07"))
     invoker = RecordingInvoker()
-    run_controller(seeded, invoker, "p", at("10:47:10"))
+    tick(seeded, invoker, "p", at("10:47:10"))
     assert windows_sent(invoker) == [
         ("driftline-app-custom", "custom", to_iso(at("10:30:07"))),
         ("driftline-app", "drift", to_iso(at("10:00:07"))),
@@ -169,7 +169,7 @@ def test_each_app_gets_its_own_function_and_checkpoint(seeded):
     ]
 
 
-def test_overlapping_runs_never_send_a_window_twice(seeded):
+def test_overlapping_runs_never_send_a_window_twice(seeded, tick):
     """Run B starts while run A is between its first claim and its first invoke's return: B sees A's pending
     claim and leaves the pair to A, which sends the remaining windows itself."""
     calls: list[tuple[str, dict]] = []
@@ -182,10 +182,10 @@ def test_overlapping_runs_never_send_a_window_twice(seeded):
             calls.append((function_name, payload))
             if not Concurrent.started:
                 Concurrent.started = True
-                run_b.append(run_controller(seeded, self, "p", at("10:47:10")))
+                run_b.append(tick(seeded, self, "p", at("10:47:10")))
 
     run_b: list = []
-    run_a = run_controller(seeded, Concurrent(), "p", at("10:47:10"))
+    run_a = tick(seeded, Concurrent(), "p", at("10:47:10"))
     starts = [payload["start_infer_time"] for _, payload in calls]
     assert starts == [to_iso(at("10:00:07")), to_iso(at("10:10:07")), to_iso(at("10:30:07"))]
     assert len(set(starts)) == len(starts)
@@ -196,11 +196,11 @@ def test_overlapping_runs_never_send_a_window_twice(seeded):
     assert Checkpoints(seeded).pending("e1", "drift") is None  # every claim confirmed
 
 
-def test_a_run_that_read_a_stale_checkpoint_stops_at_its_first_claim(seeded, monkeypatch):
+def test_a_run_that_read_a_stale_checkpoint_stops_at_its_first_claim(seeded, monkeypatch, tick):
     Checkpoints(seeded).advance("e1", "drift", None, at("10:20:07"))  # another run got there first
-    monkeypatch.setattr(Checkpoints, "get", lambda self, endpoint_id, app: None)  # ... after this run read it
+    monkeypatch.setattr(Checkpoints, "get_many", lambda self, pairs: {})  # ... after this run read it
     invoker = RecordingInvoker()
-    report = run_controller(seeded, invoker, "p", at("10:47:10"))
+    report = tick(seeded, invoker, "p", at("10:47:10"))
     assert invoker.calls == []
     assert (report.pair("e1", "drift").conflict, report.skipped) == (True, 4)
     monkeypatch.undo()
@@ -220,21 +220,21 @@ class FailingOn(RecordingInvoker):
         super().invoke_async(function_name, payload)
 
 
-def test_a_failing_invoke_hands_the_window_back_for_the_next_run(seeded):
-    report = run_controller(seeded, FailingOn(2), "p", at("10:47:10"))
+def test_a_failing_invoke_hands_the_window_back_for_the_next_run(seeded, tick):
+    report = tick(seeded, FailingOn(2), "p", at("10:47:10"))
     pair = report.pair("e1", "drift")
     assert (pair.sent, pair.failed, pair.skipped, pair.error) == (1, 1, 2, None)
     assert Checkpoints(seeded).get("e1", "drift") == at("10:10:07")  # the failed window's start
     retry = RecordingInvoker()
-    run_controller(seeded, retry, "p", at("10:47:10"))
+    tick(seeded, retry, "p", at("10:47:10"))
     assert [start for _, _, start in windows_sent(retry)] == [to_iso(at("10:10:07")), to_iso(at("10:30:07"))]
 
 
-def test_a_failing_first_invoke_leaves_the_checkpoint_at_the_first_window(seeded):
-    run_controller(seeded, FailingOn(1), "p", at("10:47:10"))
+def test_a_failing_first_invoke_leaves_the_checkpoint_at_the_first_window(seeded, tick):
+    tick(seeded, FailingOn(1), "p", at("10:47:10"))
     assert Checkpoints(seeded).get("e1", "drift") == at("10:00:07")
     retry = RecordingInvoker()
-    run_controller(seeded, retry, "p", at("10:47:10"))
+    tick(seeded, retry, "p", at("10:47:10"))
     assert len(retry.calls) == 3
 
 
@@ -248,29 +248,27 @@ def test_a_failing_first_invoke_leaves_the_checkpoint_at_the_first_window(seeded
     ],
     ids=["monitoring-disabled", "app-not-deployed", "endpoint-not-monitored", "no-endpoint"],
 )
-def test_nothing_to_monitor_means_no_call_and_no_checkpoint(clients, setup):
+def test_nothing_to_monitor_means_no_call_and_no_checkpoint(clients, setup, tick):
     setup(clients)
     invoker = RecordingInvoker()
-    report = run_controller(clients, invoker, "p", at("10:47:10"))
+    report = tick(clients, invoker, "p", at("10:47:10"))
     assert invoker.calls == []
     assert report.sent == 0
     assert Checkpoints(clients).get("e1", "drift") is None
 
 
-def test_an_endpoint_without_requests_yet_is_left_alone(clients):
+def test_an_endpoint_without_requests_yet_is_left_alone(clients, tick):
     add_project(clients)
     add_app(clients)
     Endpoints(clients).put_identity(EndpointRecord("e0", "p", "m", "serving", "store://models/p/m:latest"))
-    assert run_controller(clients, RecordingInvoker(), "p", at("10:47:10")).pairs == []
+    assert tick(clients, RecordingInvoker(), "p", at("10:47:10")).pairs == []
 
 
-def test_unknown_and_disabled_projects_are_reported(clients):
+def test_unknown_and_disabled_projects_are_reported(clients, tick):
     add_project(clients, name="off", enabled=False)
-    report = run_controller(clients, RecordingInvoker(), "nope", at("10:47:10"))
+    report = tick(clients, RecordingInvoker(), "nope", at("10:47:10"))
     assert report.ignored_projects == {"nope": "not found"}
-    assert run_controller(clients, RecordingInvoker(), "off", at("10:47:10")).ignored_projects == {
-        "off": "monitoring disabled"
-    }
+    assert tick(clients, RecordingInvoker(), "off", at("10:47:10")).ignored_projects == {"off": "monitoring disabled"}
 
 
 # ---------------------------------------------------------------------------------------------------- handler
