@@ -174,13 +174,18 @@ def main() -> None:
             by_call = ", ".join(f"{name} {n}" for name, n in sorted(LATENCY.calls.items(), key=lambda kv: -kv[1]))
             print(f"    calls: {by_call}")
             print(f"    process CPU {cpu:.1f} s (moto answering in-process, botocore on both sides)")
-            # what the tick would take with the emulator's CPU out of the way: the simulated latency of the counted
-            # calls, spread over the shards (each its own invocation) and each shard's thread pool
-            waited = sum(n * LATENCY.latency.get(name.split(".")[0], 0.0) for name, n in LATENCY.calls.items())
+            # what the tick would take with the emulator's CPU out of the way, from the counted calls: a shard's
+            # checkpoint batches and its own reads (project, apps, listing) one after another, its endpoints' calls
+            # spread over its thread pool, the shards side by side (each its own invocation)
+            lat = LATENCY.latency
+            waited = sum(n * lat.get(name.split(".")[0], 0.0) for name, n in LATENCY.calls.items())
+            sequential = (LATENCY.calls["dynamodb.BatchGetItem"] / count + 3) * lat["dynamodb"]
+            rest = waited - LATENCY.calls["dynamodb.BatchGetItem"] * lat["dynamodb"]
             threads = Settings().controller_threads
             print(
-                f"    projected from the counted calls at the simulated latencies: {waited / (count * threads):.1f} s"
-                f" ({waited:.0f} s of round trips over {count} shard(s) x {threads} threads)"
+                f"    projected from the counted calls at the simulated latencies: "
+                f"{sequential + rest / (count * threads):.1f} s ({waited:.0f} s of round trips; per shard "
+                f"{sequential:.2f} s in sequence, the rest over {threads} threads, {count} shard(s) side by side)"
             )
         if len(figures) == 2:
             print(f"    fan-out vs one shard: {figures['baseline, 1 shard'] / figures['fan-out']:.1f}x faster")

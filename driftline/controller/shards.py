@@ -103,7 +103,10 @@ class ShardSpec:
             now = parse_time(event.get("now"), "controller shard now")
         except Exception as exc:
             raise InvalidRequestError(f"controller shard: 'now' {event.get('now')!r}: {exc}; {expected}") from None
-        spec = cls(project=project, index=index, count=count, now=now)
+        try:
+            spec = cls(project=project, index=index, count=count, now=now)
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(f"{exc}; {expected}") from None
         if (event.get("low"), event.get("high")) != (spec.low, spec.high):
             raise InvalidRequestError(
                 f"controller shard: range [{event.get('low')}, {event.get('high')}) does not match shard "

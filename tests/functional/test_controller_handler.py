@@ -4,6 +4,7 @@ registry, the app invoke replaced by a RecordingInvoker."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -15,11 +16,11 @@ from driftline.aws.dynamo import to_item
 from driftline.aws.endpoints import Endpoints, minute_key
 from driftline.aws.invoke import RecordingInvoker
 from driftline.aws.registry import Registry
-from driftline.controller.run import SERVICE
+from driftline.controller.run import SERVICE, run_controller
 from driftline.errors import InvalidRequestError, StorageError
 from driftline.observability import get_metrics
 from driftline.records import AppRecord, EndpointRecord, ProjectConfig
-from driftline.schemas import WindowRequest, to_iso
+from driftline.schemas import WindowRequest, endpoint_id_for, to_iso
 from tests.conftest import load_event
 
 FIRST = datetime(2026, 11, 26, 10, 0, 7, tzinfo=UTC)
@@ -357,3 +358,52 @@ def test_checkpoint_advance_is_conditional_on_the_value_read(clients):
     assert cp.advance("e1", "drift", t2, t1) is True  # handing a claimed window back
     assert cp.get("e1", "drift") == t1
     assert cp.get("e1", "other-app") is None
+
+
+def test_a_tick_over_many_endpoints_fans_out_and_each_shard_event_runs_in_the_handler(
+    controller, clients, lambda_context
+):
+    """Five endpoints with hash-shaped ids and a shard size of two: the scheduled invocation counts them, sends
+    three shard events to its own function and sends no window itself; the handler, given each shard event, sends
+    the windows of that shard's endpoints: together every window exactly once."""
+    add_project(clients)
+    add_app(clients)
+    ids = [endpoint_id_for("p", "serving", f"m{i}") for i in range(5)]
+    for endpoint_id in ids:
+        add_endpoint(clients, endpoint_id=endpoint_id, minutes=(at("10:00:00"), at("10:15:00"), at("10:35:00")))
+    small = Clients(clients.settings.replace(controller_shard_size=2))
+    controller.deps = lambda: controller.Deps(clients=small, invoker=controller.invoker)
+    answer = controller.handler({"source": "driftline.schedule", "project": "p"}, lambda_context)
+    shard_events = [payload for function, payload in controller.invoker.calls]
+    assert [function for function, _ in controller.invoker.calls] == ["driftline-controller"] * 3
+    assert answer["pairs"] == []
+    assert answer["shards"] == shard_events
+    assert [(e["shard"], e["shards"]) for e in shard_events] == [(0, 3), (1, 3), (2, 3)]
+    controller.invoker.calls.clear()
+    covered = []
+    for event in shard_events:
+        report = controller.handler(event, lambda_context)
+        assert report["shard"] == event
+        covered += [p["endpoint_id"] for p in report["pairs"]]
+    assert sorted(covered) == sorted(ids)  # each endpoint in exactly one shard
+    sent = Counter((p["endpoint_id"], p["start_infer_time"]) for _, p in controller.invoker.calls)
+    assert len(sent) == 5 * 3
+    assert set(sent.values()) == {1}
+
+
+def test_a_shard_that_cannot_be_dispatched_is_reported_and_claims_nothing(clients):
+    add_project(clients)
+    add_app(clients)
+    add_endpoint(clients, endpoint_id=endpoint_id_for("p", "serving", "m0"), minutes=(at("10:00:00"),))
+
+    class ControllerDown(RecordingInvoker):
+        def invoke_async(self, function_name, payload):
+            if payload["shard"] == 1:
+                raise StorageError("async invoke of driftline-controller answered 429, expected 202")
+            super().invoke_async(function_name, payload)
+
+    report = run_controller(clients, ControllerDown(), "p", at("10:47:10"), shards=2)
+    assert len(report.shards) == 1
+    assert len(report.shard_failures) == 1
+    assert "shard 1/2 of p" in report.shard_failures[0]
+    assert Checkpoints(clients).get(endpoint_id_for("p", "serving", "m0"), "drift") is None
