@@ -29,7 +29,7 @@ class Latency:
     def __call__(self, request: Any = None, event_name: str = "", **_: Any) -> None:
         if not self._on:
             return
-        _, service, operation = [*event_name.split("."), "", ""][:3]
+        _kind, service, operation = [*event_name.split("."), "", ""][:3]
         with self._lock:
             self.calls[f"{service}.{operation}"] += 1
         time.sleep(self.latency.get(service, 0.0))
@@ -79,4 +79,4 @@ def skip_moto_transaction_snapshot() -> None:
     def deepcopy(value: Any, memo: Any = None) -> Any:
         return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[attr-defined]
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]

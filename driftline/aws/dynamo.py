@@ -97,7 +97,8 @@ def batch_get_all(
             for raw in response.get("Responses", {}).get(table, []):
                 item = from_item(raw) or {}
                 found[tuple(item.get(name) for name in key_names)] = item
-            pending = list(response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []))
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(table)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
             if not pending:
                 break
         else:
