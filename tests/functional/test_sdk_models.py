@@ -197,4 +197,7 @@ def test_a_classifier_file_records_its_score_columns_in_classes_order(project, m
     assert record.score_names == ["proba_0", "proba_1", "proba_2"]
     unpicklable = model_file.with_name("not-a-model.pkl")
     unpicklable.write_bytes(b"not a pickle")
-    assert project.log_model("other", model_file=unpicklable, training_set=iris).score_names == []
+    with pytest.raises(InvalidRequestError, match="could not be loaded"):
+        project.log_model("other", model_file=unpicklable, training_set=iris)
+    served_elsewhere = project.log_model("elsewhere", training_set=iris, label_column="label", classes=[0, 1, 2])
+    assert served_elsewhere.score_names == ["proba_0", "proba_1", "proba_2"]

@@ -167,7 +167,15 @@ def test_monitoring_status(project):
     status = project.monitoring_status()
     assert status["schedule"] == {"name": "driftline-controller-iris", "state": "ENABLED", "rate_minutes": 12}
     assert status["applications"] == [
-        {"name": "histogram-data-drift", "class": "HistogramDataDriftApplication", "deployed": True}
+        {
+            "name": "histogram-data-drift",
+            "class": "HistogramDataDriftApplication",
+            "deployed": True,
+            "failures": 0,
+            "last_error": "",
+            "last_error_at": None,
+            "last_error_window": {},
+        }
     ]
     assert (status["monitoring_enabled"], status["endpoints"]) == (True, 0)
 

@@ -4,6 +4,7 @@ lays them out, the model's profile from ``log_model``; the report shows them for
 from __future__ import annotations
 
 import io
+import pickle
 from datetime import UTC, datetime
 
 import numpy as np
@@ -24,14 +25,25 @@ def _window(hour: int) -> tuple[str, str]:
     return (f"2026-11-26T{hour:02d}:00:00.000000+00:00", f"2026-11-26T{hour:02d}:10:00.000000+00:00")
 
 
+def _model(training: pd.DataFrame) -> bytes:
+    """A real model of the training set (log_model loads it and predicts a few rows): the channel one-hot."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = make_column_transformer((OneHotEncoder(), ["channel"]), remainder="passthrough")
+    return pickle.dumps(make_pipeline(encode, LogisticRegression()).fit(training[["amount", "channel"]], training["y"]))
+
+
 @pytest.fixture
 def project(aws, clients, tmp_path):
     rng = np.random.default_rng(3)
     project = get_or_create_project("shop", settings=aws)
-    (tmp_path / "m.pkl").write_bytes(b"model")
     training = pd.DataFrame(
         {"amount": rng.normal(50, 10, 500), "channel": rng.choice(["web", "store"], 500), "y": rng.integers(0, 2, 500)}
     )
+    (tmp_path / "m.pkl").write_bytes(_model(training))
     project.log_model("clf", model_file=tmp_path / "m.pkl", training_set=training, label_column="y")
     fn = import_function("hub://v2_model_server", project="shop", new_name="serving")
     fn.add_model("clf")
