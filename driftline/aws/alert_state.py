@@ -74,6 +74,10 @@ class AlertStates:
             reset_at=parse_time(config.reset_at, "reset_at") if config.reset_at else None,
         )
         decision: Decision = decide(config, history)
+        if decision.fire and config.reset_policy == "auto":
+            decision = self._claim_episode(
+                config, endpoint_id, application_name, result.name, sk, start, end_iso, decision
+            )
         targets = sorted(t.id for t in config.targets) if decision.fire else []
         item: dict[str, Any] = {
             "pk": endpoint_id,
@@ -109,6 +113,66 @@ class AlertStates:
             list(stored.get("sent") or ()),
             False,
         )
+
+    def _claim_episode(
+        self,
+        config: AlertConfig,
+        endpoint_id: str,
+        application_name: str,
+        result_name: str,
+        sk: str,
+        start: datetime,
+        end_iso: str,
+        decision: Decision,
+    ) -> Decision:
+        """Auto reset: one alert per episode even when windows are decided out of order or at once (writer
+        invocations run concurrently, so the history may not hold the previous window yet). The episode item
+        (``alert-episode#{config}#{app}#{result}``: ``from``, ``until``, ``owner``) spans the qualifying windows
+        seen; a window that touches it (within ``windows - count`` window lengths) extends it and does not fire; one
+        that does not starts a new episode with a conditional put and fires. The window that started an episode
+        fires again on a redelivery (``owner``), so a crash between the claim and the decision loses nothing."""
+        end = parse_time(end_iso, "end_infer_time")
+        slack = (end - start) * max(config.windows - config.count, 0)
+        key = {
+            "pk": to_value(endpoint_id),
+            "sk": to_value(f"alert-episode#{config.name}#{application_name}#{result_name}"),
+        }
+        values = {
+            ":from": to_value(to_iso(start)),
+            ":until": to_value(to_iso(end)),
+            ":owner": to_value(sk),
+            ":before": to_value(to_iso(start - slack)),
+            ":after": to_value(to_iso(end + slack)),
+        }
+        names = {"#f": "from", "#u": "until", "#o": "owner"}
+        with storage_errors(f"claiming the alert episode of {endpoint_id} {sk} in {self._table}"):
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #f = :from, #u = :until, #o = :owner",
+                    ConditionExpression="attribute_not_exists(pk) OR #o = :owner OR #u < :before OR #f > :after",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+                return decision
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            for expression, condition in (("SET #u = :until", "#u < :until"), ("SET #f = :from", "#f > :from")):
+                try:  # the episode grows to this window's side; a concurrent wider one stands
+                    self._db.update_item(
+                        TableName=self._table,
+                        Key=key,
+                        UpdateExpression=expression,
+                        ConditionExpression=condition,
+                        ExpressionAttributeNames={k: v for k, v in names.items() if k in expression},
+                        ExpressionAttributeValues={k: v for k, v in values.items() if k in expression},
+                    )
+                except ClientError as exc:
+                    if error_code(exc) != "ConditionalCheckFailedException":
+                        raise
+        return Decision(False, "in an episode that has alerted already (auto reset: one per episode)", decision.hits)
 
     def mark_sent(self, state: AlertState, target_id: str, error: str | None = None) -> None:
         """A target was sent (or, with ``error``, failed for good: a webhook is not retried): it is no longer
