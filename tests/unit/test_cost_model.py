@@ -43,3 +43,13 @@ def test_the_model_follows_its_inputs():
     doubled.prices["s3_get"] *= 2
     changed = {k for k, v in doubled.monthly(Workload(100)).items() if v != hundred[k]}
     assert changed == {"apps", "stream"}
+
+
+def test_alerting_windows_cost_more_in_the_writer_only():
+    """An alerting window costs the writer more calls than a quiet one; its share moves the writer's part alone."""
+    model = Model()
+    assert model.window_written_cost(1.0) > model.window_written_cost(0.0) > 0
+    base = model.monthly(Workload(100))
+    model.a["alerting_window_share"] = 1.0
+    changed = {k for k, v in model.monthly(Workload(100)).items() if v != base[k]}
+    assert changed == {"writer"}
