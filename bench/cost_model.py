@@ -26,6 +26,8 @@ CALL_TABLE_UNITS = (
     "window alerting",
 )
 HOURS = 730  # a month
+# (events_retention_days, events_cold_after_days) the figures compare
+RETENTION_OPTIONS = ((30, 0), (90, 0), (90, 7), (400, 0), (400, 7), (400, 30))
 SECONDS = HOURS * 3600
 
 
@@ -222,6 +224,24 @@ def figures(text: str | None = None) -> str:
         f"Idle (1 endpoint, 3 apps, no traffic, the default 1 provisioned shard): ${sum(idle.values()):,.2f}/month "
         f"(kinesis ${idle['kinesis']:,.2f}, controller ${idle['controller']:,.2f}, fixed ${idle['fixed']:,.2f})."
     )
+    lines.append("")
+    lines.append(
+        "Inference events kept longer (`events_retention_days`, `events_cold_after_days`: storage per month, then "
+        "per million predictions all told, 1 endpoint, 3 apps):"
+    )
+    lines.append("")
+    rates = (1, 10, 100, 1000)
+    lines.append("| kept | " + " | ".join(f"{r:,} requests/s" for r in rates) + " |")
+    lines.append("|---|" + "---|" * len(rates))
+    for retention, cold in RETENTION_OPTIONS:
+        option = Model(text)
+        option.a["events_retention_days"], option.a["events_cold_after_days"] = retention, cold
+        where = "S3 Standard" if not cold else f"Glacier IR after {cold} days"
+        cells = " | ".join(
+            f"${option.monthly(Workload(r))['storage']:,.2f}, ${option.per_million(Workload(r)):,.3f}" for r in rates
+        )
+        lines.append(f"| {retention} days, {where} | {cells} |")
+    lines.append("")
     quiet, alerting = model.window_written_cost(0.0), model.window_written_cost(1.0)
     lines.append(
         f"The writer's calls per window of {model.a['outputs_per_window']:g} outputs: ${quiet * 1e6:,.1f} per million "
