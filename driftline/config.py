@@ -280,6 +280,13 @@ class Settings:
     # mm-lag-detected when a pair's checkpoint is this far behind the endpoint's last request, beyond the one
     # window still filling (last_request - last_analyzed > base_period + this); 0 turns the lag alert off
     lag_alert_seconds: int = 3_600
+    # controller fan-out (docs/architecture.md, "Controller fan-out"): 0 = one shard per ``controller_shard_size``
+    # endpoints (counted each tick), at most ``controller_max_shards``; a positive number forces that many shards
+    controller_shards: int = 0
+    controller_shard_size: int = 500
+    controller_max_shards: int = 200
+    controller_threads: int = 8  # endpoints handled at once inside one shard's invocation
+    stream_threads: int = 16  # live-figure transactions in flight at once in one stream batch
     max_rows_per_request: int = 10_000
     max_request_bytes: int = 6 * 1024 * 1024  # under API Gateway's 10 MB and Lambda's 6 MB payload limits
     extra: Mapping[str, str] = field(default_factory=dict)

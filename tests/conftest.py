@@ -58,6 +58,23 @@ def aws(settings) -> Iterator:
         yield provision(settings)
 
 
+CONTROLLER_SHARDS = (1, 4)
+
+
+@pytest.fixture(params=CONTROLLER_SHARDS, ids=lambda n: f"{n}-shards")
+def tick(request):
+    """One controller tick at each shard count: ``tick(clients, invoker, project, now)`` runs the scheduled
+    invocation and, with more than one shard, every shard invocation it hands out, in parallel threads as Lambda
+    would run them (:func:`driftline.controller.fanout.run_tick`); returns the report with every shard's pairs."""
+    from driftline.controller.fanout import run_tick
+
+    def run(clients, invoker, project, now):
+        return run_tick(clients, invoker, project, now, shards=request.param)
+
+    run.shards = request.param
+    return run
+
+
 @pytest.fixture
 def clients(aws):
     from driftline.aws.clients import Clients

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from driftline.aws.clients import Clients
-from driftline.aws.dynamo import from_item, to_value
+from driftline.aws.dynamo import batch_get_all, from_item, to_value
 from driftline.aws.failures import error_code, storage_errors
 from driftline.schemas import parse_time, to_iso
 
@@ -29,6 +29,24 @@ if TYPE_CHECKING:
 
 def checkpoint_key(endpoint_id: str, application_name: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": to_value(f"endpoint#{endpoint_id}"), "sk": to_value(f"app#{application_name}")}
+
+
+def last_analyzed_of(item: dict[str, Any] | None) -> datetime | None:
+    """A checkpoint item's ``last_analyzed`` (None: never analysed)."""
+    if not item or not item.get("last_analyzed"):
+        return None
+    return parse_time(item["last_analyzed"], "checkpoint last_analyzed")
+
+
+def pending_of(item: dict[str, Any] | None) -> Pending | None:
+    """A checkpoint item's pending window, if a run claimed one and did not confirm its app call."""
+    if not item or not item.get("pending_end"):
+        return None
+    return Pending(
+        start=parse_time(item["pending_start"], "checkpoint pending_start"),
+        end=parse_time(item["pending_end"], "checkpoint pending_end"),
+        since=parse_time(item["pending_since"], "checkpoint pending_since"),
+    )
 
 
 @dataclass(frozen=True)
@@ -51,10 +69,18 @@ class Checkpoints:
 
     def get(self, endpoint_id: str, application_name: str) -> datetime | None:
         """The pair's ``last_analyzed``, or None when it has never been analysed."""
-        item = self._item(endpoint_id, application_name)
-        if not item or not item.get("last_analyzed"):
-            return None
-        return parse_time(item["last_analyzed"], "checkpoint last_analyzed")
+        return last_analyzed_of(self._item(endpoint_id, application_name))
+
+    def get_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The checkpoint items of many (endpoint, app) pairs, read consistently with one ``BatchGetItem`` per
+        100 pairs (the controller's one read per shard); a pair never analysed is absent from the answer. Read
+        :func:`last_analyzed_of` and :func:`pending_of` from an item."""
+        keys = [checkpoint_key(e, a) for e, a in pairs]
+        with storage_errors(f"reading {len(keys)} checkpoints from {self._table}"):
+            found = batch_get_all(self._db, self._table, keys, key_names=("pk", "sk"))
+        return {
+            (str(pk).removeprefix("endpoint#"), str(sk).removeprefix("app#")): item for (pk, sk), item in found.items()
+        }
 
     def advance(
         self,
@@ -122,14 +148,7 @@ class Checkpoints:
 
     def pending(self, endpoint_id: str, application_name: str) -> Pending | None:
         """The pair's pending window, if a run claimed one and did not confirm its app call."""
-        item = self._item(endpoint_id, application_name) or {}
-        if not item.get("pending_end"):
-            return None
-        return Pending(
-            start=parse_time(item["pending_start"], "checkpoint pending_start"),
-            end=parse_time(item["pending_end"], "checkpoint pending_end"),
-            since=parse_time(item["pending_since"], "checkpoint pending_since"),
-        )
+        return pending_of(self._item(endpoint_id, application_name))
 
     def clear_pending(self, endpoint_id: str, application_name: str, end: datetime) -> None:
         """The app call for the pending window ending at ``end`` went out: drop the mark (if it is still that one)."""

@@ -36,6 +36,9 @@ CLIENT_CONFIG = Config(
     connect_timeout=3,
     read_timeout=10,
     tcp_keepalive=True,
+    # the controller and the stream call DynamoDB and Lambda from a thread pool (boto3 clients are thread safe);
+    # botocore's default pool of 10 connections would make the threads past 10 open and drop connections
+    max_pool_connections=32,
 )
 
 _lock = threading.Lock()

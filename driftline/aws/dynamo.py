@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from driftline.errors import StorageError
+
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
     from types_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -70,3 +72,34 @@ def query_all(client: DynamoDBClient, **kwargs: Any) -> list[dict[str, Any]]:
     for page in paginator.paginate(**kwargs):
         items.extend(from_item(i) or {} for i in page.get("Items", []))
     return items
+
+
+BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit per BatchGetItem
+BATCH_GET_MAX_ROUNDS = 8  # rounds for UnprocessedKeys before giving up
+
+
+def batch_get_all(
+    client: DynamoDBClient,
+    table: str,
+    keys: list[dict[str, AttributeValueTypeDef]],
+    *,
+    key_names: tuple[str, ...],
+    consistent: bool = True,
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Every item of ``keys`` that exists, by its key values (``key_names`` order), deserialised: one
+    ``BatchGetItem`` per 100 keys, with the unprocessed keys asked again (DynamoDB hands some back under load).
+    Raises :class:`StorageError` when keys are still unprocessed after a few rounds."""
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for offset in range(0, len(keys), BATCH_GET_MAX_KEYS):
+        pending: list[Any] = list(keys[offset : offset + BATCH_GET_MAX_KEYS])
+        for _round in range(BATCH_GET_MAX_ROUNDS):
+            response = client.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": consistent}})
+            for raw in response.get("Responses", {}).get(table, []):
+                item = from_item(raw) or {}
+                found[tuple(item.get(name) for name in key_names)] = item
+            pending = list(response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []))
+            if not pending:
+                break
+        else:
+            raise StorageError(f"BatchGetItem on {table}: {len(pending)} keys still unprocessed")
+    return found

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from driftline import layout
 from driftline.aws.clients import Clients
-from driftline.aws.dynamo import from_item, query_all, to_value
+from driftline.aws.dynamo import batch_get_all, from_item, query_all, to_value
 from driftline.aws.failures import storage_errors
 from driftline.errors import ConflictError, NotFoundError, StorageError
 from driftline.records import EndpointRecord
@@ -32,6 +32,17 @@ BUCKET_PREFIX = "minute#"
 BUCKET_TTL_SECONDS = 3 * 86_400  # the controller back-fills at most one day; keep three
 TTL_ATTRIBUTE = layout.ENDPOINTS_TTL  # the minute buckets' expiry (epoch seconds), the table's TTL attribute
 PROJECT_INDEX = layout.PROJECT_INDEX.name
+# what the controller reads of an endpoint (a shard's listing asks for these only)
+CONTROLLER_FIELDS = (
+    "endpoint_id",
+    "project",
+    "name",
+    "function_name",
+    "model_uri",
+    "monitoring",
+    "first_request",
+    "last_request",
+)
 
 
 def minute_key(moment: datetime) -> str:
@@ -85,6 +96,14 @@ class Endpoints:
             )
         return from_item(response.get("Item"))
 
+    def get_many_raw(self, endpoint_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The meta items of many endpoints as stored, read consistently, 100 per ``BatchGetItem`` (the stream's
+        first read of a batch's endpoints); an endpoint with no meta item is absent."""
+        keys = [{"endpoint_id": to_value(e), "sk": to_value(META)} for e in dict.fromkeys(endpoint_ids)]
+        with storage_errors(f"reading {len(keys)} endpoints from {self._table}"):
+            found = batch_get_all(self._db, self._table, keys, key_names=("endpoint_id",))
+        return {str(key[0]): item for key, item in found.items()}
+
     def list(self, project: str | None = None) -> list[EndpointRecord]:
         whose = "every project" if project is None else f"project {project!r}"
         with storage_errors(f"listing the endpoints of {whose} in {self._table}"):
@@ -106,6 +125,51 @@ class Endpoints:
                 ):
                     items.extend(from_item(i) or {} for i in page.get("Items", []))
         return sorted((EndpointRecord.from_dict(i) for i in items), key=lambda e: (e.project, e.name))
+
+    def list_range(self, project: str, low: str | None, high: str | None) -> builtins.list[EndpointRecord]:
+        """The project's endpoints whose id is in ``[low, high)`` (None: unbounded), by id: one query on the
+        ``by-project`` index (its sort key is the endpoint id), paginated; a controller shard's listing. Only the
+        fields the controller reads come back (``CONTROLLER_FIELDS``: no live figures, no last inputs)."""
+        names = {f"#{f}": f for f in CONTROLLER_FIELDS}
+        values: dict[str, Any] = {":p": to_value(project)}
+        condition = "#project = :p"
+        if low is not None and high is not None:
+            condition += " AND #endpoint_id BETWEEN :lo AND :hi"  # inclusive: an id equal to ``high`` is dropped below
+            values |= {":lo": to_value(low), ":hi": to_value(high)}
+        elif low is not None:
+            condition += " AND #endpoint_id >= :lo"
+            values[":lo"] = to_value(low)
+        elif high is not None:
+            condition += " AND #endpoint_id < :hi"
+            values[":hi"] = to_value(high)
+        with storage_errors(f"listing the endpoints of project {project!r} in [{low}, {high}) in {self._table}"):
+            items = query_all(
+                self._db,
+                TableName=self._table,
+                IndexName=PROJECT_INDEX,
+                KeyConditionExpression=condition,
+                ProjectionExpression=", ".join(f"#{f}" for f in CONTROLLER_FIELDS),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        records = (EndpointRecord.from_dict(i) for i in items)
+        return [r for r in records if high is None or r.endpoint_id < high]
+
+    def count(self, project: str) -> int:
+        """How many endpoints the project has (``Select=COUNT`` on the ``by-project`` index: pages of ids
+        counted by DynamoDB, no item returned)."""
+        total = 0
+        with storage_errors(f"counting the endpoints of project {project!r} in {self._table}"):
+            for page in self._db.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=PROJECT_INDEX,
+                KeyConditionExpression="#p = :p",
+                ExpressionAttributeNames={"#p": "project"},
+                ExpressionAttributeValues={":p": to_value(project)},
+                Select="COUNT",
+            ):
+                total += int(page.get("Count", 0))
+        return total
 
     def minute_buckets(self, endpoint_id: str, start: datetime, end: datetime) -> builtins.list[dict[str, Any]]:
         """Buckets whose minute overlaps ``[start, end)`` (the minute of ``start`` included)."""

@@ -13,6 +13,14 @@ naming the window.
 
 Windows without predictions in the endpoint's minute buckets advance the checkpoint without an app call.
 
+Fan-out (:mod:`driftline.controller.shards`). A scheduled run (:func:`run_controller`) splits each project's
+endpoints into key ranges; with more than one shard it hands each range to a controller invocation of its own
+(asynchronous invoke of this same function with a shard event), so shards run in parallel, each with its own
+timeout, and a slow shard holds no other. A shard (:func:`run_shard`) lists its endpoints with one query, reads
+the checkpoints of all its (endpoint, app) pairs with ``BatchGetItem`` (100 pairs a call) and works on its
+endpoints from a small thread pool; the claim-before-invoke rule above stays per window and per pair, so two
+shards, two ticks or a retried shard invocation racing on one pair still send each window once.
+
 Operational alerts (:mod:`driftline.aws.alerts`): ``mm-app-failed`` when a window's invoke failed after the
 client's retries (the window is handed back and retried by the next run), and when an app failed inside after
 Lambda's retries (drained from the async-failures queue at the start of every run,
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,13 +42,14 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from driftline.aws.alerts import APP_FAILED, LAG_DETECTED, Alerts
-from driftline.aws.checkpoints import Checkpoints
+from driftline.aws.checkpoints import Checkpoints, Pending, last_analyzed_of, pending_of
 from driftline.aws.clients import Clients
 from driftline.aws.endpoints import BUCKET_PREFIX, Endpoints
 from driftline.aws.invoke import Invoker
 from driftline.aws.registry import Registry
 from driftline.config import Settings
 from driftline.controller.failures import surface_app_failures
+from driftline.controller.shards import ShardSpec, shard_count
 from driftline.controller.windows import Window, complete_windows
 from driftline.observability import get_logger, get_metrics
 from driftline.records import AppRecord, EndpointRecord, ProjectConfig
@@ -81,6 +91,9 @@ class ControllerReport:
     ignored_projects: dict[str, str] = field(default_factory=dict)  # named but not run -> why
     pairs: list[PairReport] = field(default_factory=list)
     failures: dict[str, Any] = field(default_factory=dict)  # app failures drained from the async-failures queue
+    shards: list[dict[str, Any]] = field(default_factory=list)  # shard events handed to other invocations
+    shard_failures: list[str] = field(default_factory=list)  # shards whose invoke failed (next tick does them)
+    shard: dict[str, Any] | None = None  # this run is that shard (None: a scheduled run)
 
     def _total(self, name: str) -> int:
         return sum(getattr(p, name) for p in self.pairs)
@@ -121,27 +134,121 @@ class ControllerReport:
             "lag_alerts": sum(1 for p in self.pairs if p.lag_alert),
             "pairs": [asdict(p) for p in self.pairs],
             "app_failures": dict(self.failures),
+            "shards": list(self.shards),
+            "shard_failures": list(self.shard_failures),
+            "shard": self.shard,
         }
 
+    def merge(self, other: ControllerReport) -> None:
+        """Take in a shard's report (an in-process fan-out gathers its shards' reports)."""
+        self.pairs.extend(other.pairs)
+        self.shard_failures.extend(other.shard_failures)
 
-def run_controller(clients: Clients, invoker: Invoker, project: str | None, now: datetime) -> ControllerReport:
-    """Run the controller once for ``project`` (None: every project with monitoring enabled) at ``now``."""
+
+def run_controller(
+    clients: Clients, invoker: Invoker, project: str | None, now: datetime, *, shards: int | None = None
+) -> ControllerReport:
+    """Run the controller once for ``project`` (None: every project with monitoring enabled) at ``now``.
+
+    Each project's endpoints are split into shards (``shards``, else ``Settings.controller_shards``, else one per
+    ``controller_shard_size`` endpoints); one shard runs here, more are each handed to an asynchronous invocation
+    of the controller function (``Settings.controller_function``) with a shard event, and the report lists them."""
     registry = Registry(clients)
+    s = clients.settings
     report = ControllerReport(now=to_iso(now))
-    alerts = Alerts(clients)
-    run = _Run(clients.settings, Endpoints(clients), Checkpoints(clients), invoker, now, report, alerts)
-    report.failures = surface_app_failures(clients, alerts, now).to_dict()
+    report.failures = surface_app_failures(clients, Alerts(clients), now).to_dict()
     for config in _projects(registry, project, report):
         report.projects.append(config.name)
-        apps = sorted((a for a in registry.list_apps(config.name) if a.deployed), key=lambda a: a.name)
+        apps = _deployed_apps(registry, config)
         if not apps:
-            logger.info("no deployed monitoring application", extra={"project": config.name})
             continue
-        for endpoint in run.endpoints.list(config.name):
-            if endpoint.monitoring and endpoint.first_request:
-                run.endpoint(config, endpoint, apps)
+        count = shards or s.controller_shards
+        if count <= 0:
+            count = shard_count(
+                Endpoints(clients).count(config.name),
+                shard_size=s.controller_shard_size,
+                max_shards=s.controller_max_shards,
+            )
+        specs = [ShardSpec(config.name, i, count, now) for i in range(count)]
+        if count == 1:
+            _run_shard(clients, invoker, specs[0], config, apps, report)
+        else:
+            _dispatch(invoker, s.controller_function, specs, report, s.controller_threads)
     _publish(report)
     return report
+
+
+def run_shard(clients: Clients, invoker: Invoker, spec: ShardSpec) -> ControllerReport:
+    """Run one shard of a tick: the project's endpoints whose id is in the shard's range, every deployed app."""
+    registry = Registry(clients)
+    report = ControllerReport(now=to_iso(spec.now), shard=spec.to_event())
+    for config in _projects(registry, spec.project, report):
+        report.projects.append(config.name)
+        apps = _deployed_apps(registry, config)
+        if apps:
+            _run_shard(clients, invoker, spec, config, apps, report)
+    _publish(report)
+    return report
+
+
+def _deployed_apps(registry: Registry, config: ProjectConfig) -> list[AppRecord]:
+    apps = sorted((a for a in registry.list_apps(config.name) if a.deployed), key=lambda a: a.name)
+    if not apps:
+        logger.info("no deployed monitoring application", extra={"project": config.name})
+    return apps
+
+
+def _dispatch(invoker: Invoker, function: str, specs: list[ShardSpec], report: ControllerReport, threads: int) -> None:
+    """Hand each shard to an invocation of its own. A shard whose invoke fails claimed nothing: its windows wait
+    for the next tick (reported, counted as ``ShardInvokeFailures``)."""
+
+    def send(spec: ShardSpec) -> str | None:
+        try:
+            invoker.invoke_async(function, spec.to_event())
+        except Exception as exc:
+            logger.exception("controller shard not dispatched; the next tick covers it", extra=spec.to_event())
+            return f"shard {spec.index}/{spec.count} of {spec.project}: {type(exc).__name__}: {exc}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(specs)))) as pool:
+        outcomes = list(pool.map(send, specs))
+    for spec, failure in zip(specs, outcomes, strict=True):
+        if failure is None:
+            report.shards.append(spec.to_event())
+        else:
+            report.shard_failures.append(failure)
+    if report.shard_failures:
+        metrics.add_metric(name="ShardInvokeFailures", unit=MetricUnit.Count, value=len(report.shard_failures))
+
+
+def _run_shard(
+    clients: Clients,
+    invoker: Invoker,
+    spec: ShardSpec,
+    config: ProjectConfig,
+    apps: list[AppRecord],
+    report: ControllerReport,
+) -> None:
+    s = clients.settings
+    run = _Run(s, Endpoints(clients), Checkpoints(clients), invoker, spec.now, report, Alerts(clients))
+    listed = run.endpoints.list_range(config.name, spec.low, spec.high)
+    endpoints = [e for e in listed if e.monitoring and e.first_request]
+    if not endpoints:
+        return
+    pairs = [(e.endpoint_id, a.name) for e in endpoints for a in apps]
+    try:
+        items = run.checkpoints.get_many(pairs)
+    except Exception as exc:
+        # nothing claimed: every pair of the shard waits for the next tick
+        for endpoint_id, app_name in pairs:
+            pair = PairReport(config.name, endpoint_id, app_name)
+            report.pairs.append(pair)
+            run._failed(pair, exc)
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(s.controller_threads, len(endpoints)))) as pool:
+        done = list(pool.map(lambda e: run.endpoint(config, e, apps, items), endpoints))
+    for pairs_of_endpoint in done:
+        report.pairs.extend(pairs_of_endpoint)
 
 
 def _projects(registry: Registry, project: str | None, report: ControllerReport) -> list[ProjectConfig]:
@@ -181,6 +288,7 @@ class _Plan:
     app: AppRecord
     pair: PairReport
     checkpoint: datetime | None
+    pending: Pending | None
     windows: list[Window]
 
 
@@ -203,18 +311,28 @@ class _Run:
         self.now = now
         self.report = report
 
-    def endpoint(self, config: ProjectConfig, endpoint: EndpointRecord, apps: list[AppRecord]) -> None:
+    def endpoint(
+        self,
+        config: ProjectConfig,
+        endpoint: EndpointRecord,
+        apps: list[AppRecord],
+        items: dict[tuple[str, str], dict[str, Any]],
+    ) -> list[PairReport]:
+        """Every app of one endpoint, given the checkpoint items read for the shard; the pairs' reports."""
         s = self.settings
         step = timedelta(minutes=config.base_period_minutes)
         plans: list[_Plan] = []
         read: list[tuple[PairReport, datetime | None, datetime | None]] = []  # pair, checkpoint, last request
+        pairs: list[PairReport] = []
         for app in apps:
             pair = PairReport(config.name, endpoint.endpoint_id, app.name)
-            self.report.pairs.append(pair)
+            pairs.append(pair)
             try:
                 first = parse_time(endpoint.first_request, "endpoint first_request")
                 last = parse_time(endpoint.last_request, "endpoint last_request") if endpoint.last_request else None
-                checkpoint = self.checkpoints.get(endpoint.endpoint_id, app.name)
+                item = items.get((endpoint.endpoint_id, app.name))
+                checkpoint = last_analyzed_of(item)
+                pending = pending_of(item)
                 read.append((pair, checkpoint or first, last))
                 windows = complete_windows(
                     first_request=first,
@@ -229,26 +347,31 @@ class _Run:
             except Exception as exc:
                 self._failed(pair, exc)
                 continue
-            if windows:
-                plans.append(_Plan(app, pair, checkpoint, windows))
+            if windows or pending is not None:
+                plans.append(_Plan(app, pair, checkpoint, pending, windows))
         try:
             self._plan_pairs(config, endpoint, plans)
         finally:
             for pair, checkpoint, last in read:
                 self._check_lag(config, pair, checkpoint, last, step)
+        return pairs
 
     def _plan_pairs(self, config: ProjectConfig, endpoint: EndpointRecord, plans: list[_Plan]) -> None:
         if not plans:
             return
-        # one bucket query per endpoint, shared by its apps
-        span_start = min(p.windows[0][0] for p in plans)
-        span_end = max(p.windows[-1][1] for p in plans)
-        try:
-            minutes = _prediction_minutes(self.endpoints.minute_buckets(endpoint.endpoint_id, span_start, span_end))
-        except Exception as exc:
-            for plan in plans:
-                self._failed(plan.pair, exc)
-            return
+        # one bucket query per endpoint, shared by its apps (none when only a pending window is left to settle)
+        with_windows = [p for p in plans if p.windows]
+        minutes: list[datetime] = []
+        if with_windows:
+            span_start = min(p.windows[0][0] for p in with_windows)
+            span_end = max(p.windows[-1][1] for p in with_windows)
+            try:
+                buckets = self.endpoints.minute_buckets(endpoint.endpoint_id, span_start, span_end)
+                minutes = _prediction_minutes(buckets)
+            except Exception as exc:
+                for plan in plans:
+                    self._failed(plan.pair, exc)
+                return
         for plan in plans:
             try:
                 self.pair(config, plan, minutes)
@@ -258,7 +381,7 @@ class _Run:
     def pair(self, config: ProjectConfig, plan: _Plan, minutes: Sequence[datetime]) -> None:
         pair, app = plan.pair, plan.app
         function = app.function_name or self.settings.app_function
-        if not self._settle_pending(config, pair, function):
+        if not self._settle_pending(config, pair, function, plan.pending):
             pair.skipped += len(plan.windows)
             return
         previous = plan.checkpoint
@@ -342,11 +465,11 @@ class _Run:
         metrics.add_metric(name="OperationalAlerts", unit=MetricUnit.Count, value=1)
         return True
 
-    def _settle_pending(self, config: ProjectConfig, pair: PairReport, function: str) -> bool:
+    def _settle_pending(self, config: ProjectConfig, pair: PairReport, function: str, pending: Pending | None) -> bool:
         """A window claimed by an earlier run and never confirmed sent: if that run is surely gone (claimed longer
         ago than ``stale_claim_seconds``, beyond the controller's timeout), send it now (the writer stores a
-        repeated window once); if it may still be running, leave the pair to it. True: go on with the pair."""
-        pending = self.checkpoints.pending(pair.endpoint_id, pair.application_name)
+        repeated window once); if it may still be running, leave the pair to it. True: go on with the pair.
+        ``pending`` is what the shard's batch read found (every step after it is conditional on what was read)."""
         if pending is None:
             return True
         if (self.now - pending.since).total_seconds() < self.settings.stale_claim_seconds:
@@ -412,4 +535,9 @@ def _publish(report: ControllerReport) -> None:
         ("PairErrors", report.errors),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    logger.info("controller run", extra={"report": report.to_dict()})
+    # the log line summarises: a shard of 500 endpoints x 3 apps would otherwise log 1,500 pairs (~400 KB, beyond
+    # CloudWatch's 256 KB event limit); only the pairs that need a look are listed
+    summary = report.to_dict()
+    summary["pairs"] = [asdict(p) for p in report.pairs if p.error or p.failed or p.conflict or p.lag_alert]
+    summary["pair_count"] = len(report.pairs)
+    logger.info("controller run", extra={"report": summary})

@@ -4,6 +4,8 @@
   ``{"source": "driftline.schedule", "project": "<name>"}`` -> that project.
 * An EventBridge rule with a schedule delivers its ``Scheduled Event`` envelope (``source`` ``aws.events``,
   ``detail`` ``{}``) -> every project with monitoring enabled (None).
+* The controller itself, fanning a tick out, sends a shard event (``source`` ``driftline.controller-shard``,
+  :mod:`driftline.controller.shards`) -> that shard (a :class:`ShardSpec`).
 
 Anything else is refused with an error naming both accepted forms.
 """
@@ -14,21 +16,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from driftline.aws.schedules import SCHEDULE_SOURCE
+from driftline.controller.shards import SHARD_SOURCE, ShardSpec
 from driftline.errors import InvalidRequestError
 
 RULE_SOURCE = "aws.events"
 RULE_DETAIL_TYPE = "Scheduled Event"
 EXPECTED = (
     f'expected the schedule input {{"source": "{SCHEDULE_SOURCE}", "project": "<name>"}} or an EventBridge '
-    f'"{RULE_DETAIL_TYPE}" envelope (source "{RULE_SOURCE}")'
+    f'"{RULE_DETAIL_TYPE}" envelope (source "{RULE_SOURCE}") or a controller shard event (source "{SHARD_SOURCE}")'
 )
 
 
-def parse_trigger(event: Any) -> str | None:
-    """The project to run (None: every project with monitoring enabled); InvalidRequestError otherwise."""
+def parse_trigger(event: Any) -> str | ShardSpec | None:
+    """The project to run (None: every project with monitoring enabled), or the shard to run;
+    InvalidRequestError otherwise."""
     if not isinstance(event, Mapping):
         raise InvalidRequestError(f"controller trigger: {EXPECTED}; got {type(event).__name__}")
     source = event.get("source")
+    if source == SHARD_SOURCE:
+        return ShardSpec.from_event(event)
     if source == SCHEDULE_SOURCE:
         project = event.get("project")
         if not isinstance(project, str) or not project.strip():

@@ -173,9 +173,10 @@ STREAM = FunctionDefinition(
             why="without ListBucket S3 answers 403 instead of 404 for a memory not written yet",
         ),
         allow(
-            ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+            ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
             [table("endpoints")],
-            why="live figures: one conditional transaction per endpoint and batch with the shard's sequence guard",
+            why="live figures: the batch's meta items read 100 a call, then one conditional transaction per endpoint"
+            " and batch with the shard's sequence guard",
         ),
         allow(
             ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
@@ -238,14 +239,19 @@ CONTROLLER = FunctionDefinition(
             why="endpoints of a project (index), their minute buckets",
         ),
         allow(
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
             [table("checkpoints")],
-            why="claim-before-invoke checkpoints",
+            why="claim-before-invoke checkpoints; a shard reads its pairs' checkpoints in batches",
         ),
         allow(
             ["lambda:InvokeFunction"],
             [function("app"), function("app-*")],
             why="the generic app function and every per-app function, nothing else",
+        ),
+        allow(
+            ["lambda:InvokeFunction"],
+            [function("controller")],
+            why="a tick fans out: one asynchronous invocation of itself per shard of the endpoints",
         ),
         *PUBLISH_ALERTS,
     ),

@@ -66,8 +66,8 @@ class AsyncInvoker:
         workers: int = 3,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
-        if not 1 <= workers <= 16:
-            raise ValueError(f"workers must be between 1 and 16, got {workers}")
+        if not 1 <= workers <= 64:
+            raise ValueError(f"workers must be between 1 and 64, got {workers}")
         if any(d < 0 for d in retry_delays):
             raise ValueError(f"retry delays must be >= 0 seconds, got {list(retry_delays)}")
         self._functions = functions

@@ -10,7 +10,9 @@ that fails is ``Runtime.ImportModuleError``, as in AWS. Invocations go through t
 time. A run past the function's timeout kills the process (``Sandbox.Timedout``) and the next invocation starts
 a fresh one, as Lambda does; so does a process that dies.
 
-Not emulated: memory limits, concurrency beyond one sandbox per function, SnapStart, extensions.
+Not emulated: memory limits, SnapStart, extensions. Concurrency: one sandbox runs one invocation at a time;
+:class:`driftline.local.functions.FunctionTable` starts up to ``concurrency`` sandboxes of one function (each a
+process of its own, started on demand, as Lambda scales a function out).
 """
 
 from __future__ import annotations

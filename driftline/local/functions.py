@@ -85,7 +85,10 @@ class FunctionTable:
         serving_names: Callable[[str], bool] = lambda _name: False,
         stream_function: str = "driftline-stream",
         serving_function: str = "driftline-serving",
+        concurrency: int = 1,
     ) -> None:
+        if not 1 <= concurrency <= 64:
+            raise ValueError(f"concurrency must be between 1 and 64 sandboxes per function, got {concurrency}")
         unknown = set(handlers or {}) - set(HANDLER_KEYS)
         if unknown:
             raise KeyError(f"unknown handler keys {sorted(unknown)}; expected some of {list(HANDLER_KEYS)}")
@@ -94,9 +97,13 @@ class FunctionTable:
         self._factory = sandboxes
         self._is_serving = serving_names
         self._names = {"stream": stream_function, "serving": serving_function}
-        self._sandboxes: dict[str, Sandbox] = {}
-        self._sandbox_lock = threading.Lock()
-        self._run_locks: dict[str, threading.Lock] = {}
+        self.concurrency = concurrency
+        # per function name: every sandbox started (the first is the one preload warms) and the idle ones; an
+        # invocation takes an idle sandbox, starts one more while fewer than ``concurrency`` exist, else waits
+        self._sandboxes: dict[str, list[Sandbox]] = {}
+        self._idle: dict[str, list[Sandbox]] = {}
+        self._sandbox_lock = threading.Condition()
+        self._run_slots: dict[str, threading.BoundedSemaphore] = {}
         self._stats_lock = threading.Lock()
         self._stats = {key: {"calls": 0, "errors": 0} for key in HANDLER_KEYS}
 
@@ -127,11 +134,33 @@ class FunctionTable:
         return f"arn:aws:lambda:{self.settings.region}:{ACCOUNT_ID}:function:{name}"
 
     def sandbox(self, key: str, name: str) -> Sandbox:
+        """The function's first sandbox (started if none is): the one ``preload`` warms."""
         with self._sandbox_lock:
-            sandbox = self._sandboxes.get(name)
-            if sandbox is None:
-                sandbox = self._sandboxes[name] = self._factory(key, name)
-            return sandbox
+            started = self._sandboxes.setdefault(name, [])
+            if not started:
+                sandbox = self._factory(key, name)
+                started.append(sandbox)
+                self._idle.setdefault(name, []).append(sandbox)
+            return started[0]
+
+    def _acquire(self, key: str, name: str) -> Sandbox:
+        with self._sandbox_lock:
+            while True:
+                idle = self._idle.setdefault(name, [])
+                if idle:
+                    return idle.pop()
+                started = self._sandboxes.setdefault(name, [])
+                if len(started) < self.concurrency:
+                    sandbox = self._factory(key, name)  # another instance: a cold start, as Lambda scales out
+                    started.append(sandbox)
+                    return sandbox
+                self._sandbox_lock.wait()
+
+    def _release(self, name: str, sandbox: Sandbox) -> None:
+        with self._sandbox_lock:
+            if sandbox in self._sandboxes.get(name, []):
+                self._idle.setdefault(name, []).append(sandbox)
+            self._sandbox_lock.notify()
 
     def invoke(self, key: str, event: Any, function_name: str | None = None, request_id: str | None = None) -> Outcome:
         """Run one invocation; never raises (a failing function is an error outcome, as Lambda reports it)."""
@@ -145,9 +174,16 @@ class FunctionTable:
             outcome = self._run_injected(key, name, rid, event)
         else:
             try:
-                outcome = self.sandbox(key, name).invoke(event, rid)
-            except Exception as exc:  # the sandbox could not even start
+                sandbox = self._acquire(key, name)
+            except Exception as exc:  # the sandbox could not even be made
                 outcome = _failed(rid, "Runtime.Unknown", exc)
+            else:
+                try:
+                    outcome = sandbox.invoke(event, rid)
+                except Exception as exc:  # the sandbox could not even start
+                    outcome = _failed(rid, "Runtime.Unknown", exc)
+                finally:
+                    self._release(name, sandbox)
         if not outcome.ok:
             with self._stats_lock:
                 self._stats[key]["errors"] += 1
@@ -155,9 +191,10 @@ class FunctionTable:
 
     def _run_injected(self, key: str, name: str, rid: str, event: Any) -> Outcome:
         context = LocalLambdaContext(function_name=name, aws_request_id=rid, log_group_name=f"/aws/lambda/{name}")
-        lock = self._run_locks.setdefault(name, threading.Lock())
+        with self._sandbox_lock:
+            slots = self._run_slots.setdefault(name, threading.BoundedSemaphore(self.concurrency))
         try:
-            with lock:  # one sandbox per function: its invocations run one at a time
+            with slots:  # at most ``concurrency`` invocations of one function at a time, as its sandboxes
                 result = self._injected[key](event, context)
         except Exception as exc:
             return _failed(rid, type(exc).__name__, exc)
@@ -173,12 +210,19 @@ class FunctionTable:
             return {key: dict(counts) for key, counts in self._stats.items()}
 
     def sandboxes(self) -> dict[str, Sandbox]:
+        """Every sandbox started: the function's name for its first, ``{name}#{i}`` for the others."""
         with self._sandbox_lock:
-            return dict(self._sandboxes)
+            return {
+                (name if i == 0 else f"{name}#{i}"): sandbox
+                for name, started in self._sandboxes.items()
+                for i, sandbox in enumerate(started)
+            }
 
     def stop(self) -> None:
         with self._sandbox_lock:
-            sandboxes, self._sandboxes = list(self._sandboxes.values()), {}
+            sandboxes = [s for started in self._sandboxes.values() for s in started]
+            self._sandboxes, self._idle = {}, {}
+            self._sandbox_lock.notify_all()
         for sandbox in sandboxes:
             sandbox.stop()
 

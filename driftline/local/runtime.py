@@ -195,6 +195,7 @@ class LocalStack:
         handlers: Mapping[str, Handler] | None = None,
         kinesis: PollerConfig | None = None,
         async_workers: int = 3,
+        lambda_concurrency: int = 2,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         schedule_interval: float = 0.5,
         shard_count: int = 2,
@@ -208,6 +209,10 @@ class LocalStack:
             raise ValueError(f"port must be 0 (any free port) or 1-65535, got {port}")
         if not 2 <= async_workers <= 4:
             raise ValueError(f"async_workers must be between 2 and 4, got {async_workers}")
+        if not 1 <= lambda_concurrency <= 16:
+            raise ValueError(
+                f"lambda_concurrency must be between 1 and 16 sandboxes per function, got {lambda_concurrency}"
+            )
         self._base = settings or Settings()
         self._serves = serves or self._base.api_serves or ServingIdentity()
         self._port = port
@@ -216,7 +221,9 @@ class LocalStack:
         if unknown:
             raise KeyError(f"unknown handler keys {sorted(unknown)}; expected some of {list(HANDLER_KEYS)}")
         self._kinesis_config = kinesis or PollerConfig()
-        self._async_workers = async_workers
+        # async events run by a pool large enough to keep every function's sandboxes busy at once
+        self._async_workers = max(async_workers, 2 * lambda_concurrency)
+        self._lambda_concurrency = lambda_concurrency
         self._retry_delays = tuple(retry_delays)
         self._schedule_interval = schedule_interval
         self._shard_count = shard_count
@@ -386,6 +393,7 @@ class LocalStack:
             serving_names=self.serving.known,
             stream_function=deployment.names["stream"],
             serving_function=deployment.names["serving"],
+            concurrency=self._lambda_concurrency,
         )
         self.async_invoker = AsyncInvoker(
             self.functions, self._send_dead_letter, workers=self._async_workers, retry_delays=self._retry_delays

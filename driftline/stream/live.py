@@ -16,6 +16,12 @@ guard (and the min/max figures) still being what was read, so a concurrent or re
 instead of double counting; it is then re-read, re-filtered and retried. A transaction holds at most 100
 items: a batch whose records touch more minutes is applied in consecutive chunks, each advancing the guard.
 
+Endpoints are independent (each transaction touches one endpoint's items only): the batch's meta items are read
+with ``BatchGetItem`` (100 a call) and the endpoints' transactions run at once from a thread pool
+(``Settings.stream_threads``), so a batch spread over hundreds of endpoints takes a few round trips, not hundreds.
+Each endpoint keeps its own guard, conditions and retries, so concurrency changes the time, never the counts; a
+failure of any endpoint fails the batch after the others finished (what they committed stays, guarded).
+
 An endpoint with no ``meta`` item (never deployed) still gets its figures: the item is created with what the
 events say (project, ``name`` = model, function, model version, feature/label names); fields already there are
 never overwritten (``if_not_exists``).
@@ -26,6 +32,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -300,7 +307,12 @@ def _latest_prediction(chunk: Sequence[LiveEvent]) -> LiveEvent | None:
 
 
 def apply_live_figures(
-    clients: Clients, batch: DecodedBatch, *, now: datetime | None = None, max_attempts: int = MAX_ATTEMPTS
+    clients: Clients,
+    batch: DecodedBatch,
+    *,
+    now: datetime | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    threads: int | None = None,
 ) -> LiveOutcome:
     """Count the batch's accepted records into the endpoints table (see the module doc). Raises
     :class:`StorageError` when DynamoDB keeps failing; what was committed before stays (guards advanced)."""
@@ -309,11 +321,37 @@ def apply_live_figures(
     streams: dict[tuple[str, str], list[LiveEvent]] = {}
     for event in events_of(batch):
         streams.setdefault((event.endpoint_id, event.shard_id), []).append(event)
-    for (endpoint_id, shard_id), events in streams.items():
-        events.sort(key=lambda e: e.sequence)
+    if not streams:
+        return outcome
+    at = now or clock.now()
+    first_reads = endpoints.get_many_raw([endpoint_id for endpoint_id, _ in streams])
+
+    def one(key: tuple[str, str]) -> LiveOutcome:
+        endpoint_id, shard_id = key
+        events = sorted(streams[key], key=lambda e: e.sequence)
         identity = identity_of(batch, events[-1].position)
-        outcome.endpoints.append(endpoint_id)
-        _apply_one(endpoints, endpoint_id, shard_id, events, identity, batch, now or clock.now(), max_attempts, outcome)
+        mine = LiveOutcome(endpoints=[endpoint_id])
+        stored = first_reads.get(endpoint_id)
+        _apply_one(endpoints, endpoint_id, shard_id, events, identity, batch, at, max_attempts, mine, stored)
+        return mine
+
+    workers = max(1, min(threads or clients.settings.stream_threads, len(streams)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="live-figures") as pool:
+        futures = [pool.submit(one, key) for key in streams]
+    failure: BaseException | None = None
+    for future in futures:  # every endpoint has finished: committed figures stay, the first failure is raised
+        error = future.exception()
+        if error is not None:
+            failure = failure or error
+            continue
+        mine = future.result()
+        outcome.applied += mine.applied
+        outcome.skipped += mine.skipped
+        outcome.transactions += mine.transactions
+        outcome.conflicts += mine.conflicts
+        outcome.endpoints.extend(mine.endpoints)
+    if failure is not None:
+        raise failure
     return outcome
 
 
@@ -327,11 +365,15 @@ def _apply_one(
     now: datetime,
     max_attempts: int,
     outcome: LiveOutcome,
+    first_read: dict[str, Any] | None,
 ) -> None:
     attempts = applied = 0
     guard = guard_attribute(shard_id)
+    stored, fresh = first_read, True
     while True:
-        stored = endpoints.get_raw(endpoint_id)
+        if not fresh:
+            stored = endpoints.get_raw(endpoint_id)
+        fresh = False
         applied_up_to = int((stored or {}).get(guard) or 0)
         pending = [e for e in events if e.sequence > applied_up_to]
         if not pending:
@@ -351,3 +393,6 @@ def _apply_one(
         outcome.transactions += 1
         outcome.applied += len(chunk)
         applied += len(chunk)
+        if len(chunk) == len(pending):  # all applied: no need to read the item back
+            outcome.skipped += len(events) - applied
+            return

@@ -2,7 +2,11 @@
 Scheduled Event, meaning every project with monitoring enabled); cuts the complete windows and sends each one
 with predictions to its monitoring application (asynchronous invoke).
 
-Thin on purpose: parse the trigger, call :func:`driftline.controller.run.run_controller`, return its report.
+A tick with many endpoints fans out: the scheduled invocation hands shards of the endpoints to invocations of
+this same function (shard events), each running :func:`driftline.controller.run.run_shard`.
+
+Thin on purpose: parse the trigger, call :func:`driftline.controller.run.run_controller` (or ``run_shard``),
+return its report.
 Imports neither pandas, scipy nor pyarrow (cold start).
 """
 
@@ -19,7 +23,8 @@ from driftline import clock
 from driftline.aws.clients import Clients
 from driftline.aws.invoke import Invoker, LambdaInvoker
 from driftline.config import Settings
-from driftline.controller.run import SERVICE, run_controller
+from driftline.controller.run import SERVICE, run_controller, run_shard
+from driftline.controller.shards import ShardSpec
 from driftline.controller.trigger import parse_trigger
 from driftline.errors import InvalidRequestError
 from driftline.observability import get_logger, get_metrics
@@ -45,13 +50,16 @@ def deps() -> Deps:
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
-        project = parse_trigger(event)
+        trigger = parse_trigger(event)
     except InvalidRequestError:
         metrics.add_metric(name="InvalidTriggers", unit=MetricUnit.Count, value=1)
         raise
     try:
         d = deps()
-        report = run_controller(d.clients, d.invoker, project, clock.now())
+        if isinstance(trigger, ShardSpec):
+            report = run_shard(d.clients, d.invoker, trigger)
+        else:
+            report = run_controller(d.clients, d.invoker, trigger, clock.now())
     except Exception:
         metrics.add_metric(name="ControllerFailures", unit=MetricUnit.Count, value=1)
         raise

@@ -75,7 +75,9 @@ def iris_model(tmp_path):
 
 @pytest.mark.e2e
 def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_model):
-    """serving -> Kinesis -> stream -> (schedule on the fast clock) controller -> app -> writer, all real."""
+    """serving -> Kinesis -> stream -> (schedule on the fast clock) controller -> app -> writer, all real. The
+    controller fans every tick out to two shards (``controller_shards=2``): the scheduled invocation invokes its
+    own function twice, asynchronously, and the shard holding the endpoint sends its window."""
     import warnings
 
     from driftline import clock
@@ -88,7 +90,15 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
     monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
     model_path, training = iris_model
     clock.reset()
-    stack = LocalStack(serves=ServingIdentity("e2e"), port=0, retry_delays=(0.1, 0.2), schedule_interval=0.2)
+    from driftline.config import Settings
+
+    stack = LocalStack(
+        Settings(controller_shards=2),
+        serves=ServingIdentity("e2e"),
+        port=0,
+        retry_delays=(0.1, 0.2),
+        schedule_interval=0.2,
+    )
     try:
         settings = stack.start()
         project = get_or_create_project("e2e", settings=settings)
@@ -140,6 +150,7 @@ def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_mo
         assert iam["allowed"]["controller"]["lambda:InvokeFunction"] >= 1
         assert iam["allowed"]["app"]["lambda:InvokeFunction"] >= 1
         assert iam["allowed"]["writer"]["dynamodb:PutItem"] >= 1
+        assert status["functions"]["controller"]["calls"] >= 3  # a tick: the scheduled invocation and its 2 shards
         # least privilege, measured: each statement of each role was needed by some call of this flow (removing
         # it would have denied one), except the service's own (logs, X-Ray, failure destinations: AWS uses them)
         # and those only other paths use (operational alerts, app failures, alert targets, Timestream's endpoint

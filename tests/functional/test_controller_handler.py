@@ -4,6 +4,7 @@ registry, the app invoke replaced by a RecordingInvoker."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +20,7 @@ from driftline.controller.run import SERVICE, run_controller
 from driftline.errors import InvalidRequestError, StorageError
 from driftline.observability import get_metrics
 from driftline.records import AppRecord, EndpointRecord, ProjectConfig
-from driftline.schemas import WindowRequest, to_iso
+from driftline.schemas import WindowRequest, endpoint_id_for, to_iso
 from tests.conftest import load_event
 
 FIRST = datetime(2026, 11, 26, 10, 0, 7, tzinfo=UTC)
@@ -104,9 +105,9 @@ def seeded(clients):
     return clients
 
 
-def test_each_window_with_predictions_is_sent_once_and_the_checkpoint_follows(seeded):
+def test_each_window_with_predictions_is_sent_once_and_the_checkpoint_follows(seeded, tick):
     invoker = RecordingInvoker()
-    report = run_controller(seeded, invoker, "p", at("10:47:10"))  # stop = 10:46:30: four complete windows
+    report = tick(seeded, invoker, "p", at("10:47:10"))  # stop = 10:46:30: four complete windows
     assert windows_sent(invoker) == [
         ("driftline-app", "drift", to_iso(at("10:00:07"))),
         ("driftline-app", "drift", to_iso(at("10:10:07"))),
@@ -126,41 +127,41 @@ def test_each_window_with_predictions_is_sent_once_and_the_checkpoint_follows(se
 
     # the next run at the same time finds nothing new; a later one only the new window
     again = RecordingInvoker()
-    assert run_controller(seeded, again, "p", at("10:47:10")).sent == 0
+    assert tick(seeded, again, "p", at("10:47:10")).sent == 0
     assert again.calls == []
     put_bucket(seeded, "e1", at("10:41:00"))
     add_endpoint(seeded, last=at("10:52:00"))
     later = RecordingInvoker()
-    run_controller(seeded, later, "p", at("10:52:00"))
+    tick(seeded, later, "p", at("10:52:00"))
     assert windows_sent(later) == [("driftline-app", "drift", to_iso(at("10:40:07")))]
 
 
-def test_empty_windows_advance_the_checkpoint_without_an_app_call(clients):
+def test_empty_windows_advance_the_checkpoint_without_an_app_call(clients, tick):
     add_project(clients)
     add_app(clients)
     add_endpoint(clients)  # live figures, no buckets with predictions
     put_bucket(clients, "e1", at("10:05:00"), predictions=0)  # requests that all failed
     invoker = RecordingInvoker()
-    report = run_controller(clients, invoker, "p", at("10:47:10"))
+    report = tick(clients, invoker, "p", at("10:47:10"))
     assert invoker.calls == []
     assert (report.empty, report.sent) == (4, 0)
     assert Checkpoints(clients).get("e1", "drift") == at("10:40:07")
 
 
-def test_an_edge_minute_counts_for_both_windows_it_overlaps(clients):
+def test_an_edge_minute_counts_for_both_windows_it_overlaps(clients, tick):
     add_project(clients)
     add_app(clients)
     add_endpoint(clients, minutes=(at("10:10:00"),))  # the minute [10:10, 10:11) straddles 10:10:07
     invoker = RecordingInvoker()
-    run_controller(clients, invoker, "p", at("10:47:10"))
+    tick(clients, invoker, "p", at("10:47:10"))
     assert [start for _, _, start in windows_sent(invoker)] == [to_iso(at("10:00:07")), to_iso(at("10:10:07"))]
 
 
-def test_each_app_gets_its_own_function_and_checkpoint(seeded):
+def test_each_app_gets_its_own_function_and_checkpoint(seeded, tick):
     add_app(seeded, name="custom", function_name="driftline-app-custom")
     Checkpoints(seeded).advance("e1", "custom", None, at("10:30:07"))
     invoker = RecordingInvoker()
-    run_controller(seeded, invoker, "p", at("10:47:10"))
+    tick(seeded, invoker, "p", at("10:47:10"))
     assert windows_sent(invoker) == [
         ("driftline-app-custom", "custom", to_iso(at("10:30:07"))),
         ("driftline-app", "drift", to_iso(at("10:00:07"))),
@@ -169,7 +170,7 @@ def test_each_app_gets_its_own_function_and_checkpoint(seeded):
     ]
 
 
-def test_overlapping_runs_never_send_a_window_twice(seeded):
+def test_overlapping_runs_never_send_a_window_twice(seeded, tick):
     """Run B starts while run A is between its first claim and its first invoke's return: B sees A's pending
     claim and leaves the pair to A, which sends the remaining windows itself."""
     calls: list[tuple[str, dict]] = []
@@ -182,10 +183,10 @@ def test_overlapping_runs_never_send_a_window_twice(seeded):
             calls.append((function_name, payload))
             if not Concurrent.started:
                 Concurrent.started = True
-                run_b.append(run_controller(seeded, self, "p", at("10:47:10")))
+                run_b.append(tick(seeded, self, "p", at("10:47:10")))
 
     run_b: list = []
-    run_a = run_controller(seeded, Concurrent(), "p", at("10:47:10"))
+    run_a = tick(seeded, Concurrent(), "p", at("10:47:10"))
     starts = [payload["start_infer_time"] for _, payload in calls]
     assert starts == [to_iso(at("10:00:07")), to_iso(at("10:10:07")), to_iso(at("10:30:07"))]
     assert len(set(starts)) == len(starts)
@@ -196,11 +197,11 @@ def test_overlapping_runs_never_send_a_window_twice(seeded):
     assert Checkpoints(seeded).pending("e1", "drift") is None  # every claim confirmed
 
 
-def test_a_run_that_read_a_stale_checkpoint_stops_at_its_first_claim(seeded, monkeypatch):
+def test_a_run_that_read_a_stale_checkpoint_stops_at_its_first_claim(seeded, monkeypatch, tick):
     Checkpoints(seeded).advance("e1", "drift", None, at("10:20:07"))  # another run got there first
-    monkeypatch.setattr(Checkpoints, "get", lambda self, endpoint_id, app: None)  # ... after this run read it
+    monkeypatch.setattr(Checkpoints, "get_many", lambda self, pairs: {})  # ... after this run read it
     invoker = RecordingInvoker()
-    report = run_controller(seeded, invoker, "p", at("10:47:10"))
+    report = tick(seeded, invoker, "p", at("10:47:10"))
     assert invoker.calls == []
     assert (report.pair("e1", "drift").conflict, report.skipped) == (True, 4)
     monkeypatch.undo()
@@ -220,21 +221,21 @@ class FailingOn(RecordingInvoker):
         super().invoke_async(function_name, payload)
 
 
-def test_a_failing_invoke_hands_the_window_back_for_the_next_run(seeded):
-    report = run_controller(seeded, FailingOn(2), "p", at("10:47:10"))
+def test_a_failing_invoke_hands_the_window_back_for_the_next_run(seeded, tick):
+    report = tick(seeded, FailingOn(2), "p", at("10:47:10"))
     pair = report.pair("e1", "drift")
     assert (pair.sent, pair.failed, pair.skipped, pair.error) == (1, 1, 2, None)
     assert Checkpoints(seeded).get("e1", "drift") == at("10:10:07")  # the failed window's start
     retry = RecordingInvoker()
-    run_controller(seeded, retry, "p", at("10:47:10"))
+    tick(seeded, retry, "p", at("10:47:10"))
     assert [start for _, _, start in windows_sent(retry)] == [to_iso(at("10:10:07")), to_iso(at("10:30:07"))]
 
 
-def test_a_failing_first_invoke_leaves_the_checkpoint_at_the_first_window(seeded):
-    run_controller(seeded, FailingOn(1), "p", at("10:47:10"))
+def test_a_failing_first_invoke_leaves_the_checkpoint_at_the_first_window(seeded, tick):
+    tick(seeded, FailingOn(1), "p", at("10:47:10"))
     assert Checkpoints(seeded).get("e1", "drift") == at("10:00:07")
     retry = RecordingInvoker()
-    run_controller(seeded, retry, "p", at("10:47:10"))
+    tick(seeded, retry, "p", at("10:47:10"))
     assert len(retry.calls) == 3
 
 
@@ -248,29 +249,27 @@ def test_a_failing_first_invoke_leaves_the_checkpoint_at_the_first_window(seeded
     ],
     ids=["monitoring-disabled", "app-not-deployed", "endpoint-not-monitored", "no-endpoint"],
 )
-def test_nothing_to_monitor_means_no_call_and_no_checkpoint(clients, setup):
+def test_nothing_to_monitor_means_no_call_and_no_checkpoint(clients, setup, tick):
     setup(clients)
     invoker = RecordingInvoker()
-    report = run_controller(clients, invoker, "p", at("10:47:10"))
+    report = tick(clients, invoker, "p", at("10:47:10"))
     assert invoker.calls == []
     assert report.sent == 0
     assert Checkpoints(clients).get("e1", "drift") is None
 
 
-def test_an_endpoint_without_requests_yet_is_left_alone(clients):
+def test_an_endpoint_without_requests_yet_is_left_alone(clients, tick):
     add_project(clients)
     add_app(clients)
     Endpoints(clients).put_identity(EndpointRecord("e0", "p", "m", "serving", "store://models/p/m:latest"))
-    assert run_controller(clients, RecordingInvoker(), "p", at("10:47:10")).pairs == []
+    assert tick(clients, RecordingInvoker(), "p", at("10:47:10")).pairs == []
 
 
-def test_unknown_and_disabled_projects_are_reported(clients):
+def test_unknown_and_disabled_projects_are_reported(clients, tick):
     add_project(clients, name="off", enabled=False)
-    report = run_controller(clients, RecordingInvoker(), "nope", at("10:47:10"))
+    report = tick(clients, RecordingInvoker(), "nope", at("10:47:10"))
     assert report.ignored_projects == {"nope": "not found"}
-    assert run_controller(clients, RecordingInvoker(), "off", at("10:47:10")).ignored_projects == {
-        "off": "monitoring disabled"
-    }
+    assert tick(clients, RecordingInvoker(), "off", at("10:47:10")).ignored_projects == {"off": "monitoring disabled"}
 
 
 # ---------------------------------------------------------------------------------------------------- handler
@@ -359,3 +358,52 @@ def test_checkpoint_advance_is_conditional_on_the_value_read(clients):
     assert cp.advance("e1", "drift", t2, t1) is True  # handing a claimed window back
     assert cp.get("e1", "drift") == t1
     assert cp.get("e1", "other-app") is None
+
+
+def test_a_tick_over_many_endpoints_fans_out_and_each_shard_event_runs_in_the_handler(
+    controller, clients, lambda_context
+):
+    """Five endpoints with hash-shaped ids and a shard size of two: the scheduled invocation counts them, sends
+    three shard events to its own function and sends no window itself; the handler, given each shard event, sends
+    the windows of that shard's endpoints: together every window exactly once."""
+    add_project(clients)
+    add_app(clients)
+    ids = [endpoint_id_for("p", "serving", f"m{i}") for i in range(5)]
+    for endpoint_id in ids:
+        add_endpoint(clients, endpoint_id=endpoint_id, minutes=(at("10:00:00"), at("10:15:00"), at("10:35:00")))
+    small = Clients(clients.settings.replace(controller_shard_size=2))
+    controller.deps = lambda: controller.Deps(clients=small, invoker=controller.invoker)
+    answer = controller.handler({"source": "driftline.schedule", "project": "p"}, lambda_context)
+    shard_events = [payload for function, payload in controller.invoker.calls]
+    assert [function for function, _ in controller.invoker.calls] == ["driftline-controller"] * 3
+    assert answer["pairs"] == []
+    assert answer["shards"] == shard_events
+    assert [(e["shard"], e["shards"]) for e in shard_events] == [(0, 3), (1, 3), (2, 3)]
+    controller.invoker.calls.clear()
+    covered = []
+    for event in shard_events:
+        report = controller.handler(event, lambda_context)
+        assert report["shard"] == event
+        covered += [p["endpoint_id"] for p in report["pairs"]]
+    assert sorted(covered) == sorted(ids)  # each endpoint in exactly one shard
+    sent = Counter((p["endpoint_id"], p["start_infer_time"]) for _, p in controller.invoker.calls)
+    assert len(sent) == 5 * 3
+    assert set(sent.values()) == {1}
+
+
+def test_a_shard_that_cannot_be_dispatched_is_reported_and_claims_nothing(clients):
+    add_project(clients)
+    add_app(clients)
+    add_endpoint(clients, endpoint_id=endpoint_id_for("p", "serving", "m0"), minutes=(at("10:00:00"),))
+
+    class ControllerDown(RecordingInvoker):
+        def invoke_async(self, function_name, payload):
+            if payload["shard"] == 1:
+                raise StorageError("async invoke of driftline-controller answered 429, expected 202")
+            super().invoke_async(function_name, payload)
+
+    report = run_controller(clients, ControllerDown(), "p", at("10:47:10"), shards=2)
+    assert len(report.shards) == 1
+    assert len(report.shard_failures) == 1
+    assert "shard 1/2 of p" in report.shard_failures[0]
+    assert Checkpoints(clients).get(endpoint_id_for("p", "serving", "m0"), "drift") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,7 @@ from driftline.aws.schedules import Schedule
 from driftline.config import Settings
 from driftline.local.apigw import build_http_event, http_answer
 from driftline.local.async_invoke import AsyncInvoker
-from driftline.local.functions import FunctionTable, function_name_from
+from driftline.local.functions import FunctionTable, Outcome, function_name_from
 from driftline.local.kinesis_source import PollerConfig, build_kinesis_event, failed_sequence
 from driftline.local.scheduler import ScheduleRunner
 from tests.conftest import load_event
@@ -318,3 +319,51 @@ def test_invoke_api_edges_answer_like_lambda():
     invoker.stop()  # a stopping runtime refuses new async events instead of losing them
     refused = invoke(**{"X-Amz-Invocation-Type": "Event"})
     assert (refused.status, error_type(refused)) == (503, "ServiceException")
+
+
+class _SlowSandbox:
+    """A sandbox whose invocation takes a while; counts how many of its kind run at once."""
+
+    lock = threading.Lock()
+    running = 0
+    peak = 0
+    made = 0
+
+    def __init__(self) -> None:
+        with _SlowSandbox.lock:
+            _SlowSandbox.made += 1
+
+    def invoke(self, event, request_id=None):
+        with _SlowSandbox.lock:
+            _SlowSandbox.running += 1
+            _SlowSandbox.peak = max(_SlowSandbox.peak, _SlowSandbox.running)
+        time.sleep(0.2)
+        with _SlowSandbox.lock:
+            _SlowSandbox.running -= 1
+        return Outcome(request_id or "rid", True, {"event": event})
+
+    def stop(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_async_invocations_of_one_function_run_in_parallel_up_to_the_concurrency(concurrency):
+    """Eight async invocations of the controller (a tick's shards): at most ``concurrency`` sandboxes of it exist
+    and run at once; each sandbox runs one invocation at a time."""
+    _SlowSandbox.running = _SlowSandbox.peak = _SlowSandbox.made = 0
+    table = FunctionTable(Settings(), sandboxes=lambda key, name: _SlowSandbox(), concurrency=concurrency)
+    invoker = AsyncInvoker(table, lambda record, rid, error: None, workers=8, retry_delays=(0, 0))
+    invoker.start()
+    try:
+        started = time.monotonic()
+        for i in range(8):
+            invoker.submit("controller", "driftline-controller", {"shard": i})
+        assert invoker.wait_idle(10)
+        took = time.monotonic() - started
+    finally:
+        invoker.stop()
+    assert _SlowSandbox.peak == concurrency
+    assert _SlowSandbox.made == concurrency
+    assert len(table.sandboxes()) == concurrency
+    assert table.stats()["controller"] == {"calls": 8, "errors": 0}
+    assert took >= 0.2 * -(-8 // concurrency)  # never more than ``concurrency`` at a time

@@ -311,16 +311,8 @@ def test_a_concurrent_delivery_makes_the_transaction_retry_instead_of_double_cou
     events = _traffic(4)
     batch = decode_batch(records_from_event(_batch(events)))
     apply_live_figures(clients, batch)  # another invocation got there first
-    stale = {}
-    read = Endpoints.get_raw
-
-    def stale_first_read(self, endpoint_id):
-        if endpoint_id not in stale:
-            stale[endpoint_id] = True
-            return None  # what this invocation saw before the other one committed
-        return read(self, endpoint_id)
-
-    monkeypatch.setattr(Endpoints, "get_raw", stale_first_read)
+    # what this invocation saw (its batched first read) before the other one committed: no meta items yet
+    monkeypatch.setattr(Endpoints, "get_many_raw", lambda self, endpoint_ids: {})
     outcome = apply_live_figures(clients, batch)
     assert outcome.conflicts == 2  # one per endpoint
     assert (outcome.applied, outcome.skipped) == (0, 4)
@@ -391,3 +383,20 @@ def test_a_dead_letter_queue_failure_retries_the_batch_without_double_counting(
         assert stream.handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": sequence_number(0)}]}
     assert stream.handler(event, lambda_context) == {"batchItemFailures": []}
     assert _totals(clients, good) == (2, 3)
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+def test_live_figures_of_many_endpoints_are_exact_at_any_concurrency(clients, threads):
+    """120 records over 40 endpoints: one batched read of the meta items, the 40 transactions at once; then the
+    same batch again (a redelivery), then a concurrent rival that read nothing yet: every count stays single."""
+    events = [
+        inference_event(model_name=f"m{i % 40}", when=T0 + timedelta(seconds=i), latency_us=100 + i) for i in range(120)
+    ]
+    batch = decode_batch(records_from_event(_batch(events)))
+    first = apply_live_figures(clients, batch, threads=threads)
+    assert (first.applied, first.skipped, first.transactions, len(first.endpoints)) == (120, 0, 40, 40)
+    again = apply_live_figures(clients, batch, threads=threads)
+    assert (again.applied, again.skipped, again.transactions) == (0, 120, 0)
+    assert _totals(clients, events) == (120, 120)
+    per_endpoint = {Endpoints(clients).get(e.endpoint_id).request_count for e in events}
+    assert per_endpoint == {3}

@@ -132,7 +132,7 @@ def test_pass_role_is_limited_to_the_scheduler(synth):
         assert "*" not in str(statement["Resource"]), logical_id
 
 
-def test_controller_invokes_only_app_functions_and_apps_only_the_writer(synth):
+def test_controller_invokes_only_app_functions_and_itself_and_apps_only_the_writer(synth):
     invokes = {}
     for logical_id, statement in statements(synth.template):
         if "lambda:InvokeFunction" in _listed(statement["Action"]):
@@ -141,7 +141,9 @@ def test_controller_invokes_only_app_functions_and_apps_only_the_writer(synth):
     controller = next(v for k, v in rendered.items() if k.startswith("MonitoringControllerRole"))
     assert ":function:driftline-app" in controller
     assert ":function:driftline-app-*" in controller
+    assert ":function:driftline-controller'" in controller  # itself, once per shard of a tick
     assert "writer" not in controller
+    assert "stream" not in controller
     app = next(v for k, v in rendered.items() if k.startswith("MonitoringAppRole"))
     assert app.endswith(":function:driftline-writer']]}")
     scheduler = next(v for k, v in rendered.items() if k.startswith("ScheduleRole"))
@@ -162,6 +164,7 @@ EXPECTED_ACTIONS = {
     | {"s3:ListBucket"},  # a receipt not written yet is a 404, not a 403 (prefix state/ingested/ only)
     "driftline-stream": LOGS
     | {"s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage"}
+    | {"dynamodb:BatchGetItem"}  # a batch's meta items, 100 a call, before the live-figure transactions
     | {"s3:GetObject", "s3:ListBucket"}  # its memory of recent request ids (duplicate puts)
     # the event source mapping reads the stream with the function's role
     | {"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator"}
@@ -170,7 +173,8 @@ EXPECTED_ACTIONS = {
     "driftline-controller": LOGS
     | XRAY
     | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"}
-    | {"lambda:InvokeFunction"}
+    | {"dynamodb:BatchGetItem"}  # a shard's checkpoints, 100 pairs a call
+    | {"lambda:InvokeFunction"}  # the apps, and itself once per shard of a tick
     | {"events:PutEvents", "sns:Publish"}  # lag and app-failed alerts
     | {"sqs:ReceiveMessage", "sqs:DeleteMessage"}  # app failures drained from the async-failures queue
     | TOPIC_KEY

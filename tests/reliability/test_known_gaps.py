@@ -11,7 +11,6 @@ import pytest
 from driftline.aws import kinesis
 from driftline.aws.endpoints import Endpoints
 from driftline.aws.invoke import RecordingInvoker
-from driftline.controller.run import run_controller
 from driftline.local.kinesis_source import build_kinesis_event
 from tests.reliability.helpers import ProcessDied, stored_rows
 from tests.reliability.test_controller_writer_faults import EXPECTED_WINDOWS, NOW, _sent, seeded  # noqa: F401
@@ -63,7 +62,7 @@ def _the_shard_with_records(clients) -> tuple[str, list[dict]]:
     return next(iter(found.items()))
 
 
-def test_a_controller_dying_between_claim_and_invoke_loses_no_window(seeded):  # noqa: F811
+def test_a_controller_dying_between_claim_and_invoke_loses_no_window(seeded, tick):  # noqa: F811
     class DiesOnce(RecordingInvoker):
         died = False
 
@@ -75,9 +74,9 @@ def test_a_controller_dying_between_claim_and_invoke_loses_no_window(seeded):  #
 
     invoker = DiesOnce()
     with pytest.raises(ProcessDied):
-        run_controller(seeded, invoker, "p", NOW)
+        tick(seeded, invoker, "p", NOW)
     # a run at once leaves the pair alone (the claiming run might still be alive) ...
-    run_controller(seeded, invoker, "p", NOW)
+    tick(seeded, invoker, "p", NOW)
     # ... a run after the controller's timeout sends the orphaned window, then the rest
-    run_controller(seeded, invoker, "p", NOW + timedelta(seconds=seeded.settings.stale_claim_seconds))
+    tick(seeded, invoker, "p", NOW + timedelta(seconds=seeded.settings.stale_claim_seconds))
     assert _sent(invoker) == EXPECTED_WINDOWS

@@ -10,7 +10,6 @@ import pytest
 
 from driftline.aws.clients import Clients
 from driftline.aws.invoke import RecordingInvoker
-from driftline.controller.run import run_controller
 from driftline.observability import get_metrics
 from tests.reliability.test_controller_writer_faults import NOW, seeded  # noqa: F401 - the fixture
 
@@ -52,10 +51,10 @@ def _with(seeded, **changes) -> Clients:  # noqa: F811 - the fixture's value
     return Clients(seeded.settings.replace(**changes))
 
 
-def test_monitoring_behind_traffic_raises_mm_lag_detected_per_pair(seeded, bus):  # noqa: F811
+def test_monitoring_behind_traffic_raises_mm_lag_detected_per_pair(seeded, bus, tick):  # noqa: F811
     """Every invoke fails: the checkpoints stay at 10:00 while traffic reached 12:00 (2 h behind, threshold
     10 min + 30 min). Each pair reports its lag; the app failures are alerted too."""
-    report = run_controller(_with(seeded, lag_alert_seconds=1800), Failing(), "p", NOW)
+    report = tick(_with(seeded, lag_alert_seconds=1800), Failing(), "p", NOW)
     alerts = bus()
     lag = [a for a in alerts if a["detail-type"] == "mm-lag-detected"]
     failed = [a for a in alerts if a["detail-type"] == "mm-app-failed"]
@@ -72,25 +71,25 @@ def test_monitoring_behind_traffic_raises_mm_lag_detected_per_pair(seeded, bus):
     assert all(a["detail"]["handed_back"] is True for a in failed)
 
 
-def test_a_run_that_catches_up_raises_no_lag_alert(seeded, bus):  # noqa: F811
+def test_a_run_that_catches_up_raises_no_lag_alert(seeded, bus, tick):  # noqa: F811
     invoker = RecordingInvoker()
-    report = run_controller(_with(seeded, lag_alert_seconds=1800), invoker, "p", NOW)
+    report = tick(_with(seeded, lag_alert_seconds=1800), invoker, "p", NOW)
     assert len(invoker.calls) == 72
     assert bus() == []
     assert {p.lag_seconds for p in report.pairs} == {0.0}  # checkpoint at 12:00, the last request
 
 
-def test_lag_below_the_threshold_or_alert_off_is_quiet(seeded, bus):  # noqa: F811
-    run_controller(_with(seeded, lag_alert_seconds=3 * 3600), Failing(), "p", NOW)
+def test_lag_below_the_threshold_or_alert_off_is_quiet(seeded, bus, tick):  # noqa: F811
+    tick(_with(seeded, lag_alert_seconds=3 * 3600), Failing(), "p", NOW)
     assert [a["detail-type"] for a in bus()] == ["mm-app-failed"] * 6
-    run_controller(_with(seeded, lag_alert_seconds=0), Failing(), "p", NOW)
+    tick(_with(seeded, lag_alert_seconds=0), Failing(), "p", NOW)
     assert [a["detail-type"] for a in bus()] == ["mm-app-failed"] * 6
 
 
-def test_an_alert_that_cannot_be_sent_does_not_stop_the_run(seeded, faults, bus):  # noqa: F811
+def test_an_alert_that_cannot_be_sent_does_not_stop_the_run(seeded, faults, bus, tick):  # noqa: F811
     clients = _with(seeded, lag_alert_seconds=60)
     faults.inject(clients.events, "PutEvents", "5xx", times=None)
     invoker = RecordingInvoker()
-    report = run_controller(clients, invoker, "p", NOW)
+    report = tick(clients, invoker, "p", NOW)
     assert report.errors == 0
     assert len(invoker.calls) == 72

@@ -78,7 +78,7 @@ def _failed(response) -> list[str]:
 @pytest.mark.parametrize("kind", ["throttle", "5xx"])
 @pytest.mark.parametrize(
     ("service", "operation"),
-    [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")],
+    [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "BatchGetItem")],
 )
 def test_transient_faults_are_absorbed_by_retries(
     stream, clients, role, faults, lambda_context, check, kind, service, operation, reached
@@ -93,7 +93,7 @@ def test_transient_faults_are_absorbed_by_retries(
 
 @pytest.mark.parametrize(
     ("service", "operation"),
-    [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "GetItem")],
+    [("s3", "PutObject"), ("s3", "GetObject"), ("dynamodb", "TransactWriteItems"), ("dynamodb", "BatchGetItem")],
 )
 def test_a_service_down_fails_the_batch_from_its_first_record_and_the_redelivery_is_exact(
     stream, clients, role, faults, lambda_context, check, service, operation
