@@ -16,8 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COST_MD = Path(__file__).resolve().parents[1] / "docs" / "cost.md"
-CALL_TABLE_UNITS = ("request", "stream batch", "busy tick", "idle tick", "window read", "window written")
+CALL_TABLE_UNITS = (
+    "request",
+    "stream batch",
+    "busy tick",
+    "idle tick",
+    "window read",
+    "window written",
+    "window alerting",
+)
 HOURS = 730  # a month
+# (events_retention_days, events_cold_after_days) the figures compare
+RETENTION_OPTIONS = ((30, 0), (90, 0), (90, 7), (400, 0), (400, 7), (400, 30))
 SECONDS = HOURS * 3600
 
 
@@ -122,7 +132,13 @@ class Model:
         pair_cost = busy_share * self.calls_cost("busy tick") + (1 - busy_share) * self.calls_cost("idle tick")
         controller_seconds = a["controller_seconds_per_tick"] + pairs * a["controller_seconds_per_pair"]
         out["controller"] = (
-            ticks * (self.lambda_cost(controller_seconds, a["controller_memory_mb"]) + p["scheduler_invocation"])
+            # per run, whatever the pairs: the schedule's invocation and the failures queue's drain (one receive)
+            ticks
+            * (
+                self.lambda_cost(controller_seconds, a["controller_memory_mb"])
+                + p["scheduler_invocation"]
+                + p["sqs_request"]
+            )
             + ticks * pairs * pair_cost
             + self.log_cost(ticks)
         )
@@ -130,26 +146,55 @@ class Model:
         windows = ticks * pairs * busy_share
         rows_per_window = requests / windows if windows else 0.0
         app_seconds = a["app_seconds_per_window"] + rows_per_window * a["app_seconds_per_row"]
-        outputs = a["outputs_per_window"] / a["outputs_in_measured_window"]
-        writes = dict.fromkeys(("dynamodb:PutItem", "timestream:WriteRecords"), outputs)
         out["apps"] = windows * (
             self.lambda_cost(app_seconds, a["app_memory_mb"]) + self.calls_cost("window read")
         ) + self.log_cost(windows)
         out["writer"] = windows * (
-            self.lambda_cost(a["writer_seconds_per_window"], a["writer_memory_mb"])
-            + self.calls_cost("window written", writes)
+            self.lambda_cost(a["writer_seconds_per_window"], a["writer_memory_mb"]) + self.window_written_cost()
         ) + self.log_cost(windows)
         # storage at steady state: the events kept events_retention_days, result history results_ttl_days
-        event_gb = requests * a["stored_bytes_per_row"] / 1e9
         results_gb = windows * a["outputs_per_window"] * a["result_item_bytes"] / 1e9
-        out["storage"] = (
-            event_gb * a["events_retention_days"] / 30.4 * p["s3_gb_month"]
-            + results_gb * a["results_ttl_days"] / 30.4 * p["dynamodb_gb_month"]
+        objects = batches * endpoints_per_batch
+        out["storage"] = self.events_storage(requests, objects) + (
+            results_gb * a["results_ttl_days"] / 30.4 * p["dynamodb_gb_month"]
         )
         # fixed: the alerts topic's key, the alarms, the function metrics published each month
         metrics = a["custom_metrics"] if requests else a["idle_custom_metrics"]
         out["fixed"] = p["kms_key_month"] + a["alarms"] * p["alarm_month"] + metrics * p["metric_month"]
         return out
+
+    def window_written_cost(self, alerting_share: float | None = None) -> float:
+        """The writer's calls for one window of ``outputs_per_window`` outputs: a quiet window's, or with the
+        share ``alerting_window_share`` an alerting one's (every call scales with the outputs: per output its
+        history and latest items, per result that notifies its decision and its alerts)."""
+        a = self.a
+        share = a["alerting_window_share"] if alerting_share is None else alerting_share
+        outputs = a["outputs_per_window"] / a["outputs_in_measured_window"]
+        quiet = self.calls_cost("window written", {action: outputs for action, *_ in self.billing["window written"]})
+        alerting = self.calls_cost(
+            "window alerting", {action: outputs for action, *_ in self.billing["window alerting"]}
+        )
+        return (1 - share) * quiet + share * alerting
+
+    def events_storage(
+        self, requests: float, objects: float, retention_days: float | None = None, cold_after_days: float | None = None
+    ) -> float:
+        """The inference dataset's storage per month at steady state: a month's events (``requests`` rows in
+        ``objects`` objects) kept ``events_retention_days``, in S3 Standard for their first
+        ``events_cold_after_days`` (0: all the time), then in Glacier Instant Retrieval (90 days billed at least,
+        one transition request per object). S3's lifecycle leaves objects under 128 KB in Standard."""
+        a, p = self.a, self.prices
+        retention = a["events_retention_days"] if retention_days is None else retention_days
+        cold_after = a["events_cold_after_days"] if cold_after_days is None else cold_after_days
+        gb = requests * a["stored_bytes_per_row"] / 1e9
+        object_bytes = requests * a["stored_bytes_per_row"] / objects if objects else 0.0
+        if not cold_after or cold_after >= retention or object_bytes < a["transition_min_object_bytes"]:
+            return gb * retention / 30.4 * p["s3_gb_month"]
+        return (
+            gb * cold_after / 30.4 * p["s3_gb_month"]
+            + gb * max(retention - cold_after, p["glacier_ir_min_days"]) / 30.4 * p["glacier_ir_gb_month"]
+            + objects * p["glacier_ir_transition"]
+        )
 
     def per_million(self, w: Workload) -> float:
         requests = w.requests_per_second * SECONDS
@@ -178,6 +223,30 @@ def figures(text: str | None = None) -> str:
     lines.append(
         f"Idle (1 endpoint, 3 apps, no traffic, the default 1 provisioned shard): ${sum(idle.values()):,.2f}/month "
         f"(kinesis ${idle['kinesis']:,.2f}, controller ${idle['controller']:,.2f}, fixed ${idle['fixed']:,.2f})."
+    )
+    lines.append("")
+    lines.append(
+        "Inference events kept longer (`events_retention_days`, `events_cold_after_days`: storage per month, then "
+        "per million predictions all told, 1 endpoint, 3 apps):"
+    )
+    lines.append("")
+    rates = (1, 10, 100, 1000)
+    lines.append("| kept | " + " | ".join(f"{r:,} requests/s" for r in rates) + " |")
+    lines.append("|---|" + "---|" * len(rates))
+    for retention, cold in RETENTION_OPTIONS:
+        option = Model(text)
+        option.a["events_retention_days"], option.a["events_cold_after_days"] = retention, cold
+        where = "S3 Standard" if not cold else f"Glacier IR after {cold} days"
+        cells = " | ".join(
+            f"${option.monthly(Workload(r))['storage']:,.2f}, ${option.per_million(Workload(r)):,.3f}" for r in rates
+        )
+        lines.append(f"| {retention} days, {where} | {cells} |")
+    lines.append("")
+    quiet, alerting = model.window_written_cost(0.0), model.window_written_cost(1.0)
+    lines.append(
+        f"The writer's calls per window of {model.a['outputs_per_window']:g} outputs: ${quiet * 1e6:,.1f} per million "
+        f"quiet windows, ${alerting * 1e6:,.1f} per million alerting ones ({alerting / quiet:.1f}x); the figures "
+        f"assume {model.a['alerting_window_share']:.0%} of windows alert."
     )
     on_demand = model.prices["kinesis_on_demand_stream_hour"] * HOURS
     per_gb = model.prices["kinesis_on_demand_gb_in"] + model.prices["kinesis_on_demand_gb_out"]

@@ -31,7 +31,15 @@ GROUND_TRUTH_PREFIX = "ground-truth/"  # labels, partitioned by endpoint and arr
 RECENT_REQUESTS_PREFIX = "state/recent-requests/"  # the stream's per-shard memory of stored requests
 INGEST_RECEIPTS_PREFIX = "state/ingested/"  # one receipt per ingest accepted (its digest), so a re-sent one is known
 
-EVENTS_RETENTION_DAYS = 400  # the inference dataset (``events_retention_days`` in cdk.json)
+# The inference dataset (``events_retention_days`` in cdk.json). Monitoring reads events within minutes to hours
+# of their arrival (windows, a lagging controller, ``label_delay_minutes``); older ones serve reports, ``evaluate``
+# and a user's own analysis. 30 days keeps monitoring within its cost target (docs/cost.md); keeping a year is
+# one switch away, cheapest with ``events_cold_after_days``.
+EVENTS_RETENTION_DAYS = 30
+# Days after which events move to S3 Glacier Instant Retrieval (``events_cold_after_days``; 0: they stay in S3
+# Standard). It pays only for long retention: Glacier IR bills 90 days at least and a transition per object.
+EVENTS_COLD_AFTER_DAYS = 0
+EVENTS_COLD_STORAGE_CLASS = "GLACIER_IR"
 NONCURRENT_VERSION_DAYS = 30  # overwritten versions: redelivered batches, replaced models
 # The stream's memory spans a minute and is rewritten after every batch: an idle shard's object and every
 # overwritten version are of no use after a day.
@@ -53,14 +61,23 @@ class LifecycleRule:
     expiration_days: int | None = None
     noncurrent_days: int | None = None
     abort_multipart_days: int | None = None
+    transition_days: int | None = None  # current versions move to ``transition_storage_class`` after this
+    transition_storage_class: str = EVENTS_COLD_STORAGE_CLASS
 
 
 def lifecycle_rules(
-    events_retention_days: int = EVENTS_RETENTION_DAYS, noncurrent_version_days: int = NONCURRENT_VERSION_DAYS
+    events_retention_days: int = EVENTS_RETENTION_DAYS,
+    noncurrent_version_days: int = NONCURRENT_VERSION_DAYS,
+    events_cold_after_days: int = EVENTS_COLD_AFTER_DAYS,
 ) -> tuple[LifecycleRule, ...]:
     """The data bucket's lifecycle: the stack's with its knobs, the local bucket's with the defaults."""
     return (
-        LifecycleRule("expire-inference-events", EVENTS_PREFIX, expiration_days=events_retention_days),
+        LifecycleRule(
+            "expire-inference-events",
+            EVENTS_PREFIX,
+            expiration_days=events_retention_days,
+            transition_days=events_cold_after_days or None,
+        ),
         LifecycleRule(
             "expire-stream-memory",
             RECENT_REQUESTS_PREFIX,

@@ -19,6 +19,7 @@ from driftline.errors import ConfigurationError
 from driftline.layout import (
     DEFAULT_PROJECT,
     DEFAULT_STACK,
+    EVENTS_COLD_AFTER_DAYS,
     EVENTS_RETENTION_DAYS,
     NONCURRENT_VERSION_DAYS,
     TIMESTREAM_MAGNETIC_RETENTION_DAYS,
@@ -116,7 +117,10 @@ class StackConfig:
     api_access_logs: str = "lean"  # lean: request id, time, route, status, latency, errors; full: + caller; off
     results_ttl_days: int = 90  # result/metric history expires after this (DynamoDB TTL); 0 keeps it forever
     per_endpoint_metrics: bool = False  # RowsWritten per endpoint: a custom metric per endpoint ($0.30/month each)
-    events_retention_days: int = EVENTS_RETENTION_DAYS  # the inference parquet under events/ expires after this
+    # the inference parquet under events/ expires after this (30: the cost target; docs/cost.md prices longer)
+    events_retention_days: int = EVENTS_RETENTION_DAYS
+    # events move to S3 Glacier Instant Retrieval after this many days (0: never); worth it for long retention only
+    events_cold_after_days: int = EVENTS_COLD_AFTER_DAYS
     noncurrent_version_days: int = NONCURRENT_VERSION_DAYS  # old object versions (redeliveries, replaced models)
     alert_emails: tuple[str, ...] = ()
     alert_subscriptions: tuple[Subscription, ...] = ()
@@ -146,6 +150,11 @@ class StackConfig:
             )
         if self.events_retention_days < 1 or self.noncurrent_version_days < 1:
             raise ConfigurationError("events_retention_days and noncurrent_version_days must be at least 1")
+        if not 0 <= self.events_cold_after_days < self.events_retention_days:
+            raise ConfigurationError(
+                f"events_cold_after_days {self.events_cold_after_days}: expected 0 (events stay in S3 Standard) or "
+                f"fewer days than events_retention_days ({self.events_retention_days})"
+            )
         self._check_stream_and_costs()
         self._check_apps_and_subscriptions()
 

@@ -84,6 +84,8 @@ def lifecycle_configuration(rules: tuple[layout.LifecycleRule, ...]) -> dict[str
         item: dict[str, Any] = {"ID": rule.id, "Filter": {"Prefix": rule.prefix}, "Status": "Enabled"}
         if rule.expiration_days is not None:
             item["Expiration"] = {"Days": rule.expiration_days}
+        if rule.transition_days is not None:
+            item["Transitions"] = [{"Days": rule.transition_days, "StorageClass": rule.transition_storage_class}]
         if rule.noncurrent_days is not None:
             item["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule.noncurrent_days}
         if rule.abort_multipart_days is not None:

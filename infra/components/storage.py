@@ -76,7 +76,9 @@ class Storage(Construct):
             server_access_logs_prefix="data/",
             lifecycle_rules=[
                 _lifecycle_rule(rule)
-                for rule in layout.lifecycle_rules(config.events_retention_days, config.noncurrent_version_days)
+                for rule in layout.lifecycle_rules(
+                    config.events_retention_days, config.noncurrent_version_days, config.events_cold_after_days
+                )
             ],
             removal_policy=removal,
         )
@@ -173,4 +175,12 @@ def _lifecycle_rule(rule: layout.LifecycleRule) -> s3.LifecycleRule:
         expiration=days(rule.expiration_days),
         noncurrent_version_expiration=days(rule.noncurrent_days),
         abort_incomplete_multipart_upload_after=days(rule.abort_multipart_days),
+        transitions=None
+        if rule.transition_days is None
+        else [
+            s3.Transition(
+                storage_class=s3.StorageClass(rule.transition_storage_class),
+                transition_after=Duration.days(rule.transition_days),
+            )
+        ],
     )

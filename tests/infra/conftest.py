@@ -42,6 +42,8 @@ ALTERNATIVE_CONTEXT = {
     "alert_subscriptions": [{"protocol": "https", "endpoint": "https://hooks.example.com/driftline"}],
     "retain_data": False,
     "log_retention_days": 90,
+    "events_retention_days": 400,  # a year of events, in Glacier Instant Retrieval after a week
+    "events_cold_after_days": 7,
 }
 
 

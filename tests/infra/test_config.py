@@ -56,6 +56,8 @@ def test_command_line_strings_are_coerced():
         ({"apps": ["a", "a"]}, "each application name once"),
         ({"alert_subscriptions": [{"protocol": "carrier-pigeon", "endpoint": "x"}]}, "expected one of"),
         ({"alert_emails": "[not json"}, "expected a JSON list"),
+        ({"events_cold_after_days": 30}, "events_cold_after_days 30: expected 0 (events stay in S3 Standard) or fewer"),
+        ({"events_cold_after_days": -1}, "events_cold_after_days -1: expected 0"),
     ],
 )
 def test_bad_knobs_are_refused_by_name(context, message):

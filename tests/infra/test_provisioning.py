@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from driftline import layout
 from driftline.aws.clients import Clients
-from driftline.aws.provision import ALERTS_QUEUE, provision, table_definition
+from driftline.aws.provision import ALERTS_QUEUE, lifecycle_configuration, provision, table_definition
 from driftline.config import Settings
 
 pytestmark = pytest.mark.xdist_group("infra-synth")
@@ -53,6 +53,7 @@ def _rule(rule: dict[str, Any]) -> tuple[Any, ...]:
             rule.get("ExpirationInDays"),
             rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays"),
             rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation"),
+            tuple((t["StorageClass"], t["TransitionInDays"]) for t in rule.get("Transitions", [])),
             rule["Status"],
         )
     return (
@@ -61,6 +62,7 @@ def _rule(rule: dict[str, Any]) -> tuple[Any, ...]:
         rule.get("Expiration", {}).get("Days"),
         rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays"),
         rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation"),
+        tuple((t["StorageClass"], t["Days"]) for t in rule.get("Transitions", [])),
         rule["Status"],
     )
 
@@ -188,3 +190,17 @@ def test_a_difference_is_caught(synth, local):
     stack, here = template_resources(synth.template), local_resources(clients, settings)
     assert here["tables"] != stack["tables"]
     assert here["tables"]["t"]["indexes"] == {"by-x": ((("x", "HASH"), ("pk", "RANGE")), "ALL")}
+
+
+def test_the_events_cold_tier_is_the_same_rule_in_s3_as_in_the_stack(alt, local):
+    """The stack with a cold tier (`events_cold_after_days`) and the local bucket given the same knobs hold the
+    same lifecycle: the transition to Glacier Instant Retrieval included."""
+    clients, settings = local
+    config = alt.stack.config
+    knobs = (config.events_retention_days, config.noncurrent_version_days, config.events_cold_after_days)
+    clients.s3.put_bucket_lifecycle_configuration(
+        Bucket=settings.bucket, LifecycleConfiguration=lifecycle_configuration(layout.lifecycle_rules(*knobs))
+    )
+    here = local_resources(clients, settings)["lifecycle"]
+    assert here == template_resources(alt.template)["lifecycle"]
+    assert ("expire-inference-events", "events/", 400, None, None, (("GLACIER_IR", 7),), "Enabled") in here

@@ -152,6 +152,21 @@ def test_cost_driven_defaults_and_their_switches(synth, alt):
     assert results["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     env = _functions(synth)["driftline-writer"]["Environment"]["Variables"]
     assert (env["DRIFTLINE_RESULTS_TTL_DAYS"], env["DRIFTLINE_PER_ENDPOINT_METRICS"]) == ("90", "false")
+    # inference events: 30 days in S3 Standard by default; a year with a cold tier one switch away
+    events, alt_events = (_events_rule(s) for s in (synth, alt))
+    assert (events["ExpirationInDays"], events.get("Transitions")) == (30, None)
+    assert alt_events["ExpirationInDays"] == 400
+    assert alt_events["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 7}]
+
+
+def _events_rule(synth) -> dict:
+    [rule] = [
+        rule
+        for bucket in synth.resources("AWS::S3::Bucket").values()
+        for rule in bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+        if rule.get("Prefix") == "events/"
+    ]
+    return rule
 
 
 def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, template):
@@ -175,7 +190,7 @@ def test_bucket_is_encrypted_private_tls_only_versioned_with_lifecycle(synth, te
             "LifecycleConfiguration": {
                 "Rules": Match.array_with(
                     [
-                        Match.object_like({"Prefix": "events/", "ExpirationInDays": 400, "Status": "Enabled"}),
+                        Match.object_like({"Prefix": "events/", "ExpirationInDays": 30, "Status": "Enabled"}),
                         Match.object_like(
                             {
                                 "Prefix": "state/recent-requests/",

@@ -43,3 +43,29 @@ def test_the_model_follows_its_inputs():
     doubled.prices["s3_get"] *= 2
     changed = {k for k, v in doubled.monthly(Workload(100)).items() if v != hundred[k]}
     assert changed == {"apps", "stream"}
+
+
+def test_alerting_windows_cost_more_in_the_writer_only():
+    """An alerting window costs the writer more calls than a quiet one; its share moves the writer's part alone."""
+    model = Model()
+    assert model.window_written_cost(1.0) > model.window_written_cost(0.0) > 0
+    base = model.monthly(Workload(100))
+    model.a["alerting_window_share"] = 1.0
+    changed = {k for k, v in model.monthly(Workload(100)).items() if v != base[k]}
+    assert changed == {"writer"}
+
+
+def test_the_cold_tier_pays_for_long_retention_of_large_objects_only():
+    """Glacier IR after a week lowers a year of events at 100 requests/s; it cannot for 30 days (90 days billed
+    at least), nor for objects under 128 KB (S3 leaves them in Standard)."""
+    model = Model()
+    requests, objects = 100 * 730 * 3600, 43_800  # a month at 100 requests/s, 6,000 rows an object
+
+    def storage(retention, cold, objects=objects):
+        return model.events_storage(requests, objects, retention, cold)
+
+    assert storage(400, 7) < storage(400, 0) / 3
+    assert storage(30, 7) > storage(30, 0)  # 90 days billed and a transition per object
+    assert storage(30, 30) == storage(30, 0)  # nothing moves before the events expire
+    tiny = requests  # one row an object: under 128 KB, never moved
+    assert storage(400, 7, tiny) == storage(400, 0, tiny)
