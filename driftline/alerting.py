@@ -40,7 +40,7 @@ DEFAULT_NAME = "default"
 MAX_WINDOWS = 100  # N of the last M windows: M at most this (the writer reads M + 1 history items)
 MAX_COOLDOWN_MINUTES = 60 * 24 * 90
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-WEBHOOK_SECRET_HEADER = "X-Driftline-Secret"  # noqa: S105 (a header name; its value comes from SSM)
+WEBHOOK_SECRET_HEADER = "X-Driftline-Secret"  # noqa: S105  # nosec B105: a header name; its value comes from SSM
 ALERT_STATUSES = (ResultStatus.potential_detection, ResultStatus.detected)
 _STATUS_NAMES = {s.name: s for s in ALERT_STATUSES}
 
