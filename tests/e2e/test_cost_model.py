@@ -97,7 +97,9 @@ def measure(tmp_path, monkeypatch, iris_model) -> dict[str, dict[str, float]]:
         windows = _calls(after, "app") - _calls(before, "app")
         assert ticks >= 1
         assert windows >= 1
-        measured["busy tick"] = _per_unit(allowed, "controller", ticks)
+        # a tick analyses each complete window of the pair: the warm-up's minute and the requests' minute are one
+        # window or two depending on the machine's pace, so the tick's calls count per window it sent
+        measured["busy tick"] = _per_unit(allowed, "controller", max(ticks, windows))
         measured["window read"] = _per_unit(allowed, "app", windows)
         # the workload's constant inputs drift: every feature's result enters detected, the default alert
         # configuration fires for each (EventBridge and SNS), so this window is an alerting one
