@@ -102,3 +102,20 @@ def local_up(tmp_path_factory) -> Iterator[LocalUp]:
         yield stack
     finally:
         stop_local_up(stack)
+
+
+@pytest.fixture
+def iris_model(tmp_path):
+    """A small iris classifier file and its training set (label column ``label``), as the flows log it."""
+    pd = pytest.importorskip("pandas")
+    datasets = pytest.importorskip("sklearn.datasets")
+    ensemble = pytest.importorskip("sklearn.ensemble")
+    import pickle
+
+    iris = datasets.load_iris()
+    names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+    frame = pd.DataFrame(iris.data, columns=names)
+    model = ensemble.RandomForestClassifier(n_estimators=5, random_state=0).fit(frame, iris.target)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    return path, frame.assign(label=iris.target)

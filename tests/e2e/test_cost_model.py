@@ -28,22 +28,6 @@ def _calls(status: dict, function: str) -> int:
     return int(status["functions"].get(function, {}).get("calls", 0))
 
 
-@pytest.fixture
-def iris_model(tmp_path):
-    pd = pytest.importorskip("pandas")
-    datasets = pytest.importorskip("sklearn.datasets")
-    ensemble = pytest.importorskip("sklearn.ensemble")
-    import pickle
-
-    iris = datasets.load_iris()
-    names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-    frame = pd.DataFrame(iris.data, columns=names)
-    model = ensemble.RandomForestClassifier(n_estimators=5, random_state=0).fit(frame, iris.target)
-    path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps(model))
-    return path, frame.assign(label=iris.target)
-
-
 def measure(tmp_path, monkeypatch, iris_model) -> dict[str, dict[str, float]]:
     """Calls per unit of work, by unit (the call table's units) then IAM action."""
     from driftline import clock

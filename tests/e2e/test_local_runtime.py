@@ -57,22 +57,6 @@ def test_local_up_serves_other_shells_refuses_a_second_stack_and_cleans_up(tmp_p
     assert "driftline local up" in gone.stderr
 
 
-@pytest.fixture
-def iris_model(tmp_path):
-    pd = pytest.importorskip("pandas")
-    datasets = pytest.importorskip("sklearn.datasets")
-    ensemble = pytest.importorskip("sklearn.ensemble")
-    import pickle
-
-    iris = datasets.load_iris()
-    names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-    frame = pd.DataFrame(iris.data, columns=names)
-    model = ensemble.RandomForestClassifier(n_estimators=5, random_state=0).fit(frame, iris.target)
-    path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps(model))
-    return path, frame.assign(label=iris.target)
-
-
 @pytest.mark.e2e
 def test_real_handlers_turn_requests_into_results(tmp_path, monkeypatch, iris_model):
     """serving -> Kinesis -> stream -> (schedule on the fast clock) controller -> app -> writer, all real. The
