@@ -13,8 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.e2e.test_local_runtime import iris_model  # noqa: F401 - the fixture
-
 BAD_APP = """
 from driftline.applications import (
     ModelMonitoringApplicationBase, ModelMonitoringApplicationResult, ResultKindApp, ResultStatusApp,
@@ -50,7 +48,7 @@ class Hook:
 
 
 @pytest.mark.e2e
-def test_one_alert_per_episode_and_app_failures_surface(tmp_path, monkeypatch, iris_model):  # noqa: F811
+def test_one_alert_per_episode_and_app_failures_surface(tmp_path, monkeypatch, iris_model):
     from driftline import clock
     from driftline.cli import main
     from driftline.config import ServingIdentity
