@@ -109,10 +109,10 @@ def split_training_set(
     return features, labels, feature_names, label_names
 
 
-def model_score_names(path: Path | None, classes: Sequence[Any] | None) -> list[str]:
+def model_score_names(model: Any, classes: Sequence[Any] | None) -> list[str]:
     """The model's score columns (``proba_<class>``, :mod:`driftline.scores`): from ``classes`` when given (a
-    model served elsewhere), else from the model file's ``classes_`` when it has ``predict_proba``; none
-    otherwise (a file that cannot be loaded here gives none: loading is the serving function's check)."""
+    model served elsewhere), else from the loaded model's ``classes_`` when it has ``predict_proba``; none
+    otherwise (no model object: a model served elsewhere without ``classes``)."""
     from driftline.scores import score_columns
 
     if classes is not None:
@@ -122,14 +122,6 @@ def model_score_names(path: Path | None, classes: Sequence[Any] | None) -> list[
         if len(set(names)) != len(names):
             raise InvalidRequestError(f"classes: expected distinct class labels, got {classes!r:.80}")
         return names
-    if path is None:
-        return []
-    try:
-        import joblib
-
-        model = joblib.load(path)
-    except Exception:  # not loadable here: no scores recorded (serving says why it cannot load it)
-        return []
     found = getattr(model, "classes_", None)
     if found is None or not callable(getattr(model, "predict_proba", None)):
         return []
@@ -152,24 +144,16 @@ def check_column_names(feature_names: Sequence[str], label_names: Sequence[str])
 
 
 def fit_artefacts(
-    model_file: Path | None, features: pd.DataFrame, feature_stats: dict[str, Any], labels: pd.DataFrame | None
+    model: Any, features: pd.DataFrame, feature_stats: dict[str, Any], labels: pd.DataFrame | None
 ) -> Fitted:
     """The joint-drift and performance-estimation artefacts of a training set (see
-    :mod:`driftline.stats.model_artefacts`). The model file is loaded as serving loads it, to score the training
-    rows (``predict_proba`` of a classifier, ``predict`` of a regressor); a file that does not load only costs
-    the estimation artefacts, never the log_model."""
+    :mod:`driftline.stats.model_artefacts`). ``model``, the model file as :func:`check_model` loaded it (None:
+    a model served elsewhere, which has no file), scores the training rows when there are labels
+    (``predict_proba`` of a classifier, ``predict`` of a regressor)."""
     from driftline.stats.model_artefacts import fit_model_artefacts
 
-    model = None
-    if labels is not None and model_file is not None:  # a model served elsewhere has no file to score with
-        try:
-            from driftline.serving.models import load_model_object
-
-            model = load_model_object(model_file.read_bytes())
-        except Exception:  # not a joblib/pickle file, or its framework is not installed here
-            logger.info("model file not loadable here: no performance-estimation artefacts", exc_info=True)
     truth = labels.iloc[:, 0] if labels is not None else None
-    return fit_model_artefacts(features, feature_stats, truth, model)
+    return fit_model_artefacts(features, feature_stats, truth, model if labels is not None else None)
 
 
 def store_artefacts(artifacts: Artifacts, project: str, key: str, version: str, fitted: Fitted) -> dict[str, Any]:
@@ -190,7 +174,7 @@ def store_artefacts(artifacts: Artifacts, project: str, key: str, version: str, 
 MODEL_CHECK_ROWS = 5  # rows of the training set the logged model must predict
 
 
-def check_model(body: bytes, path: Path, features: Any, feature_names: Sequence[str]) -> None:
+def check_model(body: bytes, path: Path, features: Any, feature_names: Sequence[str]) -> Any:
     """The model file loads as the serving function loads it (joblib, which reads plain pickles too), has a
     ``predict``, and accepts the training set's feature columns as serving hands them over (a few rows are
     predicted); otherwise an :class:`InvalidRequestError` saying what was found and what was expected."""
@@ -226,7 +210,7 @@ def check_model(body: bytes, path: Path, features: Any, feature_names: Sequence[
             f"{len(feature_names)}: {list(feature_names)}; expected one column per model input"
         )
     if features is None:
-        return
+        return model
     sample = features.head(MODEL_CHECK_ROWS)
     if fitted_names is not None:
         sample = sample[[str(n) for n in fitted_names]]
@@ -239,6 +223,20 @@ def check_model(body: bytes, path: Path, features: Any, feature_names: Sequence[
             f"{where}: the model cannot predict the training set's features {list(feature_names)} "
             f"({type(exc).__name__}: {exc}); expected a model fitted on these columns"
         ) from exc
+    return model
+
+
+def _model_file(
+    path: Path | None, features: Any, feature_names: Sequence[str], label_names: Sequence[str]
+) -> tuple[bytes, str, Any]:
+    """What is stored as the model's file (its bytes and name) and the model loaded from it, once, as serving
+    loads it: checked before any artefact is fitted (a file that is no model fits nothing). A model served
+    elsewhere stores its columns as ``external-model.json`` and has no model object."""
+    if path is None:
+        body = json.dumps({"kind": "external", "feature_names": feature_names, "label_names": label_names}).encode()
+        return body, EXTERNAL_MODEL_FILE, None
+    body = path.read_bytes()
+    return body, path.name, check_model(body, path, features, feature_names)
 
 
 def log_model(
@@ -270,7 +268,7 @@ def log_model(
         path = Path(model_file)
         if not path.is_file():
             raise NotFoundError(f"model_file {str(path)!r}: no such file")
-    score_names = model_score_names(path, classes)
+    score_names = model_score_names(None, classes)  # the classes checked before anything is read
     if label_column is not None and not isinstance(label_column, str):
         raise InvalidRequestError(f"label_column: expected a column name, got {type(label_column).__name__}")
     extra_body = None
@@ -308,14 +306,11 @@ def log_model(
             stacklevel=3,
         )
 
-    if path is not None:
-        body, file_name = path.read_bytes(), path.name
-        check_model(body, path, features, feature_names)  # before the artefacts: a file that is no model fits nothing
-    else:
-        body = json.dumps({"kind": "external", "feature_names": feature_names, "label_names": label_names}).encode()
-        file_name = EXTERNAL_MODEL_FILE
+    body, file_name, model = _model_file(path, features, feature_names, label_names)
+    if model is not None and classes is None:
+        score_names = model_score_names(model, None)
     if features is not None and monitoring_artefacts:
-        fitted = fit_artefacts(path, features, feature_stats, labels)
+        fitted = fit_artefacts(model, features, feature_stats, labels)
     registry = Registry(clients)
     artifacts = Artifacts(clients)
     tried = 0
