@@ -1,10 +1,19 @@
 """Stream batch over many endpoints: 1,000 records spread over 500 endpoints through the stream's whole batch
 (decode, parquet objects, the deduplication memory, live figures), with simulated AWS latency (the hook of
-``bench/_latency.py``: DynamoDB 8 ms, S3 15 ms per call) on moto in-process, without moto's whole-table snapshot
-per transaction (``skip_moto_transaction_snapshot``: an emulator cost growing with the table).
+``bench/_latency.py``: DynamoDB 8 ms, S3 15 ms per call), without moto's whole-table snapshot per transaction
+(``skip_moto_transaction_snapshot``: an emulator cost growing with the table).
 
-Baseline in the same run: the live figures applied one endpoint after another (``stream_threads=1``), what the
-stream did before; then the default thread pool. Each run starts from an empty table and bucket.
+Two batches per run: the first meets 500 endpoints new to the table (their meta items are created with the
+figures), the second the same endpoints a minute later (the steady state of deployed endpoints).
+
+Each run twice: on moto in-process, recording its answers, then replayed from that recording
+(``bench/_replay.py``): every call waits the simulated latency and gets moto's recorded answer, so the second
+figure is the function's own time at AWS-like round trips, without moto's CPU (10-30 ms per live-figures
+transaction, serial under this process's GIL, more than the 8 ms DynamoDB takes). The replay fails loudly
+when the code makes a call the recorded run did not.
+
+Baseline in the same run: ``stream_threads=1`` (the parquet writes and the live-figures transactions one after
+another); then the default thread pool. Each run starts from an empty table and bucket.
 
 Prints figures; asserts nothing. ``python bench/stream_live.py [--records 1000] [--endpoints 500]``
 """
@@ -15,6 +24,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,50 +35,74 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from _latency import install, skip_moto_transaction_snapshot
+from _replay import Recorder
 
 LATENCY = install()
+RECORDER = Recorder()
 skip_moto_transaction_snapshot()
 
 from moto import mock_aws  # noqa: E402
 
+from driftline import clock  # noqa: E402
 from driftline.aws.clients import Clients  # noqa: E402
 from driftline.aws.provision import provision  # noqa: E402
 from driftline.config import Settings  # noqa: E402
 from driftline.local.emulation import make_dynamodb_writes_atomic  # noqa: E402
 from driftline.stream.decode.envelope import records_from_event  # noqa: E402
-from driftline.stream.process import MAX_PARALLEL_WRITES, process_records  # noqa: E402
+from driftline.stream.process import process_records  # noqa: E402
 from driftline.stream.testing import inference_event, kinesis_event  # noqa: E402
 
 T0 = datetime(2026, 11, 26, 17, 10, 0, tzinfo=UTC)
+NOW = T0 + timedelta(minutes=3)
 
 
-def batch(records: int, endpoints: int) -> dict:
+@dataclass
+class Figures:
+    wall: float
+    cpu: float
+    calls: dict[str, int]
+    applied: int
+
+
+def batch(records: int, endpoints: int, start: datetime = T0, first_sequence: int = 0) -> dict:
     events = [
         inference_event(
             model_name=f"model-{i % endpoints}",
-            when=T0 + timedelta(milliseconds=50 * i),
+            when=start + timedelta(milliseconds=50 * i),
             latency_us=1000 + i,
             inputs=[[float(i), float(-i), 0.5, 1.5]],
             outputs=[i % 2],
         )
         for i in range(records)
     ]
-    return kinesis_event(events)
+    return kinesis_event(events, start=first_sequence)
 
 
-def run(event: dict, threads: int) -> tuple[float, int, dict[str, int], int]:
+def run(first: dict, steady: dict, threads: int) -> dict[tuple[str, str], Figures]:
+    """Both batches on a fresh table and bucket, on moto (recording its answers), then both again replayed from the
+    recording. ``first`` meets endpoints the table does not know (their meta items are created with the figures),
+    ``steady`` the same endpoints again (the usual case: deployed endpoints with figures counted before)."""
+    figures: dict[tuple[str, str], Figures] = {}
     with mock_aws():
         settings = provision(Settings(region="us-east-1")).replace(stream_threads=threads)
-        clients = Clients(settings)
-        records = records_from_event(event)
-        LATENCY.reset()
-        cpu, started = time.process_time(), time.perf_counter()
-        outcome = process_records(records, clients)
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        assert outcome.failed_sequence is None, "the batch failed"
-        applied = outcome.live.applied if outcome.live else 0
-        print(f"    process CPU {cpu:.1f} s (moto answering in-process: ~80 ms per live-figures transaction)")
-        return wall, LATENCY.total(), dict(LATENCY.calls), applied
+        with RECORDER.recording():
+            for label, event in (("first", first), ("steady", steady)):
+                figures["moto", label] = _measure(event, Clients(settings))
+    with RECORDER.replaying():
+        for label, event in (("first", first), ("steady", steady)):
+            figures["replayed", label] = _measure(event, Clients(settings))
+    assert RECORDER.left() == 0, f"the replay left {RECORDER.left()} recorded answers unasked: not the recorded run"
+    return figures
+
+
+def _measure(event: dict, clients: Clients) -> Figures:
+    records = records_from_event(event)
+    LATENCY.reset()
+    cpu, started = time.process_time(), time.perf_counter()
+    outcome = process_records(records, clients)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert outcome.failed_sequence is None, "the batch failed"
+    return Figures(wall, cpu, dict(LATENCY.calls), outcome.live.applied if outcome.live else 0)
 
 
 def main() -> None:
@@ -77,23 +111,25 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=500)
     args = parser.parse_args()
     make_dynamodb_writes_atomic()
-    event = batch(args.records, args.endpoints)
-    figures = {}
-    for label, threads in (("baseline, one endpoint after another", 1), ("concurrent", Settings().stream_threads)):
-        wall, calls, by_call, applied = run(event, threads)
-        figures[label] = wall
-        print(
-            f"stream batch: {args.records} records over {args.endpoints} endpoints: {wall:.2f} s, {calls} calls"
-            f"  [{label}, stream_threads={threads}, {applied} records counted]"
-        )
-        print("    calls: " + ", ".join(f"{k} {v}" for k, v in sorted(by_call.items(), key=lambda kv: -kv[1])))
-        # with the emulator's CPU out of the way: the S3 writes run 8 at a time, the DynamoDB calls ``threads`` at
-        # a time (each figure: counted calls x simulated latency / parallelism)
-        s3 = sum(n for k, n in by_call.items() if k.startswith("s3.")) * LATENCY.latency["s3"] / MAX_PARALLEL_WRITES
-        ddb = sum(n for k, n in by_call.items() if k.startswith("dynamodb.")) * LATENCY.latency["dynamodb"] / threads
-        print(f"    projected from the counted calls at the simulated latencies: {s3 + ddb:.2f} s + decoding")
-    base, new = figures["baseline, one endpoint after another"], figures["concurrent"]
-    print(f"    concurrent vs one after another: {base / new:.1f}x faster")
+    clock.now = lambda: NOW  # the first batch's meta items say when they were created: the same in both passes
+    first = batch(args.records, args.endpoints)
+    steady = batch(args.records, args.endpoints, T0 + timedelta(minutes=1), first_sequence=args.records)
+    walls = {}
+    for label, threads in (("baseline, one call after another", 1), ("concurrent", Settings().stream_threads)):
+        for (how, which), f in run(first, steady, threads).items():
+            walls[label, how, which] = f.wall
+            calls = sum(f.calls.values())
+            print(
+                f"stream batch: {args.records} records over {args.endpoints} endpoints: {f.wall:.2f} s, {calls} calls"
+                f"  [{which} batch, {how}, {label}, stream_threads={threads}, {f.applied} records counted,"
+                f" process CPU {f.cpu:.1f} s]"
+            )
+            if how == "moto" and which == "first":
+                print("    calls: " + ", ".join(f"{k} {v}" for k, v in sorted(f.calls.items(), key=lambda kv: -kv[1])))
+    for how in ("moto", "replayed"):
+        for which in ("first", "steady"):
+            base, new = walls["baseline, one call after another", how, which], walls["concurrent", how, which]
+            print(f"    {which} batch, {how}: concurrent vs one call after another: {base / new:.1f}x faster")
 
 
 if __name__ == "__main__":

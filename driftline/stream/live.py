@@ -144,18 +144,23 @@ def events_of(batch: DecodedBatch) -> list[LiveEvent]:
     ]
 
 
-def identity_of(batch: DecodedBatch, position: int) -> Identity:
+def identities_of(batch: DecodedBatch, positions: Sequence[int]) -> dict[int, Identity]:
+    """What the events at ``positions`` say about their endpoints (one pass over the batch's table)."""
     table = batch.events
-    index = table.column("position").to_pylist().index(position)
-    row = table.slice(index, 1).to_pylist()[0]
-    return Identity(
-        project=row["project"],
-        name=row["model_name"],
-        function_name=row["function_name"],
-        model_version=row["model_version"],
-        feature_names=list(row["feature_names"] or []),
-        label_names=list(row["label_names"] or []),
-    )
+    index = {p: i for i, p in enumerate(table.column("position").to_pylist())}
+    rows = table.select(["project", "model_name", "function_name", "model_version", "feature_names", "label_names"])
+    rows = rows.take([index[p] for p in positions]).to_pylist()
+    return {
+        position: Identity(
+            project=row["project"],
+            name=row["model_name"],
+            function_name=row["function_name"],
+            model_version=row["model_version"],
+            feature_names=list(row["feature_names"] or []),
+            label_names=list(row["label_names"] or []),
+        )
+        for position, row in zip(positions, rows, strict=True)
+    }
 
 
 def chunks(events: Sequence[LiveEvent], max_minutes: int = MAX_MINUTES) -> Iterator[list[LiveEvent]]:
@@ -208,30 +213,9 @@ def build_updates(
         ":errors": figures.errors,
         ":lsum": figures.latency_sum_us,
         ":lcount": figures.latency_count,
-        ":project": identity.project,
-        ":name": identity.name,
-        ":function": identity.function_name,
-        ":uri": identity.model_uri,
-        ":version": identity.model_version,
-        ":features": identity.feature_names,
-        ":labels": identity.label_names,
-        ":true": True,
-        ":now": to_iso(now),
     }
-    sets = [
-        "#g = :seq",
-        "#first_request = :first",
-        "#last_request = :last",
-        "#project = if_not_exists(#project, :project)",
-        "#name = if_not_exists(#name, :name)",
-        "#function_name = if_not_exists(#function_name, :function)",
-        "#model_uri = if_not_exists(#model_uri, :uri)",
-        "#model_version = if_not_exists(#model_version, :version)",
-        "#feature_names = if_not_exists(#feature_names, :features)",
-        "#label_names = if_not_exists(#label_names, :labels)",
-        "#monitoring = if_not_exists(#monitoring, :true)",
-        "#created = if_not_exists(#created, :now)",
-    ]
+    sets = ["#g = :seq", "#first_request = :first", "#last_request = :last"]
+    sets += _identity_sets(identity, stored, now, values)
     conditions = [_unchanged("#g", stored.get(guard), ":old_seq", values)]
     conditions.append(_unchanged("#first_request", old_first, ":old_first", values))
     conditions.append(_unchanged("#last_request", old_last, ":old_last", values))
@@ -294,6 +278,30 @@ def build_updates(
     return updates
 
 
+def _identity_sets(identity: Identity, stored: dict[str, Any], now: datetime, values: dict[str, Any]) -> list[str]:
+    """``attr = if_not_exists(attr, value)`` for each identity field the meta item as read lacks (all of them for
+    an endpoint never deployed, none in the steady state). A field the read saw is left out: fields are never
+    removed from a meta item while it exists, and a deleted item fails the guard condition and is re-read, so
+    leaving it out never loses a field; it keeps the steady-state update to the figures alone."""
+    wanted = {
+        "project": identity.project,
+        "name": identity.name,
+        "function_name": identity.function_name,
+        "model_uri": identity.model_uri,
+        "model_version": identity.model_version,
+        "feature_names": identity.feature_names,
+        "label_names": identity.label_names,
+        "monitoring": True,
+        "created": to_iso(now),
+    }
+    sets = []
+    for attribute, value in wanted.items():
+        if attribute not in stored:
+            values[f":id_{attribute}"] = value
+            sets.append(f"#{attribute} = if_not_exists(#{attribute}, :id_{attribute})")
+    return sets
+
+
 def _unchanged(attribute: str, old: Any, placeholder: str, values: dict[str, Any]) -> str:
     if old is None:
         return f"attribute_not_exists({attribute})"
@@ -325,11 +333,14 @@ def apply_live_figures(
         return outcome
     at = now or clock.now()
     first_reads = endpoints.get_many_raw([endpoint_id for endpoint_id, _ in streams])
+    for events in streams.values():
+        events.sort(key=lambda e: e.sequence)
+    identities = identities_of(batch, [events[-1].position for events in streams.values()])
 
     def one(key: tuple[str, str]) -> LiveOutcome:
         endpoint_id, shard_id = key
-        events = sorted(streams[key], key=lambda e: e.sequence)
-        identity = identity_of(batch, events[-1].position)
+        events = streams[key]
+        identity = identities[events[-1].position]
         mine = LiveOutcome(endpoints=[endpoint_id])
         stored = first_reads.get(endpoint_id)
         _apply_one(endpoints, endpoint_id, shard_id, events, identity, batch, at, max_attempts, mine, stored)

@@ -34,7 +34,6 @@ from driftline.stream.live import LiveOutcome, apply_live_figures
 logger = get_logger(SERVICE)
 metrics = get_metrics(SERVICE)
 
-MAX_PARALLEL_WRITES = 8
 _LOG_DATA_CHARS = 4096  # poison data in the log when a queue holds the full copy
 
 
@@ -94,9 +93,9 @@ class Deduplication:
 
 
 def write_groups(clients: Clients, groups: Sequence[RowGroup], dedup: Deduplication | None = None) -> list[str]:
-    """Each group to its object, and the deduplication memory after them, in parallel (S3 latency, not CPU, is
-    what a batch waits for); returns the groups' keys in group order. The first failure is raised once every
-    write has finished."""
+    """Each group to its object, and the deduplication memory after them, ``Settings.stream_threads`` at a time
+    (S3 latency, not CPU, is what a batch waits for); returns the groups' keys in group order. The first failure
+    is raised once every write has finished."""
 
     def write(group: RowGroup) -> str:
         return events_store.write_group(
@@ -108,7 +107,7 @@ def write_groups(clients: Clients, groups: Sequence[RowGroup], dedup: Deduplicat
         tasks += [functools.partial(dedup.save, key) for key in dedup.to_save]
     if len(tasks) <= 1:
         return [task() for task in tasks][: len(groups)]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(tasks))) as pool:
+    with ThreadPoolExecutor(max_workers=min(clients.settings.stream_threads, len(tasks))) as pool:
         return list(pool.map(lambda task: task(), tasks))[: len(groups)]
 
 

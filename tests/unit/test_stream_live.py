@@ -50,7 +50,7 @@ def test_first_delivery_creates_guard_figures_and_buckets():
     condition = meta["ConditionExpression"]
     assert "attribute_not_exists(#g)" in condition
     assert meta["ExpressionAttributeNames"]["#g"] == f"seq#{SHARD}"
-    assert "#name = if_not_exists(#name, :name)" in meta["UpdateExpression"]
+    assert "#name = if_not_exists(#name, :id_name)" in meta["UpdateExpression"]
     assert [b["Key"]["sk"]["S"] for b in buckets] == ["minute#2026-11-26T17:00", "minute#2026-11-26T17:01"]
     first_minute, second_minute = (_values(b) for b in buckets)
     assert (first_minute[":r"], first_minute[":p"], first_minute[":e"], first_minute[":l"]) == ("2", "4", "0", "400")
@@ -73,6 +73,28 @@ def test_later_delivery_is_conditioned_on_what_was_read_and_keeps_min_and_max():
     assert values[":old_seq"] == padded_sequence(999)
     assert "#g = :old_seq" in meta["ConditionExpression"]
     assert "#last_request = :old_last" in meta["ConditionExpression"]
+
+
+def test_identity_fields_are_set_only_where_the_read_item_lacks_them():
+    identity = {
+        "project": "p",
+        "name": "m",
+        "function_name": "f",
+        "model_uri": "store://models/p/m:latest",
+        "model_version": "",
+        "feature_names": ["a"],
+        "label_names": [],
+        "monitoring": True,
+        "created": "2026-11-26T16:00:00.000000+00:00",
+    }
+    deployed = {f"seq#{SHARD}": padded_sequence(999), **identity}
+    meta = build_updates("e1", SHARD, deployed, [_event(0)], IDENTITY, {0: ([1.0, 2.0], 5)}.get, T0)[0]
+    assert "if_not_exists" not in meta["UpdateExpression"]  # the steady state: the figures alone
+    assert not [v for v in meta["ExpressionAttributeValues"] if v.startswith(":id_")]
+    missing = {k: v for k, v in deployed.items() if k != "feature_names"}
+    meta = build_updates("e1", SHARD, missing, [_event(0)], IDENTITY, {0: ([1.0, 2.0], 5)}.get, T0)[0]
+    assert meta["UpdateExpression"].count("if_not_exists") == 1
+    assert "#feature_names = if_not_exists(#feature_names, :id_feature_names)" in meta["UpdateExpression"]
 
 
 def test_every_attribute_goes_through_a_placeholder():
