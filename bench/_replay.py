@@ -12,10 +12,10 @@ under test does all its own work (botocore serialising and parsing real-sized re
 the thread pools, the retries an error answer causes) at AWS-like round trips, with no emulator CPU at all.
 
 Matching: a request is known by its method, URL and body (for S3 the body is left out: an object's key names
-it); uuid4 tokens (the checkpoint claims', botocore's idempotency tokens) are masked, so a run that draws new
-ones still matches. Equal requests are answered in the order they were recorded. A request the recording does
-not hold fails the call loudly (``ReplayMiss``): the replay is then not the run that was recorded, and its
-figure would mean nothing.
+it); the tokens a run draws afresh (the checkpoint claims', botocore's idempotency tokens) are masked, so a run
+drawing new ones still matches. Equal requests are answered in the order they were recorded. A request the
+recording does not hold fails the call loudly (``ReplayMiss``): the replay is then not the run that was
+recorded, and its figure would mean nothing.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from typing import Any
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
-# uuid4s: the checkpoint claims' (hex) and botocore's idempotency tokens (ClientRequestToken, dashed)
-_TOKEN = re.compile(rb"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+# the values a run draws afresh: the checkpoint claims' uuid4 (``:claim``) and botocore's idempotency tokens
+# (``ClientRequestToken``); everything else must match as it is (endpoint ids are hex strings too)
+_TOKEN = re.compile(rb'("ClientRequestToken": ?"|":claim": ?\{"S": ?")[^"]*')
 
 
 class ReplayMiss(RuntimeError):
@@ -51,7 +52,7 @@ def _key(method: str, url: str, body: Any) -> tuple[str, str, bytes]:
         position = body.tell()
         data = body.read()
         body.seek(position)
-    return method, url, _TOKEN.sub(b"#", data)
+    return method, url, _TOKEN.sub(rb"\1#", data)
 
 
 class _Body:
@@ -78,6 +79,7 @@ class Recorder:
         self._replaying = False
         self._recording = False
         self.replayed = 0
+        self.misses: list[tuple[str, str, bytes]] = []
         botocore.handlers.BUILTIN_HANDLERS.insert(1, ("before-send", self._answer))
         self._patch_moto()
 
@@ -114,6 +116,7 @@ class Recorder:
     def replaying(self) -> Iterator[None]:
         """Answer every call from the recording (moto must not be active)."""
         self.replayed = 0
+        self.misses.clear()
         self._replaying = True
         try:
             yield
@@ -131,6 +134,7 @@ class Recorder:
         with self._lock:
             queue = self.answers.get(key)
             if not queue:
+                self.misses.append(key)
                 raise ReplayMiss(f"no recorded answer for {request.method} {request.url}")
             status, headers, data = queue.popleft()
             self.replayed += 1

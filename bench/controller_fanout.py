@@ -13,8 +13,10 @@ Scenarios (each on a freshly seeded table):
 Each scenario runs with the automatic shard count (one per ``controller_shard_size`` endpoints) and, as the
 baseline in the same run, with one shard (the whole tick in the scheduled invocation, its thread pool only).
 
-Caveat: moto answers in this process, under the GIL; its own CPU per DynamoDB call (~1-2 ms) is serial here while
-in AWS it is the service's. The "emulator CPU" line says how much of the wall time is that.
+Each tick runs twice: on moto without the simulated latency, recording moto's answers, then replayed from that
+recording with it (``bench/_replay.py``): the tick figure is the controller's own time at AWS-like round trips,
+without moto's CPU (~4-9 ms per DynamoDB call, serial under this process's GIL, which made the wall time of a
+tick on moto mostly the emulator's). The replay fails loudly when the code makes a call the recorded run did not.
 
 Prints figures; asserts nothing.
 ``python bench/controller_fanout.py --endpoints 10000 --apps 3 [--scenario busy|idle|both] [--no-baseline]``
@@ -23,9 +25,11 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +41,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from _latency import Latency, install, skip_moto_transaction_snapshot
+from _replay import Recorder
 
 LATENCY = install()
+RECORDER = Recorder()
 skip_moto_transaction_snapshot()
 
 from moto import mock_aws  # noqa: E402
@@ -51,7 +57,8 @@ from driftline.aws.provision import provision  # noqa: E402
 from driftline.aws.registry import Registry  # noqa: E402
 from driftline.config import Settings  # noqa: E402
 from driftline.controller.fanout import InProcessShards  # noqa: E402
-from driftline.controller.run import ControllerReport, run_controller  # noqa: E402
+from driftline.controller.run import ControllerReport, run_controller, run_shard  # noqa: E402
+from driftline.controller.shards import ShardSpec  # noqa: E402
 from driftline.local.emulation import make_dynamodb_writes_atomic  # noqa: E402
 from driftline.records import AppRecord, ProjectConfig  # noqa: E402
 from driftline.schemas import endpoint_id_for, to_iso  # noqa: E402
@@ -80,6 +87,50 @@ class SimulatedLambda:
         if function_name == Settings().controller_function:  # a shard invoke (an app invoke is counted inside)
             self.latency.add("lambda.Invoke")
         self.inner.invoke_async(function_name, payload)
+
+
+class ProcessShards:
+    """The replayed tick's shard invocations, each in a process of its own (forked, so it holds the recording):
+    as Lambda runs each shard in an invocation of its own, with its own interpreter, the shards do not share a GIL
+    (they still share this machine's 2 cores). A shard's counted calls, app invokes and replayed answers come back
+    with its report."""
+
+    def __init__(self, settings: Settings, concurrency: int) -> None:
+        global _CHILD_SETTINGS
+        _CHILD_SETTINGS = settings
+        self._pool = ProcessPoolExecutor(max_workers=concurrency, mp_context=multiprocessing.get_context("fork"))
+        self._futures: list[Future[tuple[ControllerReport, int, dict[str, int], int, int]]] = []
+        self.sent = self.replayed = self.misses = 0
+
+    def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:
+        self._futures.append(self._pool.submit(_shard_in_child, payload))
+
+    def wait(self) -> list[ControllerReport]:
+        reports = []
+        for future in self._futures:
+            report, sent, calls, replayed, misses = future.result()
+            reports.append(report)
+            self.sent += sent
+            self.replayed += replayed
+            self.misses += misses
+            for name, n in calls.items():
+                LATENCY.calls[name] += n
+        return reports
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+_CHILD_SETTINGS: Settings | None = None
+
+
+def _shard_in_child(payload: dict[str, Any]) -> tuple[ControllerReport, int, dict[str, int], int, int]:
+    assert _CHILD_SETTINGS is not None
+    LATENCY.reset()
+    replayed, misses = RECORDER.replayed, len(RECORDER.misses)  # what the process held when forked (or earlier shards)
+    apps_lambda = SimulatedLambda(LATENCY)
+    report = run_shard(Clients(_CHILD_SETTINGS), apps_lambda, ShardSpec.from_event(payload))
+    return report, apps_lambda.sent, dict(LATENCY.calls), RECORDER.replayed - replayed, len(RECORDER.misses) - misses
 
 
 def _batch_write(clients: Clients, table: str, items: list[dict[str, Any]]) -> None:
@@ -130,24 +181,58 @@ def seed(clients: Clients, endpoints: int, apps: int, scenario: str) -> None:
     _batch_write(clients, s.table("checkpoints"), checkpoints)
 
 
-def tick(endpoints: int, apps: int, scenario: str, shards: int | None) -> tuple[ControllerReport, float, float, int]:
-    """One tick on a fresh emulation; (report, wall seconds, process CPU seconds, app invokes)."""
+def tick(
+    endpoints: int, apps: int, scenario: str, shards: int | None
+) -> tuple[ControllerReport, float, float, int, float]:
+    """One tick on a fresh emulation, on moto without the simulated latency (recording moto's answers), then
+    replayed from the recording with it, each shard in a process of its own: (report, wall seconds, process CPU
+    seconds of the scheduled invocation, app invokes) of the replay, and the wall seconds on moto."""
     with mock_aws():
         settings = provision(Settings(region="us-east-1"))
         clients = Clients(settings)
         with LATENCY.paused():
             seed(clients, endpoints, apps, scenario)
+            with RECORDER.recording():
+                started = time.perf_counter()
+                fan_out = InProcessShards(clients, SimulatedLambda(LATENCY), concurrency=settings.controller_max_shards)
+                _run_tick(clients, fan_out, shards)
+                on_moto = time.perf_counter() - started
+    recorded = RECORDER.left()
+    with RECORDER.replaying():
         LATENCY.reset()
-        apps_lambda = SimulatedLambda(LATENCY)
-        fan_out = InProcessShards(clients, apps_lambda, concurrency=settings.controller_max_shards)
-        scheduled = SimulatedLambda(LATENCY, fan_out)  # the scheduled invocation's shard invokes
         cpu, started = time.process_time(), time.perf_counter()
-        report = run_controller(clients, scheduled, PROJECT, NOW, shards=shards)
-        for shard in fan_out.wait():
-            report.merge(shard)
+        processes = ProcessShards(settings, settings.controller_max_shards)
+        report, sent = _run_tick(Clients(settings), processes, shards)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        fan_out.close()
-        return report, wall, cpu, apps_lambda.sent
+    replayed = RECORDER.replayed + processes.replayed
+    misses = len(RECORDER.misses) + processes.misses
+    assert misses == 0, f"the replay made {misses} calls the recorded run did not"
+    assert replayed == recorded, f"the replay asked {replayed} of {recorded} recorded answers"
+    return report, wall, cpu, sent + processes.sent, on_moto
+
+
+def _run_tick(
+    clients: Clients, fan_out: InProcessShards | ProcessShards, shards: int | None
+) -> tuple[ControllerReport, int]:
+    """The scheduled invocation (its own app invokes counted here), its shards run by ``fan_out``."""
+    apps_lambda = SimulatedLambda(LATENCY)
+    scheduled = SimulatedLambda(LATENCY, _Route(clients.settings, fan_out, apps_lambda))
+    report = run_controller(clients, scheduled, PROJECT, NOW, shards=shards)
+    for shard in fan_out.wait():
+        report.merge(shard)
+    fan_out.close()
+    return report, apps_lambda.sent
+
+
+class _Route:
+    """Shard invokes to the fan-out, app invokes (a one-shard tick's own) to ``apps``."""
+
+    def __init__(self, settings: Settings, shards: Invoker, apps: Invoker) -> None:
+        self.settings, self.shards, self.apps = settings, shards, apps
+
+    def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:
+        target = self.shards if function_name == self.settings.controller_function else self.apps
+        target.invoke_async(function_name, payload)
 
 
 def main() -> None:
@@ -165,7 +250,7 @@ def main() -> None:
         runs = [("fan-out", args.shards or None)] + ([] if args.no_baseline else [("baseline, 1 shard", 1)])
         figures = {}
         for label, shards in runs:
-            report, wall, cpu, sent = tick(args.endpoints, args.apps, scenario, shards)
+            report, wall, cpu, sent, on_moto = tick(args.endpoints, args.apps, scenario, shards)
             calls = LATENCY.total()
             figures[label] = wall
             count = len(report.shards) or 1
@@ -176,19 +261,9 @@ def main() -> None:
             )
             by_call = ", ".join(f"{name} {n}" for name, n in sorted(LATENCY.calls.items(), key=lambda kv: -kv[1]))
             print(f"    calls: {by_call}")
-            print(f"    process CPU {cpu:.1f} s (moto answering in-process, botocore on both sides)")
-            # what the tick would take with the emulator's CPU out of the way, from the counted calls: a shard's
-            # checkpoint batches and its own reads (project, apps, listing) one after another, its endpoints' calls
-            # spread over its thread pool, the shards side by side (each its own invocation)
-            lat = LATENCY.latency
-            waited = sum(n * lat.get(name.split(".")[0], 0.0) for name, n in LATENCY.calls.items())
-            sequential = (LATENCY.calls["dynamodb.BatchGetItem"] / count + 3) * lat["dynamodb"]
-            rest = waited - LATENCY.calls["dynamodb.BatchGetItem"] * lat["dynamodb"]
-            threads = Settings().controller_threads
             print(
-                f"    projected from the counted calls at the simulated latencies: "
-                f"{sequential + rest / (count * threads):.1f} s ({waited:.0f} s of round trips; per shard "
-                f"{sequential:.2f} s in sequence, the rest over {threads} threads, {count} shard(s) side by side)"
+                f"    replayed at the simulated latencies, process CPU {cpu:.1f} s; the same tick on moto without"
+                f" them took {on_moto:.1f} s (moto's CPU, serial under the GIL)"
             )
         if len(figures) == 2:
             print(f"    fan-out vs one shard: {figures['baseline, 1 shard'] / figures['fan-out']:.1f}x faster")
