@@ -80,10 +80,18 @@ class Recorder:
         self._recording = False
         self.replayed = 0
         self.misses: list[tuple[str, str, bytes]] = []
-        botocore.handlers.BUILTIN_HANDLERS.insert(1, ("before-send", self._answer))
-        self._patch_moto()
+        self._handler = ("before-send", self._answer)
+        botocore.handlers.BUILTIN_HANDLERS.insert(1, self._handler)  # after the latency hook: clients made from now
+        self._original = self._patch_moto()
 
-    def _patch_moto(self) -> None:
+    def close(self) -> None:
+        """Take the handler and moto's patch out again (clients made before keep the handler, inert)."""
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        botocore.handlers.BUILTIN_HANDLERS.remove(self._handler)
+        BotocoreStubber.process_request = self._original  # type: ignore[method-assign]
+
+    def _patch_moto(self) -> Any:
         from moto.core.botocore_stubber import BotocoreStubber
 
         original = BotocoreStubber.process_request
@@ -101,6 +109,7 @@ class Recorder:
             return answer
 
         BotocoreStubber.process_request = process_request  # type: ignore[method-assign,assignment]
+        return original
 
     @contextmanager
     def recording(self) -> Iterator[None]:
