@@ -40,12 +40,13 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-from _latency import Latency, install, skip_moto_transaction_snapshot
+from _latency import Latency, index_moto_table_queries, install, skip_moto_transaction_snapshot
 from _replay import Recorder
 
 LATENCY = install()
 RECORDER = Recorder()
 skip_moto_transaction_snapshot()
+index_moto_table_queries()
 
 from moto import mock_aws  # noqa: E402
 
