@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -186,8 +187,8 @@ def tick(
     endpoints: int, apps: int, scenario: str, shards: int | None
 ) -> tuple[ControllerReport, float, float, int, float]:
     """One tick on a fresh emulation, on moto without the simulated latency (recording moto's answers), then
-    replayed from the recording with it, each shard in a process of its own: (report, wall seconds, process CPU
-    seconds of the scheduled invocation, app invokes) of the replay, and the wall seconds on moto."""
+    replayed from the recording with it, each shard in a process of its own: (report, wall seconds, CPU seconds
+    of every process, app invokes) of the replay, and the wall seconds on moto."""
     with mock_aws():
         settings = provision(Settings(region="us-east-1"))
         clients = Clients(settings)
@@ -201,10 +202,13 @@ def tick(
     recorded = RECORDER.left()
     with RECORDER.replaying():
         LATENCY.reset()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu, started = time.process_time(), time.perf_counter()
         processes = ProcessShards(settings, settings.controller_max_shards)
-        report, sent = _run_tick(Clients(settings), processes, shards)
+        report, sent = _run_tick(Clients(settings), processes, shards)  # the shard processes reaped: counted below
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu += reaped.ru_utime + reaped.ru_stime - children.ru_utime - children.ru_stime
     replayed = RECORDER.replayed + processes.replayed
     misses = len(RECORDER.misses) + processes.misses
     assert misses == 0, f"the replay made {misses} calls the recorded run did not"
@@ -263,8 +267,8 @@ def main() -> None:
             by_call = ", ".join(f"{name} {n}" for name, n in sorted(LATENCY.calls.items(), key=lambda kv: -kv[1]))
             print(f"    calls: {by_call}")
             print(
-                f"    replayed at the simulated latencies, process CPU {cpu:.1f} s; the same tick on moto without"
-                f" them took {on_moto:.1f} s (moto's CPU, serial under the GIL)"
+                f"    replayed at the simulated latencies, CPU {cpu:.1f} s (every process); the same tick on moto"
+                f" without them took {on_moto:.1f} s (moto's CPU, serial under the GIL)"
             )
         if len(figures) == 2:
             print(f"    fan-out vs one shard: {figures['baseline, 1 shard'] / figures['fan-out']:.1f}x faster")
