@@ -20,6 +20,7 @@ recorded, and its figure would mean nothing.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections import defaultdict, deque
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import botocore.handlers
+from _latency import Latency, index_moto_table_queries, install, skip_moto_transaction_snapshot
 from botocore.awsrequest import AWSResponse
 
 # the values a run draws afresh: the checkpoint claims' uuid4 (``:claim``) and botocore's idempotency tokens
@@ -148,3 +150,22 @@ class Recorder:
             status, headers, data = queue.popleft()
             self.replayed += 1
         return AWSResponse(request.url, status, headers, _Body(data))  # type: ignore[arg-type]
+
+
+def prepare(*, partition_queries: bool = False) -> tuple[Latency, Recorder]:
+    """The setup of a benchmark on emulated AWS, before it makes any client: placeholder credentials and region,
+    quiet logs, the latency hook and the recorder, and the moto patches of ``bench/_latency.py`` (the transaction
+    snapshot skipped; with ``partition_queries``, table queries answered from the partition)."""
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("POWERTOOLS_LOG_LEVEL", "WARNING"),
+    ):
+        os.environ.setdefault(name, value)
+    latency = install()
+    recorder = Recorder()
+    skip_moto_transaction_snapshot()
+    if partition_queries:
+        index_moto_table_queries()
+    return latency, recorder

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -36,18 +35,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+from _latency import Latency
+from _replay import prepare
 
-from _latency import Latency, index_moto_table_queries, install, skip_moto_transaction_snapshot
-from _replay import Recorder
-
-LATENCY = install()
-RECORDER = Recorder()
-skip_moto_transaction_snapshot()
-index_moto_table_queries()
+LATENCY, RECORDER = prepare(partition_queries=True)
 
 from moto import mock_aws  # noqa: E402
 

@@ -21,7 +21,6 @@ Prints figures; asserts nothing. ``python bench/stream_live.py [--records 1000] 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -29,17 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+from _replay import prepare
 
-from _latency import install, skip_moto_transaction_snapshot
-from _replay import Recorder
-
-LATENCY = install()
-RECORDER = Recorder()
-skip_moto_transaction_snapshot()
+LATENCY, RECORDER = prepare()
 
 from moto import mock_aws  # noqa: E402
 
