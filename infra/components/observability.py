@@ -298,29 +298,25 @@ class Observability(Construct):
             )
         )
         app_logs = [f.log_group.log_group_name for f in app_functions.values()]
+        line, table = cloudwatch.LogQueryVisualizationType.LINE, cloudwatch.LogQueryVisualizationType.TABLE
+        app_widgets = (
+            (
+                "Joint drift: PCA reconstruction error / upper band edge (max over endpoints; > 1 is outside)",
+                JOINT_DRIFT_QUERY,
+                line,
+            ),
+            (
+                "Estimated accuracy with its band, and realized once labelled (mean over endpoints)",
+                ACCURACY_QUERY,
+                line,
+            ),
+            ("Estimated vs realized performance per endpoint (newest window)", ESTIMATES_QUERY, table),
+        )
         self.dashboard.add_widgets(
-            cloudwatch.LogQueryWidget(
-                title="Joint drift: PCA reconstruction error / upper band edge (max over endpoints; > 1 is outside)",
-                log_group_names=app_logs,
-                query_string=JOINT_DRIFT_QUERY,
-                view=cloudwatch.LogQueryVisualizationType.LINE,
-                width=8,
-                height=6,
-            ),
-            cloudwatch.LogQueryWidget(
-                title="Estimated accuracy with its band, and realized once labelled (mean over endpoints)",
-                log_group_names=app_logs,
-                query_string=ACCURACY_QUERY,
-                view=cloudwatch.LogQueryVisualizationType.LINE,
-                width=8,
-                height=6,
-            ),
-            cloudwatch.LogQueryWidget(
-                title="Estimated vs realized performance per endpoint (newest window)",
-                log_group_names=app_logs,
-                query_string=ESTIMATES_QUERY,
-                view=cloudwatch.LogQueryVisualizationType.TABLE,
-                width=8,
-                height=6,
-            ),
+            *(
+                cloudwatch.LogQueryWidget(
+                    title=title, log_group_names=app_logs, query_string=query, view=view, width=8, height=6
+                )
+                for title, query, view in app_widgets
+            )
         )
