@@ -64,22 +64,15 @@ LAST_WINDOW_END = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)  # last complete 
 
 
 class SimulatedLambda:
-    """Lambda's Invoke: 30 ms and one counted call; with ``inner``, the scheduled invocation's view: its shard
-    invokes are counted here, everything else is handed to ``inner`` (which counts the app invokes)."""
+    """Lambda's Invoke of an app: 30 ms and one counted call."""
 
-    def __init__(self, latency: Latency, inner: Invoker | None = None) -> None:
+    def __init__(self, latency: Latency) -> None:
         self.latency = latency
-        self.inner = inner
         self.sent = 0
 
     def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:
-        if self.inner is None:
-            self.latency.add("lambda.Invoke")
-            self.sent += 1
-            return
-        if function_name == Settings().controller_function:  # a shard invoke (an app invoke is counted inside)
-            self.latency.add("lambda.Invoke")
-        self.inner.invoke_async(function_name, payload)
+        self.latency.add("lambda.Invoke")
+        self.sent += 1
 
 
 class ProcessShards:
@@ -212,7 +205,7 @@ def _run_tick(
 ) -> tuple[ControllerReport, int]:
     """The scheduled invocation (its own app invokes counted here), its shards run by ``fan_out``."""
     apps_lambda = SimulatedLambda(LATENCY)
-    scheduled = SimulatedLambda(LATENCY, _Route(clients.settings, fan_out, apps_lambda))
+    scheduled = _Route(clients.settings, fan_out, apps_lambda)
     report = run_controller(clients, scheduled, PROJECT, NOW, shards=shards)
     for shard in fan_out.wait():
         report.merge(shard)
@@ -221,14 +214,18 @@ def _run_tick(
 
 
 class _Route:
-    """Shard invokes to the fan-out, app invokes (a one-shard tick's own) to ``apps``."""
+    """The scheduled invocation's invokes: a shard invoke is counted (30 ms) and handed to the fan-out, an app
+    invoke (a one-shard tick's own) goes to ``apps``."""
 
     def __init__(self, settings: Settings, shards: Invoker, apps: Invoker) -> None:
         self.settings, self.shards, self.apps = settings, shards, apps
 
     def invoke_async(self, function_name: str, payload: dict[str, Any]) -> None:
-        target = self.shards if function_name == self.settings.controller_function else self.apps
-        target.invoke_async(function_name, payload)
+        if function_name != self.settings.controller_function:
+            self.apps.invoke_async(function_name, payload)
+            return
+        LATENCY.add("lambda.Invoke")
+        self.shards.invoke_async(function_name, payload)
 
 
 def main() -> None:
